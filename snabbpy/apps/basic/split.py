@@ -1,0 +1,29 @@
+"""Split: spreads one input over every output, round-robin."""
+
+from __future__ import annotations
+
+from snabbpy.core.app import App
+from snabbpy.core.native import ffi, lib
+
+
+class Split(App):
+    """Sends packets from every input to the outputs in turn, skipping full
+    ones; when all are full the rest wait on the input."""
+
+    def __init__(self, conf: dict) -> None:
+        self._inputs: list = []
+        self._outputs = ffi.new("struct link *[]", 1)
+        self._noutputs = 0
+        self._next = ffi.new("uint32_t *")
+
+    def link(self) -> None:
+        self._inputs = [i.c for i in self.input.values()]
+        outs = [o.c for o in self.output.values()]
+        self._outputs = ffi.new("struct link *[]", outs or 1)
+        self._noutputs = len(outs)
+        self._next[0] = 0
+
+    def push(self) -> None:
+        if self._noutputs:
+            for i in self._inputs:
+                lib.basic_split(i, self._outputs, self._noutputs, self._next)

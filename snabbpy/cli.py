@@ -1,0 +1,117 @@
+"""The `snabbpy` command."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from snabbpy.core.config import ConfigError
+
+
+class Snabbpy(click.Group):
+    """A group that turns a user's mistake (ConfigError) into one line on
+    stderr and exit status 2, never a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"snabbpy: error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=Snabbpy)
+@click.version_option(package_name="snabbpy")
+def main() -> None:
+    """Snabb-style packet processing in Python."""
+
+
+@main.command()
+@click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
+@click.option("--duration", type=float, help="Seconds to run (default: until Ctrl-C).")
+@click.option("--report-interval", type=float, default=1.0, show_default=True,
+              help="Seconds between load lines (0: none).")
+@click.option("--report-json", type=click.Path(dir_okay=False),
+              help="Write the final counters to this file as JSON.")
+def run(config_file: str, duration: float | None, report_interval: float,
+        report_json: str | None) -> None:
+    """Run the graph in CONFIG.yaml."""
+    from snabbpy.core import config
+    from snabbpy.core.engine import Engine
+    from snabbpy.core.report import LoadReporter, app_report, link_report
+
+    c = config.load_yaml(config_file)
+    engine = Engine(publish=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: engine.request_stop())
+    try:
+        engine.configure(c)
+        load = LoadReporter(engine)
+        engine.main(duration=duration, report_interval=report_interval or None,
+                    on_report=lambda: click.echo(load.line()))
+        click.echo(link_report(engine))
+        apps = app_report(engine)
+        if apps:
+            click.echo(apps)
+        if report_json:
+            Path(report_json).write_text(json.dumps(engine.counters(), indent=2) + "\n")
+    finally:
+        engine.stop()
+
+
+@main.command()
+@click.argument("module")
+def selftest(module: str) -> None:
+    """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic)."""
+    try:
+        mod = importlib.import_module(f"snabbpy.{module}")
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"selftest {module!r}: no module {exc.name!r}") from None
+    test = getattr(mod, "selftest", None)
+    if test is None:
+        raise ConfigError(f"selftest {module!r}: snabbpy.{module} has no selftest()")
+    try:
+        test()
+    except AssertionError as exc:
+        click.echo(f"selftest {module}: FAILED: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["basic1"]))
+@click.option("--packets", type=int, default=100_000_000, show_default=True,
+              help="Packets the source sends.")
+@click.option("--size", type=int, default=60, show_default=True, help="Packet size.")
+def bench(name: str, packets: int, size: int) -> None:
+    """Run a benchmark and print its rate."""
+    from snabbpy import bench as benchmarks
+
+    sent, seconds = benchmarks.basic1(packets, size)
+    click.echo(benchmarks.format_rate(sent, seconds))
+
+
+@main.command()
+@click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
+def graph(config_file: str) -> None:
+    """Print the graph in CONFIG.yaml in Graphviz dot."""
+    from snabbpy.core import config
+    from snabbpy.graph import to_dot
+
+    click.echo(to_dot(config.load_yaml(config_file)), nl=False)
+
+
+def _add_optional_commands() -> None:
+    # Command groups of other packages, present once they are built.
+    for module, attr in (("snabbpy.vm.cli", "vm"),):
+        try:
+            main.add_command(getattr(importlib.import_module(module), attr))
+        except (ImportError, AttributeError):
+            pass
+
+
+_add_optional_commands()

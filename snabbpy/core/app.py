@@ -1,0 +1,65 @@
+"""The app contract, written once.
+
+An app is a Python class. The engine makes one instance per app in the
+graph and calls its methods; every method is optional:
+
+``__init__(self, conf)``
+    Called with the validated configuration (a dict: every declared key,
+    defaults filled in). Before it runs the engine has set ``self.name``
+    (the app's name in the graph) and ``self.stats`` (the app's counters).
+``pull()``
+    Brings packets into the graph (from a device, a file, a generator):
+    called first in every breath, on every app that has it.
+``push()``
+    Moves packets from ``self.input`` links on to ``self.output`` links;
+    called after all pulls, in the order of the links (upstream first).
+``tick()``
+    Called ``tick_hz`` times a second (default 1000): housekeeping.
+``link()``
+    Called when the app's ports changed; cache links here.
+``reconfig(conf)``
+    Called with a new configuration; without it the app is restarted.
+``report()``
+    Returns (or prints) a text about the app, for the final report.
+``stop()``
+    Called when the app leaves the graph: release what it holds, free the
+    packets it owns.
+
+``self.input`` and ``self.output`` map port names to ``Link`` objects, in
+the order the links were configured. A packet received from an input is
+owned by the app until it is transmitted on an output or freed.
+
+An app declares its configuration keys in the class attribute ``config``
+(name -> ``Param``) and its counters in ``counters`` (a tuple of names).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from snabbpy.core.config import Param
+from snabbpy.core.counter import Counters
+
+__all__ = ["App", "Param"]
+
+
+class App:
+    """Convenient base class for apps (the engine does not require it)."""
+
+    config: ClassVar[dict[str, Param]] = {}
+    counters: ClassVar[tuple[str, ...]] = ()
+
+    name: str
+    stats: Counters
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> App:
+        self = super().__new__(cls)
+        # Defaults for an app made by hand; the engine overrides both.
+        self.name = cls.__name__
+        self.stats = Counters(cls.counters)
+        self.input = {}
+        self.output = {}
+        return self
+
+    def __init__(self, conf: dict[str, Any] | None = None) -> None:
+        self.conf = conf or {}

@@ -1,0 +1,211 @@
+"""The engine: runs a graph of apps by breathing.
+
+``configure(c)`` turns the running graph into ``c`` with the fewest
+changes (see ``diff``); ``breathe()`` runs one round: every ``pull()``,
+then every ``push()`` upstream first, then due timers (ticks among them);
+``main()`` breathes until done, sleeping a little when idle.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from snabbpy.core import config as config_mod
+from snabbpy.core import counter, diff, order
+from snabbpy.core.config import Config, ConfigError
+from snabbpy.core.counter import Counters
+from snabbpy.core.link import COUNTERS as LINK_COUNTERS
+from snabbpy.core.link import Link
+from snabbpy.core.native import lib
+from snabbpy.core.timer import Timer, Timers
+
+#: Longest nap of an idle engine, in microseconds.
+MAX_SLEEP_US = 100
+
+
+class Engine:
+    """Runs apps and links. ``clock`` returns nanoseconds (inject a fake one
+    in tests); ``publish`` puts counters in shared memory for ``snabbpy top``."""
+
+    def __init__(
+        self,
+        clock: Callable[[], int] = time.monotonic_ns,
+        tick_hz: int = 1000,
+        publish: bool = False,
+    ) -> None:
+        self.clock = clock
+        self.tick_hz = tick_hz
+        self.shm_dir: Path | None = counter.process_dir() if publish else None
+        self.config: Config = config_mod.new()
+        self.apps: dict[str, Any] = {}
+        self.links: dict[str, Link] = {}
+        self.timers = Timers()
+        self.now = clock()
+        self.breaths = 0
+        self.stop_requested = False
+        self._pulls: list[Callable[[], Any]] = []
+        self._pushes: list[Callable[[], Any]] = []
+        self._tick_timer: Timer | None = None
+
+    # -- configuration --------------------------------------------------
+
+    def configure(self, new: Config) -> diff.Plan:
+        """Makes the running graph ``new``: stops, starts and reconfigures
+        apps and adds and removes links as the difference demands. Apps and
+        links in both keep running, with their packets."""
+        config_mod.check(new)
+        can_reconfig = {n for n, a in self.apps.items() if hasattr(a, "reconfig")}
+        plan = diff.plan(self.config, new, can_reconfig)
+        for name in plan.stop:
+            self._stop_app(name)
+        for spec in plan.unlink:
+            link = self.links.pop(spec)
+            link.drain()
+            link.counters.close()
+        for spec in plan.link:
+            self.links[spec] = Link(spec, self._counters("links", spec, LINK_COUNTERS))
+        for name in plan.start:
+            self._start_app(name, new.apps[name])
+        for name in plan.reconfig:
+            self._call_app(name, "reconfig", new.apps[name].conf)
+        self.config = new
+        self._connect(set(plan.start))
+        self._schedule()
+        return plan
+
+    def _counters(self, kind: str, name: str, names: tuple[str, ...]) -> Counters:
+        path = self.shm_dir / kind / counter.safe_name(name) if self.shm_dir else None
+        return Counters(names, path)
+
+    def _start_app(self, name: str, spec: config_mod.AppSpec) -> None:
+        cls = spec.cls
+        app = cls.__new__(cls)
+        app.name = name
+        app.stats = self._counters("apps", name, tuple(getattr(cls, "counters", ())))
+        app.input, app.output = {}, {}
+        self.apps[name] = app
+        self._call_app(name, "__init__", spec.conf)
+
+    def _stop_app(self, name: str) -> None:
+        app = self.apps[name]
+        if hasattr(app, "stop"):
+            self._call_app(name, "stop")
+        del self.apps[name]
+        if isinstance(getattr(app, "stats", None), Counters):
+            app.stats.close()
+
+    def _call_app(self, name: str, method: str, *args: Any) -> Any:
+        try:
+            return getattr(self.apps[name], method)(*args)
+        except ConfigError as exc:
+            raise ConfigError(f"app {name!r}: {exc}") from None
+
+    def _connect(self, new_apps: set[str]) -> None:
+        """Gives every app its input and output links; calls ``link()`` on
+        the apps whose ports changed."""
+        ports: dict[str, tuple[dict, dict]] = {n: ({}, {}) for n in self.apps}
+        for spec, ls in self.config.links.items():
+            ports[ls.from_app][1][ls.from_port] = self.links[spec]
+            ports[ls.to_app][0][ls.to_port] = self.links[spec]
+        for name, (inputs, outputs) in ports.items():
+            app = self.apps[name]
+            if name in new_apps or app.input != inputs or app.output != outputs:
+                app.input, app.output = inputs, outputs
+                if hasattr(app, "link"):
+                    self._call_app(name, "link")
+
+    def _schedule(self) -> None:
+        """Works out what each breath calls, in which order."""
+        names = order.push_order(self.apps, self.config.links.values())
+        self._pulls = [a.pull for a in self.apps.values() if hasattr(a, "pull")]
+        self._pushes = [self.apps[n].push for n in names if hasattr(self.apps[n], "push")]
+        ticks = [a.tick for a in self.apps.values() if hasattr(a, "tick")]
+        if self._tick_timer:
+            self._tick_timer.cancel()
+            self._tick_timer = None
+        if ticks:
+            def tick_all() -> None:
+                for t in ticks:
+                    t()
+            timer = Timer(name="ticks", fn=tick_all, delay_ns=10**9 // self.tick_hz, repeating=True)
+            self._tick_timer = self.timers.activate(timer, self.now)
+
+    # -- running ----------------------------------------------------------
+
+    def breathe(self) -> None:
+        """One round: all pulls, then all pushes, then due timers."""
+        self.now = self.clock()
+        for pull in self._pulls:
+            pull()
+        for push in self._pushes:
+            push()
+        if self.timers._heap and self.timers._heap[0].due <= self.now:
+            self.timers.run_due(self.now)
+        self.breaths += 1
+
+    def activate_timer(self, timer: Timer) -> Timer:
+        """Runs ``timer`` once its delay has passed (on the engine's clock)."""
+        return self.timers.activate(timer, self.now)
+
+    def main(
+        self,
+        duration: float | None = None,
+        done: Callable[[], bool] | None = None,
+        report_interval: float | None = None,
+        on_report: Callable[[], Any] | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+    ) -> None:
+        """Breathes until ``duration`` seconds have passed, ``done()`` is
+        true or ``request_stop()`` was called. Every ``report_interval``
+        seconds calls ``on_report()``. Naps up to 100 us while idle."""
+        start = self.now = self.clock()
+        deadline = start + int(duration * 1e9) if duration is not None else None
+        interval = int(report_interval * 1e9) if report_interval else None
+        next_report = start + interval if interval else None
+        nap_us = 0
+        while not self.stop_requested:
+            before = lib.link_progress()
+            self.breathe()
+            if done is not None and done():
+                break
+            if deadline is not None and self.now >= deadline:
+                break
+            if next_report is not None and self.now >= next_report:
+                next_report += interval
+                if on_report:
+                    on_report()
+            if lib.link_progress() == before:
+                nap_us = min(nap_us + 1, MAX_SLEEP_US)
+                sleep(nap_us / 1e6)
+            else:
+                nap_us = 0
+
+    def request_stop(self) -> None:
+        """Asks ``main()`` to return after the current breath (signal-safe)."""
+        self.stop_requested = True
+
+    def stop(self) -> None:
+        """Stops every app and frees every link: an empty graph."""
+        self.configure(config_mod.new())
+        if self.shm_dir:
+            counter.remove_process_dir()
+
+    # -- reports ----------------------------------------------------------
+
+    def counters(self) -> dict[str, dict]:
+        """All counters: ``{"links": {spec: {...}}, "apps": {name: {...}}}``."""
+        return {
+            "links": {spec: link.stats() for spec, link in self.links.items()},
+            "apps": {
+                name: app.stats.snapshot() if isinstance(getattr(app, "stats", None), Counters)
+                else {}
+                for name, app in self.apps.items()
+            },
+        }
+
+    def packets_held(self) -> int:
+        """Packets sitting on links now."""
+        return sum(link.nreadable() for link in self.links.values())

@@ -1,0 +1,140 @@
+"""Packets: buffers in DMA memory, recycled through a freelist.
+
+A packet is a cffi pointer to ``struct packet``: ``p.length`` is the payload
+length and ``data(p)`` its first byte. Ownership is the rule: whoever holds a
+packet either transmits it on a link or frees it, exactly once. The freelist
+grows from DMA memory on demand; allocation never calls malloc.
+"""
+
+from __future__ import annotations
+
+from snabbpy.core.memory import dma
+from snabbpy.core.native import ffi, lib
+
+PAYLOAD_SIZE: int = lib.PACKET_PAYLOAD_SIZE
+HEADROOM: int = lib.PACKET_HEADROOM
+#: Packets carved from DMA memory at a time when the freelist runs dry.
+GROW_BY = 1024
+
+_STRIDE = (ffi.sizeof("struct packet") + 63) & ~63
+
+
+@ffi.def_extern()
+def snabbpy_packet_grow() -> int:
+    """Called by C when the freelist is empty: carves more packets."""
+    try:
+        size = GROW_BY * _STRIDE
+        base = dma.allocate(size, align=4096)
+        return int(lib.packet_freelist_add(base, size, dma.backend.boundary) > 0)
+    except Exception:  # noqa: BLE001 - C cannot take an exception; NULL says it
+        return 0
+
+
+def allocate():
+    """Returns an empty packet (length 0). MemoryError when packet memory is
+    exhausted."""
+    p = lib.packet_allocate()
+    if p == ffi.NULL:
+        raise MemoryError("no packet memory left (freelist empty and cannot grow)")
+    return p
+
+
+free = lib.packet_free
+"""Gives a packet back to the freelist. The caller must not touch it again."""
+
+
+def clone(p):
+    """Returns a new packet with the same payload as ``p``."""
+    c = lib.packet_clone(p)
+    if c == ffi.NULL:
+        raise MemoryError("no packet memory left")
+    return c
+
+
+def data(p):
+    """The payload's first byte, as a ``uint8_t *``."""
+    return p.buf + p.headroom
+
+
+def view(p, length: int | None = None):
+    """The payload (or its first ``length`` bytes) as a writable buffer:
+    slice it, assign to slices, or wrap it in a memoryview. Valid while you
+    own ``p``. Asking for just the bytes you need is fastest."""
+    return ffi.buffer(p.buf + p.headroom, p.length if length is None else length)
+
+
+def to_bytes(p) -> bytes:
+    """A copy of the payload."""
+    return ffi.buffer(p.buf + p.headroom, p.length)[:]
+
+
+def from_bytes(b: bytes | bytearray | memoryview):
+    """A new packet holding a copy of ``b``."""
+    p = allocate()
+    append(p, b)
+    return p
+
+
+def _check(result: int, what: str, p, n: int) -> None:
+    if result < 0:
+        raise ValueError(
+            f"packet {what} by {n} bytes does not fit (length {p.length}, "
+            f"payload limit {PAYLOAD_SIZE})"
+        )
+
+
+def append(p, b: bytes | bytearray | memoryview) -> None:
+    """Adds ``b`` at the end of the payload."""
+    _check(lib.packet_append(p, ffi.from_buffer(b), len(b)), "append", p, len(b))
+
+
+def prepend(p, b: bytes | bytearray | memoryview) -> None:
+    """Adds ``b`` in front of the payload (into the headroom when it fits)."""
+    _check(lib.packet_prepend(p, ffi.from_buffer(b), len(b)), "prepend", p, len(b))
+
+
+def shiftleft(p, n: int) -> None:
+    """Removes ``n`` bytes from the front of the payload."""
+    _check(lib.packet_shiftleft(p, n), "shiftleft", p, n)
+
+
+def shiftright(p, n: int) -> None:
+    """Adds ``n`` bytes (unspecified content) in front of the payload."""
+    _check(lib.packet_shiftright(p, n), "shiftright", p, n)
+
+
+def resize(p, n: int) -> None:
+    """Sets the payload length to ``n``, zero-filling any new bytes."""
+    _check(lib.packet_resize(p, n), "resize", p, n)
+
+
+def stats() -> dict[str, int]:
+    """Lifetime counts: allocated, freed, freed_bytes, created (carved), nfree (on the
+    freelist). ``allocated - freed`` packets are in links or held by apps."""
+    s = ffi.new("struct packet_stats *")
+    lib.packet_get_stats(s)
+    return {k: getattr(s, k) for k in ("allocated", "freed", "freed_bytes", "created", "nfree")}
+
+
+def in_use() -> int:
+    """Packets allocated and not yet freed: in links or held by apps."""
+    s = stats()
+    return s["allocated"] - s["freed"]
+
+
+def selftest() -> None:
+    """Exercises the packet API; raises AssertionError on a fault."""
+    before = in_use()
+    p = from_bytes(b"world")
+    prepend(p, b"hello ")
+    assert to_bytes(p) == b"hello world"
+    shiftleft(p, 6)
+    append(p, b"!")
+    assert to_bytes(p) == b"world!"
+    c = clone(p)
+    resize(c, 8)
+    assert to_bytes(c) == b"world!\0\0"
+    free(p)
+    free(c)
+    assert in_use() == before
+    print("packet selftest: ok")

@@ -1,0 +1,64 @@
+"""Reports of a running engine: the live load line and the final tables."""
+
+from __future__ import annotations
+
+from snabbpy.core import packet
+from snabbpy.core.engine import Engine
+
+
+class LoadReporter:
+    """Measures what the engine moved since the previous call: packets
+    finished (freed) per second and their bits per second, like Snabb's
+    load report."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._last = self._sample()
+
+    def _sample(self) -> tuple[int, int, int, int]:
+        s = packet.stats()
+        return self.engine.clock(), s["freed"], s["freed_bytes"], self._drops()
+
+    def _drops(self) -> int:
+        return sum(link.counters["txdrop"] for link in self.engine.links.values())
+
+    def line(self) -> str:
+        """One line: the rates since the last line."""
+        now, freed, freed_bytes, drops = self._sample()
+        then, freed0, bytes0, drops0 = self._last
+        self._last = (now, freed, freed_bytes, drops)
+        dt = max(now - then, 1) / 1e9
+        pps = (freed - freed0) / dt
+        gbps = (freed_bytes - bytes0) * 8 / dt / 1e9
+        return (
+            f"load: time: {dt:.2f}s  rate: {pps / 1e6:.3f} Mpps  {gbps:.3f} Gbit/s"
+            f"  drops: {drops - drops0}"
+        )
+
+
+def link_report(engine: Engine) -> str:
+    """A table of every link's counters."""
+    rows = ["link report:"]
+    for spec, link in sorted(engine.links.items()):
+        s = link.stats()
+        sent = s["txpackets"] + s["txdrop"]
+        loss = 100.0 * s["txdrop"] / sent if sent else 0.0
+        rows.append(
+            f"  {s['txpackets']:>15,} sent on {spec} "
+            f"(loss rate: {loss:.1f}%, {s['txbytes']:,} bytes, {s['txdrop']:,} dropped)"
+        )
+    return "\n".join(rows)
+
+
+def app_report(engine: Engine) -> str:
+    """Every app's counters and its own ``report()``, when it has either."""
+    rows = []
+    for name, app in engine.apps.items():
+        stats = engine.counters()["apps"].get(name) or {}
+        text = app.report() if hasattr(app, "report") else None
+        if stats or text:
+            rows.append(f"  {name}:")
+            rows += [f"    {k}: {v:,}" for k, v in stats.items()]
+            if text:
+                rows += [f"    {line}" for line in str(text).splitlines()]
+    return "\n".join(["app report:", *rows]) if rows else ""
