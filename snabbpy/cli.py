@@ -105,13 +105,21 @@ def graph(config_file: str) -> None:
     click.echo(to_dot(config.load_yaml(config_file)), nl=False)
 
 
-def _add_optional_commands() -> None:
-    # Command groups of other packages, present once they are built.
-    for module, attr in (("snabbpy.vm.cli", "vm"),):
+#: Commands defined in other packages: (module, click command attribute).
+COMMAND_MODULES = [
+    ("snabbpy.vm.cli", "vm"),
+]
+
+
+def _add_commands() -> None:
+    for module, attr in COMMAND_MODULES:
         try:
-            main.add_command(getattr(importlib.import_module(module), attr))
-        except (ImportError, AttributeError):
-            pass
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a broken module must not hide
+                raise
+            continue  # not built yet
+        main.add_command(getattr(mod, attr))
 
 
-_add_optional_commands()
+_add_commands()
