@@ -1,0 +1,37 @@
+#!/bin/sh
+# Install the network tools the pcap, raw socket, tap and graph tests use:
+# tcpdump (writes and reads the captures we compare against), iproute2
+# (`ip netns`, `ip link ... type veth`) and graphviz (`dot`, for
+# `snabbpy graph --format png|svg`).
+#
+# Idempotent: installs only what is missing. Non-interactive, and waits for
+# the dpkg lock because other installs may run on the same machine.
+set -eu
+
+missing=""
+command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || [ -x /usr/sbin/tcpdump ] \
+    || missing="$missing tcpdump"
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$missing iproute2"
+command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
+
+if [ -z "$missing" ]; then
+    echo "install-netutils.sh: tcpdump, ip and dot already installed"
+    exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-netutils.sh: must run as root (it calls apt-get install) to add:$missing" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086 # the package list is meant to split
+apt-get install -y -o DPkg::Lock::Timeout=900 --no-install-recommends $missing
+
+for tool in tcpdump ip dot; do
+    PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || {
+        echo "install-netutils.sh: $tool still missing after install" >&2
+        exit 1
+    }
+done
+echo "install-netutils.sh: installed:$missing"
