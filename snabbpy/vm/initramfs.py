@@ -69,6 +69,16 @@ def command_script(cmd: GuestCommand) -> str:
     return "\n".join(lines) + "\n"
 
 
+# virtio_pci would bind every virtio function, virtio-net ones included, even
+# with virtio_net never loaded. Overriding the driver with a name no driver
+# has, before virtio_pci loads, leaves them free for a userspace driver.
+KEEP_NET_UNBOUND = """for d in /sys/bus/pci/devices/*; do
+  if [ "$(cat $d/vendor)" = 0x1af4 ] && [ "$(cat $d/class)" = 0x020000 ]; then
+    echo none > $d/driver_override
+  fi
+done"""
+
+
 def init_script(modules: Iterable[str], cmd: GuestCommand) -> str:
     """Return /init: mount everything, run the command, report, power off."""
     loads = "\n".join(f"insmod /lib/modules/{m} || fail 'insmod {m}'" for m in modules)
@@ -84,6 +94,7 @@ fail() {{ echo "{error}: $1"; echo "{end} 125"; poweroff -f; reboot -f; }}
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+{KEEP_NET_UNBOUND}
 {loads}
 mount -t 9p -o ro,{NINEP_OPTS} {ROOT_TAG} /newroot || fail 'mount 9p {ROOT_TAG}'
 R=/newroot
