@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 NET_FIRST_SLOT = 0x05
 NET_LAST_SLOT = 0x0F
-MODES = {"legacy": "disable-modern=on", "modern": "disable-legacy=on", "transitional": ""}
+MODES = {"legacy": "disable-modern=on", "transitional": "", "modern": "disable-legacy=on"}
 LOOPBACK = "127.0.0.1"
 
 
