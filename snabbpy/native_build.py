@@ -22,6 +22,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("core/packet.h", "core/packet.c"),
     ("core/link.h", "core/link.c"),
     ("apps/basic/basic.h", "apps/basic/basic.c"),
+    ("apps/pcap/pcap.h", "apps/pcap/pcap.c"),
 ]
 
 PRELUDE = """
