@@ -50,7 +50,10 @@ def run(config_file: str, duration: float | None, report_interval: float,
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: engine.request_stop())
     try:
-        engine.configure(c)
+        try:
+            engine.configure(c)
+        except ConfigError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
         load = LoadReporter(engine)
         engine.main(duration=duration, report_interval=report_interval or None,
                     on_report=lambda: click.echo(load.line()))
@@ -64,10 +67,12 @@ def run(config_file: str, duration: float | None, report_interval: float,
         engine.stop()
 
 
-@main.command()
+@main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("module")
-def selftest(module: str) -> None:
-    """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic)."""
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def selftest(module: str, args: tuple[str, ...]) -> None:
+    """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic); ARGS
+    go to the selftest (e.g. apps.vguest --pci 0000:00:05.0)."""
     try:
         mod = importlib.import_module(f"snabbpy.{module}")
     except ModuleNotFoundError as exc:
@@ -76,10 +81,12 @@ def selftest(module: str) -> None:
     if test is None:
         raise ConfigError(f"selftest {module!r}: snabbpy.{module} has no selftest()")
     try:
-        test()
+        status = test(*args)
     except AssertionError as exc:
         click.echo(f"selftest {module}: FAILED: {exc}", err=True)
         sys.exit(1)
+    if isinstance(status, int) and status:
+        sys.exit(status)
 
 
 @main.command()

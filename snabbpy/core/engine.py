@@ -182,9 +182,11 @@ class Engine:
                 sleep(nap_us / 1e6)
             else:
                 nap_us = 0
+        self.stop_requested = False
 
     def request_stop(self) -> None:
-        """Asks ``main()`` to return after the current breath (signal-safe)."""
+        """Asks ``main()`` to return after the current breath (or at once,
+        when it is not running yet). Safe to call from a signal handler."""
         self.stop_requested = True
 
     def stop(self) -> None:

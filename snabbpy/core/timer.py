@@ -39,6 +39,8 @@ class Timers:
 
     def activate(self, timer: Timer, now: int) -> Timer:
         """Schedules ``timer`` for ``now + delay``."""
+        if timer.repeating and timer.delay_ns <= 0:
+            raise ValueError(f"timer {timer.name!r}: a repeating timer needs a positive delay")
         timer.due = now + timer.delay_ns
         timer.seq = next(self._seq)
         timer.cancelled = False
@@ -60,8 +62,10 @@ class Timers:
             timer.fn()
             ran += 1
             if timer.repeating and not timer.cancelled:
-                # Catch up without a burst: the next run is one period on.
-                timer.due = max(timer.due + timer.delay_ns, now)
+                # Keep the period; after a long pause run once, not a burst.
+                timer.due += timer.delay_ns
+                if timer.due <= now:
+                    timer.due = now + timer.delay_ns
                 timer.seq = next(self._seq)
                 heapq.heappush(heap, timer)
         return ran

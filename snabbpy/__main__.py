@@ -1,0 +1,5 @@
+"""`python -m snabbpy` is the `snabbpy` command."""
+
+from snabbpy.cli import main
+
+main()
