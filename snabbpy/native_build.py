@@ -22,7 +22,10 @@ PARTS: list[tuple[str, str | None]] = [
     ("core/packet.h", "core/packet.c"),
     ("core/link.h", "core/link.c"),
     ("apps/basic/basic.h", "apps/basic/basic.c"),
+    ("lib/virtio/vring.h", None),
+    ("apps/vguest/virtq.h", "apps/vguest/virtq.c"),
     ("apps/pcap/pcap.h", "apps/pcap/pcap.c"),
+    ("lib/virtio/device_ring.h", "lib/virtio/device_ring.c"),
 ]
 
 PRELUDE = """

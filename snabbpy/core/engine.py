@@ -142,7 +142,8 @@ class Engine:
             pull()
         for push in self._pushes:
             push()
-        if self.timers._heap and self.timers._heap[0].due <= self.now:
+        due = self.timers.next_due()
+        if due is not None and due <= self.now:
             self.timers.run_due(self.now)
         self.breaths += 1
 

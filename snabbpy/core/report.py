@@ -53,8 +53,9 @@ def link_report(engine: Engine) -> str:
 def app_report(engine: Engine) -> str:
     """Every app's counters and its own ``report()``, when it has either."""
     rows = []
+    counters = engine.counters()["apps"]
     for name, app in engine.apps.items():
-        stats = engine.counters()["apps"].get(name) or {}
+        stats = counters.get(name) or {}
         text = app.report() if hasattr(app, "report") else None
         if stats or text:
             rows.append(f"  {name}:")

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 MAGIC_MICROSECONDS = 0xA1B2C3D4
 MAGIC_NANOSECONDS = 0xA1B23C4D
 LINKTYPE_ETHERNET = 1
+#: The first bytes of a pcapng file (its section header block type).
+PCAPNG_MAGIC = bytes.fromhex("0a0d0d0a")
 FILE_HEADER_SIZE = 24
 RECORD_HEADER_SIZE = 16
 #: libpcap's largest snapshot length: no sane record is longer.
@@ -87,9 +89,9 @@ def parse_file_header(data: bytes, name: str = "") -> FileHeader:
         if magic in (MAGIC_MICROSECONDS, MAGIC_NANOSECONDS):
             break
     else:
-        raise PcapError(f"{prefix}not a classic pcap file: unknown magic "
-                        f"0x{data[:4].hex()} (pcapng files must be converted with "
-                        f"editcap -F pcap)")
+        hint = " (a pcapng file: convert it with 'editcap -F pcap' or 'tcpdump -r IN -w OUT')" \
+            if data[:4] == PCAPNG_MAGIC else ""
+        raise PcapError(f"{prefix}not a classic pcap file: unknown magic 0x{data[:4].hex()}{hint}")
     if len(data) < FILE_HEADER_SIZE:
         raise PcapError(f"{prefix}truncated global header ({len(data)} of "
                         f"{FILE_HEADER_SIZE} bytes)")
@@ -110,13 +112,14 @@ def build_file_header(h: FileHeader = FileHeader()) -> bytes:
 
 def parse_record_header(
     data: bytes | memoryview, offset: int, h: FileHeader, record: int | None = None,
-    name: str = "",
+    name: str = "", base: int = 0,
 ) -> RecordHeader:
     """Parses the record header at ``offset`` of ``data`` (a whole file or
-    a window of it) and checks it against the global header. ``record`` and
-    ``name`` only make the errors say where."""
+    a window of it that starts at file offset ``base``) and checks it
+    against the global header. ``record``, ``name`` and ``base`` only make
+    the errors say where."""
     have = len(data) - offset
-    where = _where(name, record, offset)
+    where = _where(name, record, base + offset)
     if have < RECORD_HEADER_SIZE:
         raise PcapError(f"{where}: truncated header ({have} of {RECORD_HEADER_SIZE} bytes)")
     r = RecordHeader(*struct.unpack_from(h.byte_order + _RECORD_FIELDS, data, offset))
@@ -132,14 +135,14 @@ def build_record_header(r: RecordHeader, byte_order: str = "<") -> bytes:
 
 
 def check_record(data: bytes | memoryview, offset: int, h: FileHeader, record: int,
-                 name: str = "") -> int:
+                 name: str = "", base: int = 0) -> int:
     """Checks the record at ``offset`` is whole; returns the offset of the
     next one. Raises ``PcapError`` saying what is wrong with it."""
-    r = parse_record_header(data, offset, h, record, name)
+    r = parse_record_header(data, offset, h, record, name, base)
     body = offset + RECORD_HEADER_SIZE
     have = len(data) - body
     if have < r.incl_len:
-        raise PcapError(f"{_where(name, record, offset)}: truncated packet "
+        raise PcapError(f"{_where(name, record, base + offset)}: truncated packet "
                         f"({have} of {r.incl_len} bytes)")
     return body + r.incl_len
 

@@ -67,13 +67,15 @@ def vm() -> None:
               help="Mount host DIR read-write at the same path in the guest.")
 @click.option("--env", "env", multiple=True, callback=_parse_env, metavar="NAME=VALUE",
               help="Set a variable for the command (PATH, PYTHONPATH... pass through).")
-@click.option("--workdir", type=click.Path(file_okay=False), default=None,
+@click.option("--workdir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Directory to run the command in (default: the current one).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the whole console and timings.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(command: tuple[str, ...], nets: list[NetSpec], verbose: bool, **kw: object) -> None:
     """Boot a guest, run COMMAND in it as root, exit with COMMAND's status."""
-    opts = RunOptions(argv=command, nets=nets, verbose=verbose, cwd=kw.pop("workdir"), **kw)
+    workdir = kw.pop("workdir")
+    cwd = str(Path(workdir).resolve()) if workdir else None  # the guest sees the same paths
+    opts = RunOptions(argv=command, nets=nets, verbose=verbose, cwd=cwd, **kw)
     if verbose:
         for i, _net in enumerate(nets):
             click.echo(f"# --net {i} at {pci_address(i)}", err=True)

@@ -82,7 +82,9 @@ done"""
 def init_script(modules: Iterable[str], cmd: GuestCommand) -> str:
     """Return /init: mount everything, run the command, report, power off."""
     loads = "\n".join(f"insmod /lib/modules/{m} || fail 'insmod {m}'" for m in modules)
+    # mkdir first: a share under /tmp or /run lands on the guest's tmpfs.
     shares = "\n".join(
+        f"mkdir -p /newroot{shlex.quote(s.path)}; "
         f"mount -t 9p -o {NINEP_OPTS} {shlex.quote(s.tag)} /newroot{shlex.quote(s.path)}"
         f" || fail 'mount share {s.tag} at {s.path}'"
         for s in cmd.shares

@@ -4,11 +4,19 @@
  * the 16 bytes of headroom just before its payload (an annotation, like
  * Click's), sealed with a check over the packet's length, headroom and
  * first bytes: an app that changes the packet breaks the seal, and the
- * writer then stamps the time of writing instead of a stale capture time. */
+ * writer then stamps the time of writing instead of a stale capture time.
+ * Packet memory is recycled without clearing, so a freed packet's buffer
+ * still holds its old annotation: a serial number lets a writer ignore
+ * annotations older than itself, and the writer voids each one it uses. */
 
 struct pcap_meta {
     uint32_t sec, nsec, orig_len, check;
+    uint64_t serial;
 };
+
+static uint64_t pcap_serial_counter;
+
+uint64_t pcap_serial(void) { return pcap_serial_counter; }
 
 static inline uint32_t pcap_bswap(uint32_t v, uint32_t swap)
 {
@@ -17,7 +25,8 @@ static inline uint32_t pcap_bswap(uint32_t v, uint32_t swap)
 
 static uint32_t pcap_seal(const struct packet *p, const struct pcap_meta *m)
 {
-    uint32_t words[5] = { m->sec, m->nsec, m->orig_len, p->length, p->headroom };
+    uint32_t words[7] = { m->sec, m->nsec, m->orig_len, p->length, p->headroom,
+                          (uint32_t)m->serial, (uint32_t)(m->serial >> 32) };
     uint32_t h = 2166136261u ^ 0x70636170u;
     const uint8_t *bytes = (const uint8_t *)words;
     for (int i = 0; i < (int)sizeof(words); i++)
@@ -33,18 +42,18 @@ static void pcap_annotate(struct packet *p, uint32_t sec, uint32_t nsec, uint32_
 {
     if (p->headroom < PCAP_META_SIZE)
         return;
-    struct pcap_meta m = { sec, nsec, orig_len, 0 };
+    struct pcap_meta m = { sec, nsec, orig_len, 0, ++pcap_serial_counter };
     m.check = pcap_seal(p, &m);
     memcpy(p->buf + p->headroom - PCAP_META_SIZE, &m, sizeof(m));
 }
 
-int pcap_packet_timestamp(struct packet *p, uint32_t *out)
+int pcap_packet_timestamp(struct packet *p, uint32_t *out, uint64_t since)
 {
     struct pcap_meta m;
     if (p->headroom < PCAP_META_SIZE)
         return 0;
     memcpy(&m, p->buf + p->headroom - PCAP_META_SIZE, sizeof(m));
-    if (m.check != pcap_seal(p, &m) || m.orig_len < p->length)
+    if (m.serial <= since || m.check != pcap_seal(p, &m) || m.orig_len < p->length)
         return 0;
     out[0] = m.sec; out[1] = m.nsec; out[2] = m.orig_len;
     return 1;
@@ -88,7 +97,7 @@ int pcap_read_batch(struct pcap_reader_state *st, const uint8_t *buf, struct lin
 }
 
 int pcap_write_batch(struct link *in, uint8_t *buf, uint32_t cap, uint32_t *used,
-                     uint32_t sec, uint32_t nsec, uint32_t nanosecond)
+                     uint32_t sec, uint32_t nsec, uint32_t nanosecond, uint64_t since)
 {
     int n = 0;
     struct packet *p;
@@ -96,7 +105,8 @@ int pcap_write_batch(struct link *in, uint8_t *buf, uint32_t cap, uint32_t *used
         if (cap - *used < PCAP_RECORD_HEADER_SIZE + (uint32_t)p->length)
             break;
         uint32_t ts[3] = { sec, nsec, p->length };
-        pcap_packet_timestamp(p, ts);
+        if (pcap_packet_timestamp(p, ts, since))
+            memset(p->buf + p->headroom - PCAP_META_SIZE, 0, PCAP_META_SIZE);
         uint32_t h[4] = { ts[0], nanosecond ? ts[1] : ts[1] / 1000u, p->length, ts[2] };
         memcpy(buf + *used, h, sizeof(h));
         memcpy(buf + *used + sizeof(h), p->buf + p->headroom, p->length);

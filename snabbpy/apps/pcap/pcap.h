@@ -6,7 +6,7 @@
 #define PCAP_BAD_LENGTH 2
 #define PCAP_NO_MEMORY 3
 #define PCAP_RECORD_HEADER_SIZE 16
-#define PCAP_META_SIZE 16
+#define PCAP_META_SIZE 24
 
 /* A reader's position in its buffer of file bytes. */
 struct pcap_reader_state {
@@ -26,10 +26,16 @@ struct pcap_reader_state {
 int pcap_read_batch(struct pcap_reader_state *st, const uint8_t *buf, struct link *out, int max);
 
 /* Packets of in to records appended to buf[*used, cap); frees them. A
- * packet without a capture timestamp gets (sec, nsec). */
+ * packet without a capture timestamp read since serial `since` gets
+ * (sec, nsec). */
 int pcap_write_batch(struct link *in, uint8_t *buf, uint32_t cap, uint32_t *used,
-                     uint32_t sec, uint32_t nsec, uint32_t nanosecond);
+                     uint32_t sec, uint32_t nsec, uint32_t nanosecond, uint64_t since);
 
 /* The capture timestamp a packet carries from a PcapReader: 1 and
- * out[0..2] = sec, nsec, orig_len when it has a valid one, else 0. */
-int pcap_packet_timestamp(struct packet *p, uint32_t *out);
+ * out[0..2] = sec, nsec, orig_len when it has a valid one annotated after
+ * serial `since`, else 0. */
+int pcap_packet_timestamp(struct packet *p, uint32_t *out, uint64_t since);
+
+/* Packets annotated so far in this process: a writer starting now
+ * ignores every older annotation. */
+uint64_t pcap_serial(void);

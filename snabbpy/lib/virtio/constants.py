@@ -21,6 +21,7 @@ class Feature(IntEnum):
     NET_CTRL_GUEST_OFFLOADS = 2
     NET_MTU = 3
     NET_MAC = 5
+    NET_GSO = 6  # legacy only: "any GSO type"; DPDK's net_vhost still offers it
     NET_GUEST_TSO4 = 7
     NET_GUEST_TSO6 = 8
     NET_GUEST_ECN = 9
@@ -57,6 +58,12 @@ class Feature(IntEnum):
     NOTIFICATION_DATA = 38
     NOTIF_CONFIG_DATA = 39
     RING_RESET = 40
+    NET_HASH_REPORT = 57
+    NET_GUEST_HDRLEN = 59
+    NET_RSS = 60
+    NET_RSC_EXT = 61
+    NET_STANDBY = 62
+    NET_SPEED_DUPLEX = 63
 
 
 VHOST_USER_F_PROTOCOL_FEATURES = Feature.VHOST_USER_PROTOCOL_FEATURES
