@@ -1,0 +1,168 @@
+"""virtio-net device initialisation, through any transport.
+
+``VirtioNetDevice`` brings a device up (virtio 1.x section 3.1.1: reset,
+ACKNOWLEDGE, DRIVER, feature negotiation, FEATURES_OK, queue setup,
+DRIVER_OK), owns its receive queue (0) and transmit queue (1), reads MAC and
+link status from the config space, and closes in order (device reset, then
+the packets still on the rings freed). A device that refuses something
+gets FAILED written to its status and a ``DeviceError`` naming the refusal.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from snabbpy.apps.vguest.transport import CONFIG_MAC, CONFIG_STATUS, Transport
+from snabbpy.apps.vguest.virtq import Virtq
+from snabbpy.core.memory import DMAMemory, dma
+from snabbpy.lib.virtio import DeviceStatus, Feature, NetStatus, feature_mask, feature_names
+from snabbpy.lib.virtio.net_header import header_size
+from snabbpy.lib.virtio.ring import check_queue_size
+
+RX_QUEUE, TX_QUEUE = 0, 1
+
+
+class DeviceError(Exception):
+    """The device refused initialisation; the message says what it refused."""
+
+
+def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool) -> int:
+    """The feature bits vguest asks for, given its options."""
+    bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
+    bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
+    bits += [Feature.RING_EVENT_IDX] * event_idx
+    return feature_mask(*bits)
+
+
+class VirtioNetDevice:
+    """One virtio-net device with one receive and one transmit queue.
+
+    ``open()`` initialises it; then use ``rx``/``tx`` (``Virtq`` objects)
+    and ``kick(queue)``. ``stats`` maps "rx"/"tx" to ``uint64_t *`` counter
+    blocks (see ``virtq.STATS``), or None for private ones.
+    """
+
+    def __init__(self, transport: Transport, *, queue_size: int = 256, mrg_rxbuf: bool = True,
+                 use_checksum: bool = False, event_idx: bool = False,
+                 rx_buffer_size: int | None = None, stats: dict[str, Any] | None = None,
+                 memory: DMAMemory = dma) -> None:
+        self.transport, self.memory = transport, memory
+        self.queue_size = check_queue_size(queue_size)
+        self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx)
+        self.rx_buffer_size = rx_buffer_size
+        self.stats = stats or {}
+        self.features = 0
+        self.rx: Virtq | None = None
+        self.tx: Virtq | None = None
+        self.status = 0
+
+    def open(self) -> None:
+        """Initialises the device; DeviceError (after writing FAILED) on refusal."""
+        try:
+            self.transport.reset()
+            self._set_status(DeviceStatus.ACKNOWLEDGE)
+            self._set_status(DeviceStatus.DRIVER)
+            self._negotiate()
+            self.rx = self._setup_queue(RX_QUEUE)
+            self.tx = self._setup_queue(TX_QUEUE)
+            self.memory.on_new_chunk(self._new_chunk)
+            self.rx.refill()
+            self._set_status(DeviceStatus.DRIVER_OK)
+            self.kick(RX_QUEUE)
+        except Exception:
+            self._fail()
+            raise
+
+    def _set_status(self, bit: int) -> None:
+        self.status |= bit
+        self.transport.set_status(self.status)
+
+    def _fail(self) -> None:
+        try:
+            self.transport.set_status(self.status | DeviceStatus.FAILED)
+        except Exception:  # noqa: BLE001 - already failing; the first error matters
+            pass
+
+    def _negotiate(self) -> None:
+        offered = self.transport.get_features()
+        self.features = offered & self.wanted
+        self.transport.set_features(self.features)
+        if not self.features >> Feature.VERSION_1 & 1:
+            return  # legacy devices have no FEATURES_OK handshake
+        self._set_status(DeviceStatus.FEATURES_OK)
+        if not self.transport.get_status() & DeviceStatus.FEATURES_OK:
+            raise DeviceError(
+                f"{self.transport.name}: device refused features "
+                f"{', '.join(feature_names(self.features))} (FEATURES_OK not set)")
+
+    def has(self, bit: int) -> bool:
+        """True when feature ``bit`` was negotiated."""
+        return bool(self.features >> bit & 1)
+
+    def _setup_queue(self, queue: int) -> Virtq:
+        t = self.transport
+        limit = t.max_queue_size(queue)
+        if limit == 0:
+            raise DeviceError(f"{t.name}: device has no queue {queue}")
+        size = limit if t.fixed_queue_size else min(self.queue_size, limit)
+        if not t.fixed_queue_size:
+            t.set_queue_size(queue, size)
+        layout = t.ring_layout(size, self.has(Feature.RING_EVENT_IDX))
+        any_layout = self.has(Feature.ANY_LAYOUT) or self.has(Feature.VERSION_1)
+        mrg = self.has(Feature.NET_MRG_RXBUF)
+        vq = Virtq(layout, hdr_size=header_size(self.features), align=t.ring_align,
+                   one_desc=any_layout or (mrg and queue == RX_QUEUE),
+                   event_idx=self.has(Feature.RING_EVENT_IDX), mrg_rxbuf=mrg,
+                   use_checksum=self.has(Feature.NET_CSUM) and queue == TX_QUEUE,
+                   stats=self.stats.get("rx" if queue == RX_QUEUE else "tx"),
+                   memory=self.memory, **self._rx_buffer_option(queue))
+        t.set_queue_addresses(queue, *vq.device_addresses())
+        t.enable_queue(queue)
+        return vq
+
+    def _rx_buffer_option(self, queue: int) -> dict[str, int]:
+        if queue == RX_QUEUE and self.rx_buffer_size:
+            return {"rx_buffer_size": self.rx_buffer_size}
+        return {}
+
+    def _new_chunk(self, _chunk: Any) -> None:
+        for vq in (self.rx, self.tx):
+            if vq is not None:
+                vq.update_dma_map()
+
+    def kick(self, queue: int) -> None:
+        """Notifies the device about ``queue`` if it wants to hear of it."""
+        vq = self.rx if queue == RX_QUEUE else self.tx
+        if vq is not None and vq.notify_needed():
+            self.transport.notify(queue)
+
+    @property
+    def mac(self) -> bytes | None:
+        """The device's MAC address (config space), None without NET_MAC."""
+        if not self.has(Feature.NET_MAC):
+            return None
+        return self.transport.read_config(CONFIG_MAC, 6)
+
+    @property
+    def link_up(self) -> bool:
+        """Link status from the config space (always up without NET_STATUS)."""
+        if not self.has(Feature.NET_STATUS):
+            return True
+        (status,) = struct.unpack("<H", self.transport.read_config(CONFIG_STATUS, 2))
+        return bool(status & NetStatus.LINK_UP)
+
+    def close(self) -> int:
+        """Resets the device, frees the packets its rings held, releases the
+        transport. Returns the number of packets freed."""
+        freed = 0
+        try:
+            self.transport.reset()
+        finally:
+            self.memory.remove_listener(self._new_chunk)
+            for vq in (self.rx, self.tx):
+                if vq is not None:
+                    freed += vq.release_all()
+            self.rx = self.tx = None
+            self.transport.close()
+        return freed

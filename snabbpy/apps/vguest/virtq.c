@@ -1,0 +1,404 @@
+/* vguest: the driver side of a split virtqueue. One call per queue per
+ * breath moves a whole batch; Python only decides when to notify.
+ *
+ * Ordering: descriptors and avail entries are written before avail->idx
+ * (release); used entries are read after used->idx (acquire); the device's
+ * notification wish is read after publishing avail->idx (full fence). */
+
+#define VQ_READ16(x) (*(volatile uint16_t *)&(x))
+#define VQ_READ32(x) (*(volatile uint32_t *)&(x))
+
+void virtq_reset(struct virtq *vq)
+{
+    for (uint32_t i = 0; i < vq->size; i++) {
+        vq->next[i] = (uint16_t)(i + 1);
+        vq->ndesc[i] = 0;
+        vq->owner[i] = NULL;
+    }
+    vq->free_head = 0;
+    vq->num_free = vq->size;
+    vq->avail_idx = vq->last_used = vq->kicked_idx = 0;
+    vq->broken = 0;
+    vq->avail->flags = VRING_AVAIL_F_NO_INTERRUPT; /* we poll */
+    vq->avail->idx = 0;
+    *vq->used_event = 0xffff;
+}
+
+/* Device address of a virtual address in DMA memory, 0 if unmapped. */
+static inline uint64_t vq_dma(struct virtq *vq, uintptr_t a)
+{
+    struct virtq_dma_map *m = &vq->chunks[vq->last_chunk];
+    if (__builtin_expect(a >= m->start && a < m->end, 1))
+        return a + m->offset;
+    for (uint32_t i = 0; i < vq->nchunks; i++) {
+        m = &vq->chunks[i];
+        if (a >= m->start && a < m->end) {
+            vq->last_chunk = i;
+            return a + m->offset;
+        }
+    }
+    return 0;
+}
+
+static inline uint16_t vq_take_desc(struct virtq *vq)
+{
+    uint16_t d = vq->free_head;
+    vq->free_head = vq->next[d];
+    vq->num_free--;
+    return d;
+}
+
+/* Gives back the chain at head and returns its packet (now ours). */
+static struct packet *vq_release(struct virtq *vq, uint16_t head)
+{
+    struct packet *p = vq->owner[head];
+    uint16_t d = head;
+    for (int n = vq->ndesc[head]; n > 0; n--) {
+        uint16_t following = vq->next[d];
+        vq->next[d] = vq->free_head;
+        vq->free_head = d;
+        vq->num_free++;
+        d = following;
+    }
+    vq->ndesc[head] = 0;
+    vq->owner[head] = NULL;
+    return p;
+}
+
+static inline void vq_set_desc(struct virtq *vq, uint16_t d, uint64_t addr,
+                               uint32_t len, uint16_t flags, uint16_t next)
+{
+    struct vring_desc *desc = &vq->desc[d];
+    desc->addr = addr;
+    desc->len = len;
+    desc->flags = flags;
+    desc->next = next;
+}
+
+/* Puts a buffer of one or two descriptors (header, then data) on the
+ * ring; the header sits just before the data in the packet's headroom. */
+static void vq_add(struct virtq *vq, struct packet *p, uint64_t hdr_addr,
+                   uint32_t data_len, uint16_t write)
+{
+    uint16_t head = vq_take_desc(vq);
+    if (vq->one_desc) {
+        vq_set_desc(vq, head, hdr_addr, vq->hdr_size + data_len, write, 0);
+        vq->ndesc[head] = 1;
+    } else {
+        uint16_t d = vq_take_desc(vq);
+        vq_set_desc(vq, head, hdr_addr, vq->hdr_size, write | VRING_DESC_F_NEXT, d);
+        vq_set_desc(vq, d, hdr_addr + vq->hdr_size, data_len, write, 0);
+        vq->next[head] = d;
+        vq->ndesc[head] = 2;
+    }
+    vq->owner[head] = p;
+    vq->avail->ring[vq->avail_idx & (vq->size - 1)] = head;
+    vq->avail_idx++;
+}
+
+static inline void vq_publish(struct virtq *vq)
+{
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    VQ_READ16(vq->avail->idx) = vq->avail_idx;
+}
+
+static inline int vq_descs_per_buffer(struct virtq *vq) { return vq->one_desc ? 1 : 2; }
+
+int virtq_tx_packets(struct virtq *vq, struct link *in, int max)
+{
+    int room = vq->num_free / vq_descs_per_buffer(vq), sent = 0;
+    uint64_t bytes = 0;
+    if (max > room) max = room;
+    while (sent < max && !link_empty(in)) {
+        struct packet *p = link_receive(in);
+        if (p->headroom < vq->hdr_size) { /* someone used the headroom up */
+            memmove(p->buf + PACKET_HEADROOM, p->buf + p->headroom, p->length);
+            p->headroom = PACKET_HEADROOM;
+        }
+        uint8_t *hdr = p->buf + p->headroom - vq->hdr_size;
+        uint64_t addr = vq_dma(vq, (uintptr_t)hdr);
+        if (!addr) {
+            vq->stats->unmapped++;
+            packet_free(p);
+            continue;
+        }
+        memset(hdr, 0, vq->hdr_size);
+        if (vq->use_checksum)
+            virtq_checksum_prepare(hdr, p->buf + p->headroom, p->length);
+        vq_add(vq, p, addr, p->length, 0);
+        bytes += p->length;
+        sent++;
+    }
+    if (sent)
+        vq_publish(vq);
+    vq->stats->packets += sent;
+    vq->stats->bytes += bytes;
+    return sent;
+}
+
+/* Reads used idx and returns how many entries are new; 0 (counted, queue
+ * marked broken) when the device claims more than the ring holds. */
+static int vq_used_pending(struct virtq *vq)
+{
+    uint16_t used_idx = VQ_READ16(vq->used->idx);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    uint16_t n = (uint16_t)(used_idx - vq->last_used);
+    if (n > vq->size) {
+        vq->stats->bad_idx++;
+        vq->broken = 1;
+        return 0;
+    }
+    return n;
+}
+
+/* The head named by a used entry, or -1 (counted) if the device made it up. */
+static inline int vq_used_head(struct virtq *vq, uint16_t slot, uint32_t *len)
+{
+    struct vring_used_elem *e = &vq->used->ring[slot & (vq->size - 1)];
+    uint32_t id = VQ_READ32(e->id);
+    *len = VQ_READ32(e->len);
+    if (id >= vq->size || vq->ndesc[id] == 0) {
+        vq->stats->bad_id++;
+        return -1;
+    }
+    return (int)id;
+}
+
+int virtq_tx_reclaim(struct virtq *vq)
+{
+    int n = vq_used_pending(vq), freed = 0;
+    for (int i = 0; i < n; i++) {
+        uint32_t len;
+        int head = vq_used_head(vq, vq->last_used++, &len);
+        if (head >= 0) {
+            packet_free(vq_release(vq, (uint16_t)head));
+            freed++;
+        }
+    }
+    return freed;
+}
+
+int virtq_rx_refill(struct virtq *vq)
+{
+    int added = 0, per = vq_descs_per_buffer(vq);
+    while ((int)vq->num_free >= per) {
+        struct packet *p = packet_allocate();
+        if (!p) {
+            vq->stats->nomem++;
+            break;
+        }
+        uint64_t addr = vq_dma(vq, (uintptr_t)(p->buf + p->headroom - vq->hdr_size));
+        if (!addr) {
+            vq->stats->unmapped++;
+            packet_free(p);
+            break;
+        }
+        vq_add(vq, p, addr, vq->rx_buffer_size, VRING_DESC_F_WRITE);
+        added++;
+    }
+    if (added)
+        vq_publish(vq);
+    return added;
+}
+
+/* Takes the extra buffers of a merged packet (used slots first+1 ..
+ * first+nbuf-1) and appends their data to p; with verdict < 0 (p already
+ * dropped) only gives them back. Returns the final verdict: 0 keep p, -1
+ * drop it (counted). */
+static int vq_merge(struct virtq *vq, struct packet *p, uint16_t first, int nbuf, int verdict)
+{
+    uint32_t cap = vq->hdr_size + vq->rx_buffer_size;
+    for (int k = 1; k < nbuf; k++) {
+        uint32_t len;
+        int head = vq_used_head(vq, (uint16_t)(first + k), &len);
+        if (head < 0) {
+            verdict = -1;
+            continue;
+        }
+        struct packet *q = vq_release(vq, (uint16_t)head);
+        if (len > cap) {
+            vq->stats->bad_len++;
+            verdict = -1;
+        } else if (verdict == 0 && p->length + len > PACKET_PAYLOAD_SIZE) {
+            vq->stats->oversize++;
+            verdict = -1;
+        } else if (verdict == 0) {
+            memcpy(p->buf + p->headroom + p->length, q->buf + q->headroom - vq->hdr_size, len);
+            p->length += len;
+        }
+        packet_free(q);
+    }
+    return verdict;
+}
+
+/* How many used entries the packet at a head spans (num_buffers), or -1
+ * (counted) when the device claims more buffers than are in flight. */
+static int vq_num_buffers(struct virtq *vq, struct packet *p)
+{
+    if (!vq->mrg_rxbuf)
+        return 1;
+    struct virtio_net_hdr_mrg_rxbuf *h =
+        (struct virtio_net_hdr_mrg_rxbuf *)(p->buf + p->headroom - vq->hdr_size);
+    int nbuf = VQ_READ16(h->num_buffers);
+    if (nbuf > (int)(vq->size - vq->num_free)) { /* more than we ever posted */
+        vq->stats->bad_num_buffers++;
+        return -1;
+    }
+    return nbuf ? nbuf : 1;
+}
+
+/* Takes the used buffers of one packet at last_used. Returns the number of
+ * used entries consumed (0: the rest of a merged packet is not there yet)
+ * and sets *out to the packet, or NULL when it was dropped. */
+static int vq_rx_one(struct virtq *vq, int pending, struct packet **out)
+{
+    uint32_t len;
+    uint16_t first = vq->last_used;
+    *out = NULL;
+    int head = vq_used_head(vq, first, &len);
+    if (head < 0)
+        return 1;
+    struct packet *p = vq->owner[head];
+    if (len > vq->hdr_size + vq->rx_buffer_size || len < vq->hdr_size) {
+        vq->stats->bad_len++; /* and its header is not worth reading */
+        packet_free(vq_release(vq, (uint16_t)head));
+        return 1;
+    }
+    int nbuf = vq_num_buffers(vq, p);
+    if (nbuf > pending)
+        return 0;
+    vq_release(vq, (uint16_t)head);
+    int verdict = 0;
+    if (nbuf < 0) {
+        nbuf = 1;
+        verdict = -1;
+    } else {
+        p->length = (uint16_t)(len - vq->hdr_size);
+    }
+    if (vq_merge(vq, p, first, nbuf, verdict) < 0)
+        packet_free(p);
+    else
+        *out = p;
+    return nbuf;
+}
+
+int virtq_rx_packets(struct virtq *vq, struct link *out, int max)
+{
+    int pending = vq_used_pending(vq), got = 0;
+    uint64_t bytes = 0;
+    while (pending > 0 && got < max && !link_full(out)) {
+        struct packet *p;
+        int used = vq_rx_one(vq, pending, &p);
+        if (used == 0)
+            break;
+        vq->last_used = (uint16_t)(vq->last_used + used);
+        pending -= used;
+        if (p) {
+            bytes += p->length;
+            link_transmit(out, p);
+            got++;
+        }
+    }
+    if (vq->event_idx) /* stay just behind: the device never signals us */
+        VQ_READ16(*vq->used_event) = (uint16_t)(vq->last_used - 1);
+    vq->stats->packets += got;
+    vq->stats->bytes += bytes;
+    return got;
+}
+
+int virtq_notify_needed(struct virtq *vq)
+{
+    uint16_t new_idx = vq->avail_idx, old_idx = vq->kicked_idx;
+    if (new_idx == old_idx)
+        return 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    vq->kicked_idx = new_idx;
+    int need;
+    if (vq->event_idx) {
+        uint16_t event = VQ_READ16(*vq->avail_event);
+        need = (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+    } else {
+        need = !(VQ_READ16(vq->used->flags) & VRING_USED_F_NO_NOTIFY);
+    }
+    vq->stats->notifications += need;
+    return need;
+}
+
+int virtq_in_flight(struct virtq *vq)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < vq->size; i++)
+        n += vq->owner[i] != NULL;
+    return n;
+}
+
+/* After the device is reset: frees every packet still on the ring. */
+int virtq_release_all(struct virtq *vq)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < vq->size; i++) {
+        if (vq->ndesc[i]) {
+            packet_free(vq_release(vq, (uint16_t)i));
+            n++;
+        }
+    }
+    return n;
+}
+
+/* Checksum offload on transmit (CSUM negotiated): for TCP or UDP over IPv4
+ * or IPv6 in an untagged Ethernet frame, seed the checksum field with the
+ * pseudo-header sum and ask the device to finish it from csum_start. Any
+ * other frame goes as it is. */
+static uint32_t vq_sum16(const uint8_t *b, uint32_t n, uint32_t sum)
+{
+    for (uint32_t i = 0; i + 1 < n; i += 2)
+        sum += (uint32_t)b[i] << 8 | b[i + 1];
+    if (n & 1)
+        sum += (uint32_t)b[n - 1] << 8;
+    return sum;
+}
+
+/* The device sums to the end of the frame: padding must add nothing. */
+static int vq_zero_padding(const uint8_t *frame, uint32_t end, uint32_t length)
+{
+    for (uint32_t i = end; i < length; i++)
+        if (frame[i])
+            return 0;
+    return 1;
+}
+
+void virtq_checksum_prepare(uint8_t *hdr, uint8_t *frame, uint32_t length)
+{
+    uint32_t l4, sum, proto, l4len;
+    if (length < 14)
+        return;
+    uint16_t type = (uint16_t)(frame[12] << 8 | frame[13]);
+    uint8_t *ip = frame + 14;
+    if (type == 0x0800 && length >= 34) {
+        uint32_t ihl = (ip[0] & 15) * 4, total = (uint32_t)(ip[2] << 8 | ip[3]);
+        if (ihl < 20 || (ip[6] & 0x3f) || ip[7] || total < ihl || 14 + total > length
+            || !vq_zero_padding(frame, 14 + total, length))
+            return; /* bad header, a fragment, or padding the sum would cover */
+        proto = ip[9], l4 = 14 + ihl, l4len = total - ihl;
+        sum = vq_sum16(ip + 12, 8, 0);
+    } else if (type == 0x86dd && length >= 54) {
+        proto = ip[6], l4 = 54, l4len = (uint32_t)(ip[4] << 8 | ip[5]);
+        if (14 + 40 + l4len > length || !vq_zero_padding(frame, 54 + l4len, length))
+            return;
+        sum = vq_sum16(ip + 8, 32, 0);
+    } else {
+        return;
+    }
+    uint32_t field = proto == 6 ? 16 : proto == 17 ? 6 : 0;
+    if (!field || l4len < field + 2)
+        return;
+    sum += proto + l4len;
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    frame[l4 + field] = (uint8_t)(sum >> 8);
+    frame[l4 + field + 1] = (uint8_t)sum;
+    struct virtio_net_hdr_mrg_rxbuf *h = (struct virtio_net_hdr_mrg_rxbuf *)hdr;
+    h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+    h->csum_start = (uint16_t)l4;
+    h->csum_offset = (uint16_t)field;
+}
