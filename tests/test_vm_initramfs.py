@@ -108,3 +108,9 @@ def test_empty_command_is_refused():
 
 def test_assets_find_modules_by_dashed_name(assets: GuestAssets):
     assert assets.module("virtio-pci").name == "virtio_pci.ko"
+
+
+def test_uncompressed_vmlinux_is_preferred_for_pvh_boot(assets):
+    (assets.kernel.parent / "vmlinux").write_bytes(b"\x7fELF")
+    assert find_assets(assets.kernel.parent).kernel.name == "vmlinux"
+    assert assets.kernel.name == "vmlinuz"
