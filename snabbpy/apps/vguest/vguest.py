@@ -1,0 +1,110 @@
+"""VGuest: a virtio-net port driven from userspace.
+
+Packets on ``input`` go out through the device's transmit queue; packets
+the device receives come out on ``output``. The device is reached over
+vhost-user (``vhost_user``: a socket path) or, inside a VM, over PCI
+(``pciaddr``) once a PCI transport module is installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from snabbpy.apps.vguest.device import VirtioNetDevice
+from snabbpy.apps.vguest.transport import Transport, TransportError
+from snabbpy.apps.vguest.virtq import STATS
+from snabbpy.core.app import App, Param
+from snabbpy.core.config import ConfigError
+from snabbpy.core.native import ffi, lib
+from snabbpy.lib.virtio.ring import check_queue_size
+
+#: Where a PCI transport is looked for: module, factory taking (pciaddr).
+PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
+
+COUNTERS = tuple(f"{d}_{name}" for d in ("rx", "tx") for name in STATS)
+
+
+def open_transport(conf: dict) -> Transport:
+    """The transport the configuration names (exactly one of the two)."""
+    if (conf["pciaddr"] is None) == (conf["vhost_user"] is None):
+        raise ConfigError("vguest: give exactly one of pciaddr and vhost_user")
+    if conf["vhost_user"] is not None:
+        from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
+
+        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"])
+    module, factory = PCI_TRANSPORT
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise
+        raise ConfigError(f"vguest: pciaddr {conf['pciaddr']!r}: PCI transports are not "
+                          "built yet (use vhost_user)") from None
+    return getattr(mod, factory)(conf["pciaddr"])
+
+
+def _queue_size(value: int) -> int:
+    try:
+        return check_queue_size(value)
+    except ValueError as e:
+        raise ValueError(str(e)) from None
+
+
+class VGuest(App):
+    """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
+
+    config = {
+        "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),
+        "vhost_user": Param(str, default=None, doc="vhost-user socket path"),
+        "is_server": Param(bool, default=False, doc="listen on vhost_user instead of connecting"),
+        "use_checksum": Param(bool, default=False, doc="offload TCP/UDP checksums (CSUM)"),
+        "queue_size": Param(_queue_size, default=256, doc="descriptors per queue"),
+        "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
+        "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
+    }
+    counters = COUNTERS
+
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        self.transport = open_transport(conf)
+        base = self.stats.pointer
+        stats = {d: base + self.stats.index[f"{d}_packets"] for d in ("rx", "tx")}
+        self.device = VirtioNetDevice(
+            self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
+            use_checksum=conf["use_checksum"], event_idx=conf["event_idx"], stats=stats)
+        try:
+            self.device.open()
+        except TransportError:
+            self.transport.close()
+            raise
+        self._in = self._out = ffi.NULL
+
+    def link(self) -> None:
+        self._in = self.input["input"].c if "input" in self.input else ffi.NULL
+        self._out = self.output["output"].c if "output" in self.output else ffi.NULL
+
+    def pull(self) -> None:
+        rx = self.device.rx.c
+        if self._out != ffi.NULL:
+            lib.virtq_rx_packets(rx, self._out, lib.VIRTQ_MAX_SIZE)
+        if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
+            self.transport.notify(0)
+
+    def push(self) -> None:
+        tx = self.device.tx.c
+        lib.virtq_tx_reclaim(tx)
+        if self._in != ffi.NULL and lib.virtq_tx_packets(tx, self._in, lib.VIRTQ_MAX_SIZE):
+            if lib.virtq_notify_needed(tx):
+                self.transport.notify(1)
+
+    def report(self) -> str:
+        """Counters that are not zero, and the device's identity."""
+        s = self.stats.snapshot()
+        mac = self.device.mac
+        lines = [f"{self.name}: {self.transport.name}"
+                 + (f", mac {mac.hex(':')}" if mac else "")]
+        lines += [f"  {k}: {v:,}" for k, v in s.items() if v]
+        return "\n".join(lines)
+
+    def stop(self) -> None:
+        self.device.close()
