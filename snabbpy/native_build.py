@@ -19,6 +19,7 @@ HERE = Path(__file__).resolve().parent
 # (header, source or None), relative to the snabbpy package, in the order
 # the C compiler must see them.
 PARTS: list[tuple[str, str | None]] = [
+    ("core/dma.h", "core/dma.c"),
     ("core/packet.h", "core/packet.c"),
     ("core/link.h", "core/link.c"),
     ("apps/basic/basic.h", "apps/basic/basic.c"),

@@ -30,7 +30,11 @@ the order the links were configured. A packet received from an input is
 owned by the app until it is transmitted on an output or freed.
 
 An app declares its configuration keys in the class attribute ``config``
-(name -> ``Param``) and its counters in ``counters`` (a tuple of names).
+(name -> ``Param``) and its counters in ``counters`` (a tuple of names). An
+app that drives a device which needs a particular kind of DMA memory (a PCI
+device wants hugepages with physical addresses) says so with a classmethod
+``dma_backend(conf)`` returning a backend (or None); the engine switches
+to it before any app of the graph starts.
 """
 
 from __future__ import annotations

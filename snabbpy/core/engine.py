@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from snabbpy.core import config as config_mod
-from snabbpy.core import counter, diff, order
+from snabbpy.core import counter, diff, memory, order
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
 from snabbpy.core.link import COUNTERS as LINK_COUNTERS
@@ -59,6 +59,7 @@ class Engine:
         config_mod.check(new)
         can_reconfig = {n for n, a in self.apps.items() if hasattr(a, "reconfig")}
         plan = diff.plan(self.config, new, can_reconfig)
+        self._choose_dma_memory(new, plan.start)
         for name in plan.stop:
             self._stop_app(name)
         for spec in plan.unlink:
@@ -75,6 +76,19 @@ class Engine:
         self._connect(set(plan.start))
         self._schedule()
         return plan
+
+    @staticmethod
+    def _choose_dma_memory(new: Config, starting: list[str]) -> None:
+        """Lets apps that drive devices choose the process's DMA memory
+        (``dma_backend(conf)`` on their class) before any packet exists."""
+        for name in starting:
+            choose = getattr(new.apps[name].cls, "dma_backend", None)
+            backend = choose(new.apps[name].conf) if choose else None
+            if backend is not None:
+                try:
+                    memory.set_backend(backend)
+                except RuntimeError as exc:
+                    raise ConfigError(f"app {name!r}: {exc}") from None
 
     def _counters(self, kind: str, name: str, names: tuple[str, ...]) -> Counters:
         path = self.shm_dir / kind / counter.safe_name(name) if self.shm_dir else None

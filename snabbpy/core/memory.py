@@ -7,8 +7,11 @@ they are touched.
 
 A device reaches this memory by *DMA address*. With the default backend
 that is simply the virtual address (what a vhost-user frontend announces in
-its memory table). A backend for PCI devices inside a VM maps hugepages and
-translates to physical addresses; it plugs in through ``set_backend``.
+its memory table). The hugepage backend (``snabbpy.core.hugepages``), for
+PCI devices inside a VM, maps hugepages and translates to physical
+addresses, page by page. Either way every chunk's translation goes into one
+table in C (``dma.c``), which drivers' C code consults with
+``dma_translate()``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from snabbpy.core.native import ffi
+from snabbpy.core.native import ffi, lib
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Chunk:
     mapping: mmap.mmap = field(repr=False)
     dma_address: int = 0  # what a device uses for the first byte
     used: int = 0         # bump-allocation offset
+    #: (virtual start, size, device address) of each physically contiguous
+    #: piece; empty means one piece, the whole chunk at dma_address.
+    pieces: list[tuple[int, int, int]] = field(default_factory=list)
 
     def contains(self, address: int) -> bool:
         """True if ``address`` lies in this chunk."""
@@ -74,15 +80,24 @@ class DMAMemory:
                 chunk.used = start + size - chunk.address
                 return start
         chunk = self.backend.new_chunk(size + align)
-        self.chunks.append(chunk)
+        self._register(chunk)
         for listener in self._listeners:
             listener(chunk)
         return self.allocate(size, align)
 
+    def _register(self, chunk: Chunk) -> None:
+        pieces = chunk.pieces or [(chunk.address, chunk.size, chunk.dma_address)]
+        for start, size, device in pieces:
+            if lib.dma_map_add(start, size, device - start) < 0:
+                raise MemoryError("DMA translation table is full")
+        self.chunks.append(chunk)
+
     def dma_address(self, address: int) -> int:
         """Translates a virtual address in DMA memory to a device address."""
-        chunk = self.chunk_of(address)
-        return chunk.dma_address + (address - chunk.address)
+        translated = lib.dma_translate(address)
+        if not translated:
+            raise ValueError(f"address {address:#x} is not in DMA memory")
+        return translated
 
     def chunk_of(self, address: int) -> Chunk:
         """The chunk holding ``address``; ValueError if none does."""
@@ -110,6 +125,11 @@ def set_backend(backend: MemfdBackend) -> None:
     """Switches the process to another kind of DMA memory (hugepages for
     PCI). Only before any DMA memory is in use: packets already carved from
     the old memory could not be reached by the new device."""
+    if type(dma.backend) is type(backend):
+        return
     if dma.chunks:
-        raise RuntimeError("DMA memory is already in use; choose its backend at start-up")
+        raise RuntimeError(
+            f"DMA memory is already in use as {type(dma.backend).__name__}; "
+            f"{type(backend).__name__} must be chosen before any packet exists"
+        )
     dma.backend = backend
