@@ -192,15 +192,13 @@ def run(opts: RunOptions, out: Writer, noise: Writer | None = None) -> RunResult
         err = open(Path(tmp) / "qemu.err", "w+b")  # noqa: SIM115 - closed in finally
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=err)
+        timed_out = False
         try:
             _pump(proc, filt, started + opts.timeout)
             proc.wait(timeout=30)
         except VMTimeout:
+            timed_out = True
             _stop(proc)
-            raise VMTimeout(
-                f"guest did not finish within {opts.timeout:g} s (killed QEMU); "
-                "raise --timeout or use --verbose to watch the boot"
-            ) from None
         except BaseException:
             _stop(proc)
             raise
@@ -208,6 +206,11 @@ def run(opts: RunOptions, out: Writer, noise: Writer | None = None) -> RunResult
             err.seek(0)
             qemu_err = err.read().decode(errors="replace").strip()
             err.close()
+    if timed_out:
+        # QEMU's last word often says why, e.g. waiting for a vhost-user peer.
+        said = f"; QEMU said: {qemu_err.splitlines()[-1]}" if qemu_err else ""
+        raise VMTimeout(f"guest did not finish within {opts.timeout:g} s (killed QEMU){said}; "
+                        "raise --timeout or use --verbose to watch the boot")
     return _result(filt, proc.returncode, qemu_err, accel, started)
 
 
