@@ -192,6 +192,15 @@ def test_decoder_takes_any_chunking_and_keeps_fds_with_their_message(pair):
     assert decoder.pending_bytes == 0
 
 
+def test_decoder_wants_one_message_at_a_time(pair):
+    decoder = MessageDecoder(peer="frontend")
+    assert decoder.wanted == 12  # a header first
+    data = pair.frontend.send(Request.SET_VRING_NUM, VringState(0, 256))
+    assert decoder.feed(data[:5]) == [] and decoder.wanted == 7
+    assert decoder.feed(data[5:12]) == [] and decoder.wanted == 8  # then its payload
+    assert len(decoder.feed(data[12:])) == 1 and decoder.wanted == 12
+
+
 def test_decoder_returns_several_messages_from_one_chunk(pair):
     data = pair.frontend.send(Request.GET_FEATURES) + pair.frontend.send(Request.GET_QUEUE_NUM)
     assert [m.request for m in pair.backend.receive(data)] == [Request.GET_FEATURES,

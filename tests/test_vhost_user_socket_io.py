@@ -6,8 +6,16 @@ import socket
 
 import pytest
 
-from snabbpy.lib.vhost_user import Backend, Frontend, MemoryRegion, MemoryTable, Request, VringFile
-from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
+from snabbpy.lib.vhost_user import (
+    Backend,
+    Frontend,
+    MemoryRegion,
+    MemoryTable,
+    Request,
+    VringFile,
+    VringState,
+)
+from snabbpy.lib.vhost_user.socket_io import recv_chunk, recv_messages, send_message
 
 
 @pytest.fixture
@@ -57,3 +65,22 @@ def test_messages_without_fds_and_peer_close(sockets):
     assert reply.payload == 1 << 32
     front.close()
     assert recv_chunk(back) == (b"", [])
+
+
+def test_fds_stay_with_their_message_when_messages_queue_up(sockets):
+    # DPDK sends SET_VRING_NUM, _BASE, _ADDR then _KICK (with an fd) back to
+    # back; one big recvmsg would return all four with the kick's fd.
+    front, back = sockets
+    frontend, backend = Frontend(), Backend()
+    kick = os.eventfd(0)
+    send_message(front, frontend.send(Request.SET_VRING_NUM, VringState(0, 256)))
+    send_message(front, frontend.send(Request.SET_VRING_BASE, VringState(0, 0)))
+    send_message(front, frontend.send(Request.SET_VRING_KICK, VringFile(0), [kick]), [kick])
+    os.close(kick)
+    messages = recv_messages(back, backend) + recv_messages(back, backend)
+    messages += recv_messages(back, backend)
+    assert [(m.request, len(m.fds)) for m in messages] == [
+        (Request.SET_VRING_NUM, 0), (Request.SET_VRING_BASE, 0), (Request.SET_VRING_KICK, 1)]
+    os.close(messages[2].fds[0])
+    front.close()
+    assert recv_messages(back, backend) == []

@@ -23,6 +23,11 @@ class Backend:
     def __init__(self) -> None:
         self._decoder = MessageDecoder(peer=FRONTEND)
 
+    @property
+    def wanted(self) -> int:
+        """How many bytes to ask the next ``recvmsg`` for (see ``MessageDecoder.wanted``)."""
+        return self._decoder.wanted
+
     def receive(self, data: bytes, fds: Sequence[int] = ()) -> list[Message]:
         """Requests completed by ``data``; the caller owns the fds in them."""
         return self._decoder.feed(data, fds)

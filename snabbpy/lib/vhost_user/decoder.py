@@ -6,8 +6,13 @@ reply flag, a size the request allows) as soon as the 12 header bytes are
 in, so a peer announcing a huge payload is refused before we buffer it.
 
 Fds: the kernel delivers SCM_RIGHTS fds with the first byte of the
-``sendmsg`` that carried them, so each batch of fds belongs to the message
-whose bytes it arrived with.  The decoder owns the fds it is fed until it
+``sendmsg`` that carried them, but one ``recvmsg`` may also return bytes of
+earlier messages sent without fds (stream sockets glue them), and then
+nothing says where the fds belong.  So read at most ``wanted`` bytes per
+``recvmsg``: a chunk then never crosses a message boundary, and a batch of
+fds belongs to the message whose bytes it arrived with.  (DPDK and QEMU's
+libvhost-user read header, then payload, for the same reason.)  The decoder
+owns the fds it is fed until it
 hands them out in a ``Message``; on a protocol error it closes the fds of
 the rejected message and every fd still pending.
 """
@@ -57,6 +62,16 @@ class MessageDecoder:
             self._fds.clear()
             raise
         return messages
+
+    @property
+    def wanted(self) -> int:
+        """Bytes to read next: the rest of the header, else the rest of the message.
+
+        Never more than one message, so fds stay with their message (see above).
+        """
+        if len(self._buf) < HEADER_SIZE:
+            return HEADER_SIZE - len(self._buf)
+        return HEADER_SIZE + HEADER.unpack_from(self._buf)[2] - len(self._buf)
 
     @property
     def pending_bytes(self) -> int:

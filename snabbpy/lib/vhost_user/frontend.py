@@ -48,6 +48,11 @@ class Frontend:
             self._waiting.append(request)
         return data
 
+    @property
+    def wanted(self) -> int:
+        """How many bytes to ask the next ``recvmsg`` for (see ``MessageDecoder.wanted``)."""
+        return self._decoder.wanted
+
     def receive(self, data: bytes, fds: Sequence[int] = ()) -> list[Message]:
         """Replies completed by ``data``; an unexpected reply is a backend error."""
         replies = self._decoder.feed(data, fds)

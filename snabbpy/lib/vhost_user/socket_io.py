@@ -10,10 +10,22 @@ import array
 import os
 import socket
 from collections.abc import Sequence
+from typing import Protocol
 
 from .constants import MAX_FDS
+from .messages import Message
 
 RECV_SIZE = 4096  # more than the largest message (12 + 268 bytes)
+
+
+class Endpoint(Protocol):
+    """A ``Frontend`` or ``Backend``: something that decodes what it receives."""
+
+    @property
+    def wanted(self) -> int: ...
+
+    def receive(self, data: bytes, fds: Sequence[int] = ()) -> list[Message]: ...
+
 
 
 def send_message(sock: socket.socket, data: bytes, fds: Sequence[int] = ()) -> None:
@@ -33,7 +45,12 @@ def send_message(sock: socket.socket, data: bytes, fds: Sequence[int] = ()) -> N
 
 
 def recv_chunk(sock: socket.socket, size: int = RECV_SIZE) -> tuple[bytes, list[int]]:
-    """Receive what is available (up to ``size`` bytes) and any fds with it.
+    """Receive up to ``size`` bytes and any fds that came with them.
+
+    Where fds may come (a backend reading requests), pass the decoder's
+    ``wanted`` as ``size``, or use ``recv_messages``: reading past the end of
+    a message could bring a later message's fds with this one's bytes.
+    Replies carry no fds, so a frontend may read any size.
 
     Returns ``(b"", [])`` when the peer closed the connection.  Fds beyond
     what a vhost-user message may carry are closed, and a truncated control
@@ -53,3 +70,20 @@ def recv_chunk(sock: socket.socket, size: int = RECV_SIZE) -> tuple[bytes, list[
             os.close(fd)
         raise OSError("vhost-user: control message truncated (peer sent too many fds)")
     return data, fds
+
+
+def recv_messages(sock: socket.socket, endpoint: Endpoint) -> list[Message]:
+    """Block until ``endpoint`` has decoded at least one message; return them.
+
+    Reads message by message (``endpoint.wanted``) so fds stay with their
+    message.  Returns ``[]`` when the peer closed the connection.
+    """
+    while True:
+        data, fds = recv_chunk(sock, endpoint.wanted)
+        if not data:
+            for fd in fds:
+                os.close(fd)
+            return []
+        messages = endpoint.receive(data, fds)
+        if messages:
+            return messages
