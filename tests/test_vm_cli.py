@@ -82,3 +82,14 @@ def test_timeout_exits_124(monkeypatch):
 
 def test_a_command_is_required():
     assert invoke("run").exit_code == 2
+
+
+def test_command_options_need_no_double_dash(captured):
+    invoke("run", "--cpus", "2", "ls", "-l", "--cpus", "3")
+    assert list(captured["opts"].argv) == ["ls", "-l", "--cpus", "3"]
+    assert captured["opts"].cpus == 2
+
+
+def test_misspelt_option_is_an_error_not_part_of_the_command(captured):
+    result = invoke("run", "--memroy", "512", "--", "true")
+    assert result.exit_code == 2 and "No such option" in result.output

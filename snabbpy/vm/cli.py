@@ -49,7 +49,8 @@ def vm() -> None:
     """Throwaway QEMU guests whose root is this host's filesystem (read-only)."""
 
 
-@vm.command(context_settings={"ignore_unknown_options": True})
+# Options stop at the first word of COMMAND, so its own options need no `--`.
+@vm.command(context_settings={"allow_interspersed_args": False})
 @click.option("--memory", "memory_mib", type=click.IntRange(128), default=1024, show_default=True,
               help="Guest RAM in MiB.")
 @click.option("--cpus", type=click.IntRange(1, 64), default=1, show_default=True)
