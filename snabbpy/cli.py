@@ -104,17 +104,33 @@ def bench(name: str, packets: int, size: int) -> None:
 
 @main.command()
 @click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
-def graph(config_file: str) -> None:
-    """Print the graph in CONFIG.yaml in Graphviz dot."""
+@click.option("--format", "fmt", type=click.Choice(["dot", "png", "svg"]), default="dot",
+              show_default=True, help="dot text, or an image rendered by Graphviz.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False),
+              help="File to write (default: standard output).")
+@click.option("--pid", type=int, help="Label links with the packet counts of this process.")
+def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> None:
+    """Draw the graph in CONFIG.yaml: Graphviz dot, or PNG/SVG via dot."""
     from snabbpy.core import config
-    from snabbpy.graph import to_dot
+    from snabbpy.graph import RenderError, render, running_link_counters, to_dot
 
-    click.echo(to_dot(config.load_yaml(config_file)), nl=False)
+    c = config.load_yaml(config_file)
+    try:
+        dot = to_dot(c, running_link_counters(pid) if pid is not None else None)
+        data = dot.encode() if fmt == "dot" else render(dot, fmt)
+    except RenderError as exc:
+        raise click.ClickException(str(exc)) from None
+    if output:
+        Path(output).write_bytes(data)
+    else:
+        click.get_binary_stream("stdout").write(data)
 
 
 #: Commands defined in other packages: (module, click command attribute).
 COMMAND_MODULES = [
     ("snabbpy.vm.cli", "vm"),
+    ("snabbpy.top", "top"),
+    ("snabbpy.top", "ps"),
 ]
 
 

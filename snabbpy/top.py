@@ -1,0 +1,170 @@
+"""`snabbpy top` and `snabbpy ps`: what running snabbpy processes do.
+
+Both read the counter files every process publishes (``snabbpy.core.
+counter``), so they work on any running engine without talking to it.
+``top`` samples them twice and shows the difference as rates: packets/s,
+bits/s (of packet payload, from ``txbytes``) and drops/s per link, and the
+rate of every counter of every app.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from snabbpy.core import counter
+from snabbpy.core.config import ConfigError
+
+Snapshot = dict[str, dict[str, dict[str, int]]]
+
+
+def choose_pid(pid: int | None) -> int:
+    """The process to look at: ``pid`` when it runs, else the only one
+    running. A ConfigError says why there is none."""
+    running = counter.list_processes()
+    if pid is not None:
+        if pid not in running:
+            raise ConfigError(f"process {pid} is not a running snabbpy process "
+                              f"(running: {', '.join(map(str, running)) or 'none'})")
+        return pid
+    if not running:
+        raise ConfigError(f"no snabbpy process is running (none publishes counters in "
+                          f"{counter.shm_root()})")
+    if len(running) > 1:
+        raise ConfigError(f"{len(running)} snabbpy processes are running "
+                          f"({', '.join(map(str, running))}): name one, e.g. snabbpy top "
+                          f"{running[0]}")
+    return running[0]
+
+
+def snapshot(pid: int) -> dict:
+    """One reading of every counter: ``{"pid", "time", "links", "apps"}``."""
+    return {"pid": pid, "time": time.time(), **counter.read_process(pid)}
+
+
+def rates(before: Snapshot, after: Snapshot, seconds: float) -> Snapshot:
+    """Per-second change of every counter present in both snapshots."""
+    seconds = max(seconds, 1e-9)
+    out: Snapshot = {}
+    for kind in ("links", "apps"):
+        out[kind] = {}
+        for name, now in after.get(kind, {}).items():
+            then = before.get(kind, {}).get(name, {})
+            out[kind][name] = {k: (v - then[k]) / seconds for k, v in now.items() if k in then}
+    return out
+
+
+def _si(value: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:7.2f}{unit}"
+    return f"{value:7.0f} "
+
+
+def format_view(snap: dict, rate: Snapshot | None, info: dict | None = None) -> str:
+    """The text `snabbpy top` shows: a header, a row per link, a block per
+    app. Without ``rate`` (``--once``) only totals."""
+    title = f"snabbpy top: pid {snap['pid']}"
+    if info and info.get("config"):
+        title += f"  config {info['config']}"
+    lines = [title, "", f"{'link':<44} {'packets/s':>9} {'bits/s':>9} {'drops/s':>9}"
+             f" {'packets':>15} {'drops':>12}"]
+    for spec, c in sorted(snap["links"].items()):
+        r = (rate or {}).get("links", {}).get(spec, {})
+        lines.append(f"{spec:<44} {_si(r.get('txpackets', 0)):>9} "
+                     f"{_si(r.get('txbytes', 0) * 8):>9} {_si(r.get('txdrop', 0)):>9} "
+                     f"{c.get('txpackets', 0):>15,} {c.get('txdrop', 0):>12,}")
+    for name, c in sorted(snap["apps"].items()):
+        if not c:
+            continue
+        lines += ["", f"app {name}"]
+        r = (rate or {}).get("apps", {}).get(name, {})
+        for key, value in c.items():
+            per_s = f"{_si(r[key])}/s" if key in r else ""
+            lines.append(f"  {key:<30} {value:>20,} {per_s:>10}")
+    return "\n".join(lines)
+
+
+def live(pid: int, interval: float, clear: bool = True) -> None:
+    """Redraws the view every ``interval`` seconds until Ctrl-C or until
+    the process exits."""
+    before = snapshot(pid)
+    info = counter.process_info(pid)
+    try:
+        while True:
+            time.sleep(interval)
+            if not counter.is_running(pid):
+                click.echo(f"snabbpy top: process {pid} exited")
+                return
+            after = snapshot(pid)
+            view = format_view(after, rates(before, after, after["time"] - before["time"]),
+                               info)
+            click.echo(("\x1b[H\x1b[2J" if clear else "") + view)
+            before = after
+    except KeyboardInterrupt:
+        pass
+
+
+@click.command()
+@click.argument("pid", type=int, required=False)
+@click.option("--interval", type=float, default=1.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.option("--once", is_flag=True, help="Print one snapshot of the counters and exit.")
+@click.option("--json", "as_json", is_flag=True,
+              help="With --once: print {pid, links, apps} as JSON.")
+def top(pid: int | None, interval: float, once: bool, as_json: bool) -> None:
+    """Show live packets/s, bits/s and drops of a running snabbpy process
+    (PID may be left out when only one runs)."""
+    pid = choose_pid(pid)
+    if once:
+        snap = snapshot(pid)
+        if as_json:
+            click.echo(json.dumps({k: snap[k] for k in ("pid", "links", "apps")}, indent=2))
+        else:
+            click.echo(format_view(snap, None, counter.process_info(pid)))
+        return
+    if interval <= 0:
+        raise ConfigError(f"--interval {interval}: must be more than 0 seconds")
+    live(pid, interval, clear=os.isatty(1))
+
+
+def _from_proc(pid: int) -> tuple[float | None, str | None]:
+    """Start time and config file of a process without an info file,
+    from /proc (its command line ``... run CONFIG.yaml``)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        started = counter.start_time(pid)
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return None, None
+    if "run" in argv:
+        args = [a for a in argv[argv.index("run") + 1:] if a and not a.startswith("-")]
+        if args:
+            return started, os.path.join(cwd, args[0])
+    return started, None
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def ps(as_json: bool) -> None:
+    """List running snabbpy processes: pid, start time, config file."""
+    rows = []
+    for pid in counter.list_processes():
+        info = counter.process_info(pid) or {}
+        started, config = info.get("started"), info.get("config")
+        if info == {}:
+            started, config = _from_proc(pid)
+        rows.append({"pid": pid, "started": started, "config": config})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"{'PID':>8}  {'STARTED':<19}  CONFIG")
+    for r in rows:
+        when = datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M:%S") \
+            if r["started"] else "?"
+        click.echo(f"{r['pid']:>8}  {when:<19}  {r['config'] or '?'}")

@@ -1,0 +1,140 @@
+"""`snabbpy top` and `snabbpy ps`: counters of running processes, read
+from their shared-memory files; stale directories of dead processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from click.testing import CliRunner
+
+from snabbpy import top
+from snabbpy.cli import main
+from snabbpy.core import config, counter
+from snabbpy.core.engine import Engine
+from snabbpy.lib import pcap
+
+SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
+           "from snabbpy.cli import main; main()"]
+
+
+@pytest.fixture
+def shm(tmp_path, monkeypatch):
+    """Counters of this test's processes go to a private directory."""
+    root = tmp_path / "shm"
+    monkeypatch.setenv("SNABBPY_SHM", str(root))
+    return root
+
+
+def test_rates_are_counter_differences_per_second():
+    before = {"links": {"a.o -> b.i": {"txpackets": 100, "txbytes": 6000}}, "apps": {}}
+    after = {"links": {"a.o -> b.i": {"txpackets": 300, "txbytes": 18000}}, "apps": {}}
+    assert top.rates(before, after, 2.0)["links"]["a.o -> b.i"] == {
+        "txpackets": 100.0, "txbytes": 6000.0}
+
+
+def test_link_file_names_map_back_to_specs():
+    spec = "my-app.out_1 -> b.in"
+    assert counter.link_spec(counter.safe_name(spec)) == spec
+
+
+def test_read_process_sees_a_publishing_engine(shm):
+    c = config.new()
+    config.app(c, "src", "basic.Source", {"size": 60})
+    config.app(c, "sink", "basic.Sink")
+    config.link(c, "src.output -> sink.input")
+    e = Engine(publish=True)
+    e.configure(c)
+    e.breathe()
+    try:
+        assert counter.list_processes() == [os.getpid()]
+        seen = counter.read_process(os.getpid())
+        assert seen["links"] == e.counters()["links"]
+        assert seen["links"]["src.output -> sink.input"]["txpackets"] == 1023
+    finally:
+        e.stop()
+    assert counter.list_processes() == []
+
+
+def test_stale_directories_are_ignored_and_removed(shm):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (shm / str(dead.pid) / "links").mkdir(parents=True)
+    assert counter.list_processes() == []
+    assert not (shm / str(dead.pid)).exists()
+
+
+def test_a_reused_pid_is_stale(shm):
+    counter.write_process_info("x.yaml")
+    info = counter.process_dir() / counter.INFO_FILE
+    data = json.loads(info.read_text())
+    data["start_ticks"] -= 1  # another process had this pid before
+    info.write_text(json.dumps(data))
+    assert counter.list_processes() == []
+
+
+def test_process_info_names_the_config(shm):
+    counter.write_process_info("configs/x.yaml")
+    try:
+        rows = json.loads(CliRunner().invoke(main, ["ps", "--json"]).output)
+        assert rows == [{"pid": os.getpid(), "started": pytest.approx(time.time(), abs=60),
+                         "config": os.path.abspath("configs/x.yaml")}]
+    finally:
+        counter.remove_process_dir()
+
+
+def test_top_without_processes_says_so(shm):
+    r = CliRunner().invoke(main, ["top", "--once"])
+    assert r.exit_code == 2
+    assert "no snabbpy process is running" in r.output
+
+
+def test_top_of_a_pid_that_is_not_running(shm):
+    r = CliRunner().invoke(main, ["top", "999999999", "--once"])
+    assert r.exit_code == 2 and "process 999999999 is not a running snabbpy process" in r.output
+
+
+def snabbpy_top_json(env) -> dict:
+    out = subprocess.run([*SNABBPY, "top", "--once", "--json"], env=env, capture_output=True,
+                         text=True, check=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def test_top_matches_the_final_report_of_a_separate_run(tmp_path, shm):
+    capture, cfg, report = tmp_path / "in.pcap", tmp_path / "g.yaml", tmp_path / "report.json"
+    capture.write_bytes(pcap.build_file(
+        [(pcap.RecordHeader(i, 0, 60, 60), bytes(60)) for i in range(5000)]))
+    cfg.write_text(f"""
+apps:
+  reader: {{class: pcap.PcapReader, config: {{path: "{capture}"}}}}
+  sink: {{class: basic.Sink}}
+links:
+  - reader.output -> sink.input
+""")
+    env = {**os.environ, "SNABBPY_SHM": str(shm)}
+    run = subprocess.Popen([*SNABBPY, "run", str(cfg), "--report-json", str(report),
+                            "--report-interval", "0"], env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        snap: dict = {}
+        for _ in range(600):  # a reader without loop moves 5000 packets, then idles
+            snap = snabbpy_top_json(env) if counter.list_processes() else {}
+            moved = snap.get("links", {}).get("reader.output -> sink.input", {})
+            if moved.get("rxpackets") == 5000:  # read, sent and freed: no more changes
+                break
+            time.sleep(0.05)
+        assert snap["pid"] == run.pid
+        ps = json.loads(subprocess.run([*SNABBPY, "ps", "--json"], env=env, check=True,
+                                       capture_output=True, text=True).stdout)
+        assert [(p["pid"], p["config"]) for p in ps] == [(run.pid, str(cfg))]
+    finally:
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    final = json.loads(report.read_text())
+    assert {"links": snap["links"], "apps": snap["apps"]} == final
+    assert final["links"]["reader.output -> sink.input"]["rxpackets"] == 5000
+    assert counter.list_processes() == []
