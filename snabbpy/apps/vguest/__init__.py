@@ -15,6 +15,6 @@ def selftest(*argv: str) -> int:
     """Sends packets each way through VGuest and a vhost-user backend in
     another process (or the device named by ``--pci`` / ``--vhost-user``);
     returns 0 when every packet is accounted for. See README.md."""
-    from snabbpy.apps.vguest.selftest import main
+    from snabbpy.apps.vguest.loopback import main
 
     return main(list(argv))
