@@ -24,20 +24,13 @@ void virtq_reset(struct virtq *vq)
     *vq->used_event = 0xffff;
 }
 
-/* Device address of a virtual address in DMA memory, 0 if unmapped. */
+/* Device address of a virtual address in DMA memory, 0 if unmapped. The
+ * core's table (dma.c) has one entry per hugepage for PCI, more than a
+ * per-queue table could hold. */
 static inline uint64_t vq_dma(struct virtq *vq, uintptr_t a)
 {
-    struct virtq_dma_map *m = &vq->chunks[vq->last_chunk];
-    if (__builtin_expect(a >= m->start && a < m->end, 1))
-        return a + m->offset;
-    for (uint32_t i = 0; i < vq->nchunks; i++) {
-        m = &vq->chunks[i];
-        if (a >= m->start && a < m->end) {
-            vq->last_chunk = i;
-            return a + m->offset;
-        }
-    }
-    return 0;
+    (void)vq;
+    return dma_translate(a);
 }
 
 static inline uint16_t vq_take_desc(struct virtq *vq)
