@@ -1,0 +1,80 @@
+"""The VGuest app: its configuration keys, and push/pull in a graph whose
+device is the in-process model."""
+
+from __future__ import annotations
+
+import pytest
+from vguest_model import ModelDevice
+
+from snabbpy.apps.vguest import VGuest, vguest
+from snabbpy.core import config, packet
+from snabbpy.core.config import ConfigError
+from snabbpy.core.engine import Engine
+
+
+def configure(nic: dict, extra_links: bool = True) -> Engine:
+    c = config.new()
+    config.app(c, "nic", "vguest.VGuest", nic)
+    if extra_links:
+        config.app(c, "sink", "basic.Sink")
+        config.link(c, "nic.output -> sink.input")
+    e = Engine()
+    e.configure(c)
+    return e
+
+
+@pytest.mark.parametrize("nic, message", [
+    ({}, "exactly one of pciaddr and vhost_user"),
+    ({"pciaddr": "0000:00:03.0", "vhost_user": "/x"}, "exactly one of pciaddr and vhost_user"),
+    ({"pciaddr": "0000:00:03.0"}, "PCI transports are not built yet"),
+    ({"vhost_user": "/x", "queue_size": 100}, "queue_size"),
+    ({"vhost_user": "/x", "is_server": "yes"}, "is_server"),
+    ({"vhost_user": "/x", "bogus": 1}, "bogus"),
+])
+def test_configuration_mistakes_name_the_key(nic, message):
+    with pytest.raises(ConfigError, match=message):
+        configure(nic)
+
+
+def test_short_name_resolves_to_the_app_class():
+    assert config.resolve_class("vguest.VGuest") is VGuest
+
+
+@pytest.fixture
+def model(monkeypatch):
+    """Every VGuest in the test talks to one ModelDevice."""
+    device = ModelDevice(max_size=64)
+    monkeypatch.setattr(vguest, "open_transport", lambda conf: device)
+    return device
+
+
+def test_push_sends_the_input_and_pull_delivers_received_packets(model, no_leaks):
+    c = config.new()
+    config.app(c, "source", "basic.Source", {"size": 100})
+    config.app(c, "nic", "vguest.VGuest", {"vhost_user": "model", "queue_size": 64})
+    config.app(c, "sink", "basic.Sink")
+    config.link(c, "source.output -> nic.input")
+    config.link(c, "nic.output -> sink.input")
+    e = Engine()
+    e.configure(c)
+    e.breathe()
+    sent = model.take_transmitted()
+    assert len(sent) == 64 and all(f == bytes(100) for _, f in sent)
+    assert e.links["source.output -> nic.input"].nreadable() > 0  # waiting, not dropped
+    for i in range(10):
+        model.deliver(bytes([i]) * 80)
+    e.breathe()
+    stats = e.apps["nic"].stats
+    assert stats["rx_packets"] == 10 and stats["tx_packets"] >= 64
+    assert e.counters()["links"]["nic.output -> sink.input"]["txpackets"] == 10
+    assert model.rxq.pending() == 64  # refilled
+    assert "rx_packets: 10" in e.apps["nic"].report()
+    e.stop()
+    assert model.closed
+
+
+def test_stop_frees_every_packet_the_rings_held(model, no_leaks):
+    before = packet.in_use()
+    e = configure({"vhost_user": "model", "queue_size": 64})
+    assert packet.in_use() == before + 64
+    e.stop()
