@@ -26,6 +26,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("lib/virtio/vring.h", None),
     ("apps/vguest/virtq.h", "apps/vguest/virtq.c"),
     ("apps/pcap/pcap.h", "apps/pcap/pcap.c"),
+    ("apps/socket/fdio.h", "apps/socket/fdio.c"),
     ("lib/virtio/device_ring.h", "lib/virtio/device_ring.c"),
 ]
 
@@ -33,6 +34,9 @@ PRELUDE = """
 #include <stdint.h>
 #include <string.h>
 #include <stddef.h>
+#include <errno.h>
+#include <unistd.h>
+#include <sys/socket.h>
 """
 
 _EXTERN_PYTHON = re.compile(r'^extern "Python" (.*)$', re.MULTILINE)

@@ -50,15 +50,22 @@ def namespace(name: str) -> Iterator[str]:
     ip("netns", "add", name)
     try:
         ip("-n", name, "link", "set", "lo", "up")
+        # No IPv6 autoconfiguration chatter: only the test's own frames.
+        for conf in ("all", "default"):
+            subprocess.run(command(name, ["sysctl", "-qw",
+                                          f"net.ipv6.conf.{conf}.disable_ipv6=1"]),
+                           capture_output=True)
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
 @contextmanager
-def veth_pair(prefix: str = "snabbpy", mtu: int = 1500) -> Iterator[tuple[End, End]]:
+def veth_pair(prefix: str = "snabbpy", mtu: int = 1500,
+              address_a: bool = True) -> Iterator[tuple[End, End]]:
     """Two new namespaces ``<prefix>-a-PID`` and ``-b-PID`` joined by veth
-    (``veth-a`` 10.77.0.1/24, ``veth-b`` 10.77.0.2/24), both up."""
+    (``veth-a`` 10.77.0.1/24 unless not ``address_a``, ``veth-b``
+    10.77.0.2/24), both up."""
     tag = f"{os.getpid()}"
     a = End(f"{prefix}-a-{tag}", "veth-a", "10.77.0.1")
     b = End(f"{prefix}-b-{tag}", "veth-b", "10.77.0.2")
@@ -67,6 +74,7 @@ def veth_pair(prefix: str = "snabbpy", mtu: int = 1500) -> Iterator[tuple[End, E
            "peer", "name", b.ifname, "netns", b.netns)
         for end in (a, b):
             ip("-n", end.netns, "link", "set", end.ifname, "mtu", str(mtu))
-            ip("-n", end.netns, "addr", "add", f"{end.address}/24", "dev", end.ifname)
+            if end is b or address_a:
+                ip("-n", end.netns, "addr", "add", f"{end.address}/24", "dev", end.ifname)
             ip("-n", end.netns, "link", "set", end.ifname, "up")
         yield a, b

@@ -1,0 +1,62 @@
+"""What RawSocket and Tap share: moving packets between links and a
+non-blocking fd through the C batch calls of ``fdio.c``."""
+
+from __future__ import annotations
+
+import errno
+import os
+
+from snabbpy.core import packet
+from snabbpy.core.native import ffi, lib
+
+#: Counters of an fd app, in the order of the FDIO_* indexes of fdio.h.
+COUNTERS = ("rx_packets", "rx_bytes", "rx_oversize", "rx_nomem", "rx_errors",
+            "tx_packets", "tx_bytes", "tx_again", "tx_toolong", "tx_down", "tx_errors")
+
+
+def errno_text(code: int) -> str:
+    """``"ENETDOWN (Network is down)"``."""
+    return f"{errno.errorcode.get(code, code)} ({os.strerror(code)})"
+
+
+class FdPort:
+    """Moves frames between an fd and an app's links, a batch per breath.
+
+    The app calls ``receive`` from ``pull()``, ``send`` from ``push()``,
+    ``report`` and ``close`` from its own."""
+
+    def __init__(self, fd: int, is_socket: bool, stats) -> None:
+        self.c = ffi.new("struct fdio *")
+        self.c.fd, self.c.is_socket = fd, int(is_socket)
+        self.stats = stats
+        self._stats_c = stats.pointer
+        assert tuple(stats.names) == COUNTERS, "fd app counters out of order"
+
+    def receive(self, out) -> int:
+        """Frames from the fd onto ``out`` (as many as it has room for)."""
+        return lib.fdio_receive(self.c, out, lib.link_nwritable(out), self._stats_c)
+
+    def send(self, inp) -> int:
+        """Packets of ``inp`` to the fd, until the kernel has no room."""
+        return lib.fdio_send(self.c, inp, lib.LINK_MAX_PACKETS, self._stats_c)
+
+    def report(self) -> str | None:
+        """The last unexpected error in each direction, if any."""
+        lines = []
+        if self.c.rx_errno:
+            lines.append(f"last receive error: {errno_text(self.c.rx_errno)}")
+        if self.c.tx_errno:
+            lines.append(f"last send error: {errno_text(self.c.tx_errno)}")
+        return "\n".join(lines) or None
+
+    def close(self) -> None:
+        """Frees the spare packet; the app closes the fd itself."""
+        if self.c.spare != ffi.NULL:
+            packet.free(self.c.spare)
+            self.c.spare = ffi.NULL
+
+
+def first_link(ports: dict, name: str):
+    """The ``struct link *`` of port ``name``, else of the only port, else None."""
+    link = ports.get(name) or (next(iter(ports.values())) if len(ports) == 1 else None)
+    return link.c if link is not None else None

@@ -1,0 +1,67 @@
+"""Tap: a Linux TAP device, the kernel's network stack as a port."""
+
+from __future__ import annotations
+
+import os
+
+from snabbpy.apps.socket.fdapp import COUNTERS, FdPort, first_link
+from snabbpy.apps.tap import device
+from snabbpy.core import packet
+from snabbpy.core.app import App, Param
+from snabbpy.core.config import ConfigError
+
+ETHERNET_HEADER = 14
+
+
+class Tap(App):
+    """Frames the kernel sends to TAP device ``name`` come out of
+    ``output``; packets on ``input`` go into the kernel as if received.
+
+    Creates the device when missing (it disappears on stop) or attaches to
+    an existing one (``ip tuntap add NAME mode tap``: it stays), brings it
+    up and sets its MTU when ``mtu`` is given. Counters as RawSocket's."""
+
+    config = {
+        "name": Param(str, doc="the device name, e.g. tap0"),
+        "mtu": Param(int, default=None, doc="MTU to set (default: leave as is)"),
+    }
+    counters = COUNTERS
+
+    def __init__(self, conf: dict) -> None:
+        self.device_name = conf["name"]
+        mtu = conf["mtu"]
+        if mtu is not None and not 68 <= mtu <= packet.PAYLOAD_SIZE - ETHERNET_HEADER:
+            raise ConfigError(f"mtu {mtu} is outside 68..{packet.PAYLOAD_SIZE - ETHERNET_HEADER}"
+                              " (a frame must fit in a packet)")
+        self.fd, self.created = device.open_tap(self.device_name)
+        try:
+            if mtu is not None:
+                device.set_mtu(self.device_name, mtu)
+            device.bring_up(self.device_name)
+        except (OSError, ConfigError):
+            os.close(self.fd)
+            raise
+        self.port = FdPort(self.fd, False, self.stats)
+        self._in = self._out = None
+
+    def link(self) -> None:
+        self._in = first_link(self.input, "input")
+        self._out = first_link(self.output, "output")
+
+    def pull(self) -> None:
+        if self._out is not None:
+            self.port.receive(self._out)
+
+    def push(self) -> None:
+        if self._in is not None:
+            self.port.send(self._in)
+
+    def report(self) -> str | None:
+        """Whether the device was created or attached, and the last errors."""
+        how = "created (removed on stop)" if self.created else "attached (left in place)"
+        return "\n".join(filter(None, [f"device {self.device_name}: {how}", self.port.report()]))
+
+    def stop(self) -> None:
+        # Closing the fd removes a device we created: it is not persistent.
+        self.port.close()
+        os.close(self.fd)
