@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Benchmark: VGuest beside DPDK's own virtio_user, against the same
+testpmd net_vhost backend, in one run.
+
+Four measurements, each side pinned to its own CPU (the driver on
+--driver-cpu, the testpmd backend's forwarding core on --backend-cpu):
+
+  vguest      -> net_vhost rxonly     (Source -> VGuest; testpmd counts)
+  net_vhost txonly -> vguest          (VGuest -> Sink; VGuest counts)
+  virtio_user txonly -> net_vhost rxonly        (the reference)
+  net_vhost txonly -> virtio_user rxonly        (the reference)
+
+Prints packets/s in Mpps and the ratio vguest/virtio_user for each
+direction; --runs repeats everything and reports best and spread.
+
+    python scripts/bench-vguest.py --duration 5 --size 60 --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from helpers_testpmd import TestPmd  # noqa: E402
+
+from snabbpy.core import config  # noqa: E402
+from snabbpy.core.engine import Engine  # noqa: E402
+
+WARMUP = 1.0
+
+
+def vguest_engine(sock: str, direction: str, size: int, queue_size: int) -> Engine:
+    """Source -> VGuest (direction "tx") or VGuest -> Sink ("rx")."""
+    c = config.new()
+    config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock, "queue_size": queue_size})
+    if direction == "tx":
+        config.app(c, "source", "basic.Source", {"size": size})
+        config.link(c, "source.output -> nic.input")
+    else:
+        config.app(c, "sink", "basic.Sink")
+        config.link(c, "nic.output -> sink.input")
+    e = Engine()
+    e.configure(c)
+    return e
+
+
+def breathe_for(e: Engine, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        for _ in range(100):
+            e.breathe()
+
+
+def bench_vguest(direction: str, args: argparse.Namespace, cpu: int) -> float:
+    """Mpps of VGuest sending ("tx") to or receiving ("rx") from testpmd."""
+    mode = "rxonly" if direction == "tx" else "txonly"
+    with tempfile.TemporaryDirectory() as d:
+        sock = f"{d}/vhost.sock"
+        with TestPmd.vhost_backend(sock, forward_mode=mode, fwd_cpu=args.backend_cpu,
+                                   txpkts=args.size if mode == "txonly" else None) as pmd:
+            os.sched_setaffinity(0, {cpu})
+            e = vguest_engine(sock, direction, args.size, args.queue_size)
+            pmd.wait_link_up()
+            pmd.start_forwarding()
+            breathe_for(e, WARMUP)
+            count = counter(e, pmd, direction)
+            start, t0 = count(), time.monotonic()
+            breathe_for(e, args.duration)
+            rate = (count() - start) / (time.monotonic() - t0)
+            pmd.stop_forwarding()
+            e.stop()
+    return rate / 1e6
+
+
+def counter(e: Engine, pmd: TestPmd, direction: str):
+    """What to count: packets testpmd received, or packets VGuest received."""
+    if direction == "tx":
+        return lambda: pmd.port_stats().rx_packets
+    return lambda: e.apps["nic"].stats["rx_packets"]
+
+
+def bench_virtio_user(direction: str, args: argparse.Namespace, cpu: int) -> float:
+    """Mpps of DPDK's virtio_user doing the same against the same backend."""
+    back_mode, front_mode = ("rxonly", "txonly") if direction == "tx" else ("txonly", "rxonly")
+    with tempfile.TemporaryDirectory() as d:
+        sock = f"{d}/vhost.sock"
+        with TestPmd.vhost_backend(sock, forward_mode=back_mode, fwd_cpu=args.backend_cpu,
+                                   txpkts=args.size if back_mode == "txonly" else None) as back:
+            with TestPmd.virtio_user(sock, forward_mode=front_mode, fwd_cpu=cpu,
+                                     queue_size=args.queue_size,
+                                     txpkts=args.size if front_mode == "txonly" else None) as fr:
+                back.wait_link_up()
+                fr.wait_link_up()
+                back.start_forwarding()
+                fr.start_forwarding()
+                counted = back if direction == "tx" else fr
+                time.sleep(WARMUP)
+                start, t0 = counted.port_stats().rx_packets, time.monotonic()
+                time.sleep(args.duration)
+                rate = (counted.port_stats().rx_packets - start) / (time.monotonic() - t0)
+                fr.stop_forwarding()
+                back.stop_forwarding()
+    return rate / 1e6
+
+
+def main() -> None:
+    """Runs every measurement --runs times and prints the table."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    p.add_argument("--size", type=int, default=60, help="packet size in bytes")
+    p.add_argument("--queue-size", type=int, default=256)
+    p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--driver-cpu", type=int, default=0)
+    p.add_argument("--backend-cpu", type=int, default=1)
+    args = p.parse_args()
+    results: dict[str, list[float]] = {}
+    for run in range(args.runs):
+        for direction in ("tx", "rx"):
+            for name, fn in (("vguest", bench_vguest), ("virtio_user", bench_virtio_user)):
+                mpps = fn(direction, args, args.driver_cpu)
+                results.setdefault(f"{name} {direction}", []).append(mpps)
+                print(f"run {run + 1}: {name:11} {direction}: {mpps:.2f} Mpps", flush=True)
+    print(f"\n{args.size}-byte packets, queue size {args.queue_size}, {args.duration:g} s "
+          f"per measurement, best of {args.runs} (spread):")
+    labels = {"tx": "driver -> net_vhost rxonly", "rx": "net_vhost txonly -> driver"}
+    for direction in ("tx", "rx"):
+        ours, ref = results[f"vguest {direction}"], results[f"virtio_user {direction}"]
+        print(f"  {labels[direction]:28} vguest {max(ours):5.2f} ({min(ours):.2f}-{max(ours):.2f})"
+              f"  virtio_user {max(ref):5.2f} ({min(ref):.2f}-{max(ref):.2f})"
+              f"  ratio {max(ours) / max(ref):.2f}")
+
+
+if __name__ == "__main__":
+    main()
