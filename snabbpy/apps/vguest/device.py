@@ -66,7 +66,6 @@ class VirtioNetDevice:
             self._negotiate()
             self.rx = self._setup_queue(RX_QUEUE)
             self.tx = self._setup_queue(TX_QUEUE)
-            self.memory.on_new_chunk(self._new_chunk)
             self.rx.refill()
             self._set_status(DeviceStatus.DRIVER_OK)
             self.kick(RX_QUEUE)
@@ -126,11 +125,6 @@ class VirtioNetDevice:
             return {"rx_buffer_size": self.rx_buffer_size}
         return {}
 
-    def _new_chunk(self, _chunk: Any) -> None:
-        for vq in (self.rx, self.tx):
-            if vq is not None:
-                vq.update_dma_map()
-
     def kick(self, queue: int) -> None:
         """Notifies the device about ``queue`` if it wants to hear of it."""
         vq = self.rx if queue == RX_QUEUE else self.tx
@@ -159,7 +153,6 @@ class VirtioNetDevice:
         try:
             self.transport.reset()
         finally:
-            self.memory.remove_listener(self._new_chunk)
             for vq in (self.rx, self.tx):
                 if vq is not None:
                     freed += vq.release_all()

@@ -1,5 +1,6 @@
 /* vguest: the driver side of a split virtqueue (virtio 1.x section 2.7).
- * Needs lib/virtio/vring.h, core/packet.h and core/link.h before it.
+ * Needs lib/virtio/vring.h, core/packet.h, core/link.h and core/dma.h before
+ * it; descriptor addresses come from the core's dma_translate().
  *
  * The descriptor table and the two rings live in DMA memory shared with
  * the device; everything the driver must trust (free list, which packet a
@@ -7,7 +8,6 @@
  * cannot reach. The used ring is read, checked and never followed blindly.
  */
 
-#define VIRTQ_MAX_CHUNKS 16
 #define VIRTQ_MAX_SIZE 32768
 
 /* One queue's counters. The VGuest app lays its rx_* and tx_* counters out
@@ -23,13 +23,6 @@ struct virtq_stats {
     uint64_t notifications;   /* kicks the device asked for */
     uint64_t nomem;           /* refills short of packet memory */
     uint64_t unmapped;        /* packets outside the announced DMA memory */
-};
-
-/* A DMA region: device address = virtual address + offset. */
-struct virtq_dma_map {
-    uint64_t start;
-    uint64_t end;
-    int64_t offset;
 };
 
 struct virtq {
@@ -56,9 +49,6 @@ struct virtq {
     uint8_t use_checksum;    /* fill the header for CSUM offload on transmit */
     uint8_t broken;          /* the device moved used idx impossibly */
     uint8_t pad;
-    uint32_t nchunks;
-    uint32_t last_chunk;
-    struct virtq_dma_map chunks[16];
 };
 
 void virtq_reset(struct virtq *vq);

@@ -69,7 +69,6 @@ class Virtq:
         vq.size, vq.rx_buffer_size, vq.hdr_size = size, rx_buffer_size, hdr_size
         vq.event_idx, vq.one_desc = event_idx, one_desc
         vq.mrg_rxbuf, vq.use_checksum = mrg_rxbuf, use_checksum
-        self.update_dma_map()
         lib.virtq_reset(vq)
 
     @property
@@ -96,17 +95,6 @@ class Virtq:
         """(desc, avail, used) as the device must be told them."""
         t = self.memory.dma_address
         return t(self.desc_address), t(self.avail_address), t(self.used_address)
-
-    def update_dma_map(self) -> None:
-        """Copies the DMA chunks' address translation to C; call again when
-        a chunk is added (``memory.on_new_chunk``)."""
-        chunks = self.memory.chunks[: lib.VIRTQ_MAX_CHUNKS]
-        for i, chunk in enumerate(chunks):
-            m = self.c.chunks[i]
-            m.start, m.end = chunk.address, chunk.address + chunk.size
-            m.offset = chunk.dma_address - chunk.address
-        self.c.nchunks = len(chunks)
-        self.c.last_chunk = 0
 
     def transmit(self, link_c: Any, max_packets: int = 1 << 30) -> int:
         """Puts packets from the ``struct link *`` on the ring, as many as
