@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install the network tools the pcap, raw socket, tap and graph tests use:
 # tcpdump (writes and reads the captures we compare against), iproute2
-# (`ip netns`, `ip link ... type veth`) and graphviz (`dot`, for
-# `snabbpy graph --format png|svg`).
+# (`ip netns`, `ip link ... type veth`), ping (iputils-ping: the Tap test
+# pings one namespace from another through snabbpy) and graphviz (`dot`,
+# for `snabbpy graph --format png|svg`).
 #
 # Idempotent: installs only what is missing. Non-interactive, and waits for
 # the dpkg lock because other installs may run on the same machine.
@@ -12,10 +13,11 @@ missing=""
 command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || [ -x /usr/sbin/tcpdump ] \
     || missing="$missing tcpdump"
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$missing iproute2"
+command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
 
 if [ -z "$missing" ]; then
-    echo "install-netutils.sh: tcpdump, ip and dot already installed"
+    echo "install-netutils.sh: tcpdump, ip, ping and dot already installed"
     exit 0
 fi
 
@@ -28,7 +30,7 @@ export DEBIAN_FRONTEND=noninteractive
 # shellcheck disable=SC2086 # the package list is meant to split
 apt-get install -y -o DPkg::Lock::Timeout=900 --no-install-recommends $missing
 
-for tool in tcpdump ip dot; do
+for tool in tcpdump ip ping dot; do
     PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || {
         echo "install-netutils.sh: $tool still missing after install" >&2
         exit 1
