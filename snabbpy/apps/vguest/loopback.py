@@ -1,8 +1,8 @@
 """``snabbpy selftest apps.vguest``: packets each way through VGuest.
 
 With no device named, a vhost-user backend that loops every packet back is
-started in another process (snabbpy's VhostUser under ``snabbpy run``, or
-DPDK's testpmd when VhostUser is not installed) and VGuest connects to it.
+started in another process (snabbpy's VhostUser under ``snabbpy run``) and
+VGuest connects to it.
 With ``--vhost-user PATH`` or ``--pci ADDR`` the device given must loop
 packets back itself. N packets go out, N must come back, intact; the exit
 status is 0 only if every packet is accounted for.
@@ -11,7 +11,6 @@ status is 0 only if every packet is accounted for.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -101,46 +100,30 @@ def frame(seq: int, size: int) -> bytes:
     return (head + bytes((seq + i) % 251 for i in range(max(0, size - 18))))[:size]
 
 
-def start_backend(workdir: Path) -> tuple[subprocess.Popen | object, str]:
-    """A looping vhost-user backend in another process; returns it and its socket."""
-    sock = str(workdir / "vhost.sock")
-    if importlib.util.find_spec("snabbpy.apps.vhost") and _has_vhost_user():
-        yaml = workdir / "loop.yaml"
-        yaml.write_text(
-            "apps:\n"
-            f"  vhost: {{class: vhost.VhostUser, config: {{socket_path: {sock!r}, "
-            "is_server: true}}\n"
-            "links:\n  - vhost.output -> vhost.input\n")
-        proc = subprocess.Popen([sys.executable, "-m", "snabbpy.cli", "run", str(yaml),
-                                 "--report-interval", "0"], cwd=workdir)
-        return proc, sock
-    if shutil.which("dpdk-testpmd"):
-        sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-        from helpers_testpmd import TestPmd
-
-        pmd = TestPmd.vhost_backend(sock, forward_mode="io")
-        pmd.start()
-        pmd.start_forwarding()
-        return pmd, sock
-    raise ConfigError("selftest apps.vguest: no vhost-user backend to test against "
-                      "(snabbpy.apps.vhost.VhostUser not installed, dpdk-testpmd missing)")
+def start_vhost_user(workdir: Path, sock: str, is_server: bool = True) -> subprocess.Popen:
+    """``snabbpy run`` of a VhostUser on ``sock`` whose output loops to its
+    input, in another process; its output goes to ``workdir/vhost.log``."""
+    yaml = workdir / "loop.yaml"
+    yaml.write_text(
+        "apps:\n"
+        f"  vhost: {{class: vhost.VhostUser, config: {{socket_path: {sock!r}, "
+        f"is_server: {str(is_server).lower()}}}}}\n"
+        "links:\n  - vhost.output -> vhost.input\n")
+    run = "import sys; from snabbpy.cli import main; sys.exit(main())"
+    with open(workdir / "vhost.log", "wb") as log:
+        return subprocess.Popen([sys.executable, "-c", run, "run", str(yaml),
+                                 "--report-interval", "0"], cwd=workdir, stdout=log,
+                                stderr=subprocess.STDOUT)
 
 
-def _has_vhost_user() -> bool:
-    return hasattr(importlib.import_module("snabbpy.apps.vhost"), "VhostUser")
-
-
-def stop_backend(backend: object) -> None:
-    """Stops what start_backend started."""
-    if isinstance(backend, subprocess.Popen):
-        backend.terminate()
-        try:
-            backend.wait(20)
-        except subprocess.TimeoutExpired:
-            backend.kill()
-            backend.wait()
-    else:
-        backend.close()
+def stop_vhost_user(proc: subprocess.Popen) -> int:
+    """Stops the backend (SIGTERM: it prints its report); returns its status."""
+    proc.terminate()
+    try:
+        return proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
 
 
 def run(nic_conf: dict, packets: int, size: int) -> dict[str, int]:
@@ -179,15 +162,18 @@ def main(argv: list[str]) -> int:
             nic = {"vhost_user": args.vhost_user}
         else:
             workdir = Path(tempfile.mkdtemp(prefix="vguest-selftest-"))
-            backend, sock = start_backend(workdir)
+            sock = str(workdir / "vhost.sock")
+            backend = start_vhost_user(workdir, sock)
+            print(f"vguest selftest: backend vhost.VhostUser in process {backend.pid}, "
+                  f"socket {sock}")
             nic = {"vhost_user": sock}
         counts = run(nic, args.packets, args.size)
     except TransportError as e:
         print(f"vguest selftest: FAILED: {e}", file=sys.stderr)
         return 1
     finally:
-        if backend is not None:
-            stop_backend(backend)
+        if backend is not None and stop_vhost_user(backend) not in (0, -15):
+            print((workdir / "vhost.log").read_text()[-3000:], file=sys.stderr)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
     bad = {k: v for k, v in counts.items() if k.split("_", 1)[-1].startswith(("bad", "over"))
