@@ -10,6 +10,8 @@ and reads back the used ring. Used by the device-ring tests and by
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from dataclasses import dataclass
 
@@ -36,19 +38,33 @@ class FakeMemory:
 
     ``regions`` is a list of (guest_phys, size); ``c`` is the filled
     ``struct dr_memory *``. ``alloc`` hands out guest addresses, bump style,
-    from the first region onwards."""
+    from the first region onwards. ``shared`` puts each region in a memfd
+    (``fds``), so it can be handed to a vhost-user backend."""
 
-    def __init__(self, regions: list[tuple[int, int]]) -> None:
+    def __init__(self, regions: list[tuple[int, int]], shared: bool = False) -> None:
         self.c = ffi.new("struct dr_memory *")
         lib.dr_memory_clear(self.c)
         self.regions: list[Region] = []
+        self.fds: list[int] = []
         for gpa, size in regions:
-            buf = ffi.new("uint8_t[]", size)
+            buf = self._shared(size) if shared else ffi.new("uint8_t[]", size)
             host = int(ffi.cast("uintptr_t", buf))
             if lib.dr_memory_add(self.c, gpa, gpa + USER_OFFSET, size, host) != 0:
                 raise ValueError(f"region {gpa:#x}+{size:#x} refused")
             self.regions.append(Region(gpa, size, host, buf))
         self._next = regions[0][0]
+
+    def _shared(self, size: int):
+        fd = os.memfd_create("fake-guest", os.MFD_CLOEXEC)
+        os.ftruncate(fd, size)
+        self.fds.append(fd)
+        return ffi.from_buffer(mmap.mmap(fd, size))
+
+    def close(self) -> None:
+        """Closes the memfds (the memory stays mapped while referenced)."""
+        for fd in self.fds:
+            os.close(fd)
+        self.fds.clear()
 
     def alloc(self, size: int, align: int = 16) -> int:
         """Guest physical address of ``size`` fresh bytes in one region."""
