@@ -40,7 +40,7 @@ def open_transport(conf: dict) -> Transport:
             raise
         raise ConfigError(f"vguest: pciaddr {conf['pciaddr']!r}: PCI transports are not "
                           "built yet (use vhost_user)") from None
-    return getattr(mod, factory)(conf["pciaddr"])
+    return getattr(mod, factory)(conf["pciaddr"], mode=conf["pci_mode"])
 
 
 def _queue_size(value: int) -> int:
@@ -55,6 +55,8 @@ class VGuest(App):
 
     config = {
         "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),
+        "pci_mode": Param(str, default="auto",
+                          doc="PCI transport: auto (modern if VERSION_1 offered), legacy, modern"),
         "vhost_user": Param(str, default=None, doc="vhost-user socket path"),
         "is_server": Param(bool, default=False, doc="listen on vhost_user instead of connecting"),
         "use_checksum": Param(bool, default=False, doc="offload TCP/UDP checksums (CSUM)"),
@@ -63,6 +65,15 @@ class VGuest(App):
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
     }
     counters = COUNTERS
+
+    @classmethod
+    def dma_backend(cls, conf: dict):
+        """A PCI device reaches memory by physical address: hugepages then."""
+        if conf.get("pciaddr") is None:
+            return None
+        from snabbpy.core.hugepages import HugepageBackend
+
+        return HugepageBackend()
 
     def __init__(self, conf: dict) -> None:
         super().__init__(conf)
