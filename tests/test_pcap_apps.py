@@ -82,6 +82,13 @@ def test_loop_over_a_file_without_packets_stops(tmp_path):
     e.stop()
 
 
+def test_loop_over_a_file_of_only_oversize_records_stops(tmp_path):
+    data = pcap.build_file([(RecordHeader(0, 0, 20000, 20000), bytes(20000))])
+    e = run(reader_to(tmp_path, data, loop=True), breaths=5)
+    assert e.counters()["apps"]["reader"]["oversize"] == 1
+    e.stop()
+
+
 def test_truncated_file_delivers_every_packet_before_the_fault(tmp_path, capsys):
     data = pcap.build_file(capture(16)) + bytes(8)
     out = tmp_path / "out.pcap"

@@ -56,7 +56,7 @@ class PcapReader(App):
         st.nanosecond = int(self.header.nanosecond)
         st.max_incl = self.header.max_record_length
         self._base = pcap.FILE_HEADER_SIZE  # file offset of buffer[0]
-        self._pass_start = 0                # st.records when this pass began
+        self._pass_start = 0                # st.packets when this pass began
         self._out = None
 
     def link(self) -> None:
@@ -94,9 +94,9 @@ class PcapReader(App):
             return True
         if rest:
             self._fail()
-        elif self.loop and st.records > self._pass_start:
+        elif self.loop and st.packets > self._pass_start:  # a pass gave packets: go again
             self.file.seek(pcap.FILE_HEADER_SIZE)
-            self._base, self._pass_start = pcap.FILE_HEADER_SIZE, st.records
+            self._base, self._pass_start = pcap.FILE_HEADER_SIZE, st.packets
             self.stats.add("loops")
             return True
         else:
