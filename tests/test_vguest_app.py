@@ -7,6 +7,7 @@ import pytest
 from vguest_model import ModelDevice
 
 from snabbpy.apps.vguest import VGuest, vguest
+from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
@@ -26,7 +27,6 @@ def configure(nic: dict, extra_links: bool = True) -> Engine:
 @pytest.mark.parametrize("nic, message", [
     ({}, "exactly one of pciaddr and vhost_user"),
     ({"pciaddr": "0000:00:03.0", "vhost_user": "/x"}, "exactly one of pciaddr and vhost_user"),
-    ({"pciaddr": "0000:00:03.0"}, "PCI transports are not built yet"),
     ({"vhost_user": "/x", "queue_size": 100}, "queue_size"),
     ({"vhost_user": "/x", "is_server": "yes"}, "is_server"),
     ({"vhost_user": "/x", "bogus": 1}, "bogus"),
@@ -34,6 +34,14 @@ def configure(nic: dict, extra_links: bool = True) -> Engine:
 def test_configuration_mistakes_name_the_key(nic, message):
     with pytest.raises(ConfigError, match=message):
         configure(nic)
+
+
+def test_a_pci_address_that_is_no_virtio_device_is_named(monkeypatch):
+    # Keep this process on its shared memory: a PCI device would switch
+    # it to hugepages for good.
+    monkeypatch.setattr(VGuest, "dma_backend", classmethod(lambda cls, conf: None))
+    with pytest.raises((ConfigError, TransportError), match="0000:00:1f.7"):
+        configure({"pciaddr": "0000:00:1f.7"})
 
 
 def test_short_name_resolves_to_the_app_class():

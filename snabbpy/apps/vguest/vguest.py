@@ -69,8 +69,8 @@ class VGuest(App):
     @classmethod
     def dma_backend(cls, conf: dict):
         """A PCI device reaches memory by physical address: hugepages then."""
-        if conf.get("pciaddr") is None:
-            return None
+        if conf.get("pciaddr") is None or conf.get("vhost_user") is not None:
+            return None  # vhost-user shares memfds; both keys: refused at start
         from snabbpy.core.hugepages import HugepageBackend
 
         return HugepageBackend()
