@@ -13,6 +13,8 @@ from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
 from snabbpy.lib.pcap import FileHeader, RecordHeader
 
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
 
 def capture(n: int, size: int = 60, start: int = 1700000000) -> list[tuple[RecordHeader, bytes]]:
     return [(RecordHeader(start + i, i * 7, size, size), (i % 256).to_bytes(1, "big") * size)

@@ -138,3 +138,16 @@ links:
     assert {"links": snap["links"], "apps": snap["apps"]} == final
     assert final["links"]["reader.output -> sink.input"]["rxpackets"] == 5000
     assert counter.list_processes() == []
+
+
+def test_the_live_view_shows_rates_and_totals():
+    before = {"links": {"a.out -> b.in": {"txpackets": 0, "txbytes": 0, "txdrop": 0}},
+              "apps": {"a": {"packets": 0}}}
+    after = {"pid": 42, "links": {"a.out -> b.in": {"txpackets": 2_000_000,
+                                                    "txbytes": 120_000_000, "txdrop": 5}},
+             "apps": {"a": {"packets": 2_000_000}}}
+    view = top.format_view(after, top.rates(before, after, 2.0), {"config": "/x.yaml"})
+    assert view.splitlines()[0] == "snabbpy top: pid 42  config /x.yaml"
+    row = next(line for line in view.splitlines() if line.startswith("a.out -> b.in"))
+    assert row.split() == ["a.out", "->", "b.in", "1.00M", "480.00M", "2", "2,000,000", "5"]
+    assert "1.00M/s" in view
