@@ -1,0 +1,132 @@
+"""The vhost-user frontend transport against a scripted backend (the
+codec's Backend in a thread): the requests it sends, in order, and what it
+does with refusals, new memory and kicks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+
+import pytest
+
+from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
+from snabbpy.core.memory import dma
+from snabbpy.lib.vhost_user import Backend, ProtocolFeature, Request, VringState
+from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
+from snabbpy.lib.virtio import Feature, feature_mask
+
+R = Request
+OFFER = feature_mask(Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
+                     Feature.VHOST_USER_PROTOCOL_FEATURES)
+
+
+class ScriptedBackend(threading.Thread):
+    """Listens on ``path``, answers every request, records them all."""
+
+    def __init__(self, path: str, refuse: set[Request] = frozenset()) -> None:
+        super().__init__(daemon=True)
+        self.refuse, self.seen, self.kick_fds = refuse, [], {}
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.start()
+
+    def run(self) -> None:
+        sock, _ = self.listener.accept()
+        codec = Backend()
+        with sock:
+            while True:
+                data, fds = recv_chunk(sock)
+                if not data:
+                    return
+                for msg in codec.receive(data, fds):
+                    self.seen.append(msg)
+                    send_message(sock, self.answer(codec, msg))
+
+    def answer(self, codec: Backend, msg) -> bytes:
+        if msg.request == R.SET_VRING_KICK:
+            self.kick_fds[msg.payload.index] = msg.fds[0]
+        else:
+            for fd in msg.fds:
+                os.close(fd)
+        if msg.request == R.GET_FEATURES:
+            return codec.reply(msg, OFFER)
+        if msg.request == R.GET_PROTOCOL_FEATURES:
+            return codec.reply(msg, 1 << ProtocolFeature.REPLY_ACK | 1 << ProtocolFeature.MQ)
+        if msg.request == R.GET_VRING_BASE:
+            return codec.reply(msg, VringState(msg.payload.index, 0))
+        return codec.ack(msg, ok=msg.request not in self.refuse)
+
+    def requests(self) -> list[Request]:
+        return [m.request for m in self.seen]
+
+
+@pytest.fixture
+def backend(tmp_path):
+    made = []
+
+    def make(**kw) -> tuple[ScriptedBackend, str]:
+        path = str(tmp_path / f"b{len(made)}.sock")
+        made.append(ScriptedBackend(path, **kw))
+        return made[-1], path
+
+    yield make
+    for b in made:
+        b.listener.close()
+
+
+def test_setup_follows_the_vhost_user_sequence(backend, no_leaks):
+    b, path = backend()
+    dev = VirtioNetDevice(VhostUserTransport(path), queue_size=64)
+    dev.open()
+    assert b.requests()[:6] == [R.SET_OWNER, R.GET_FEATURES, R.GET_PROTOCOL_FEATURES,
+                                R.SET_PROTOCOL_FEATURES, R.SET_FEATURES, R.SET_VRING_NUM]
+    per_queue = [R.SET_VRING_NUM, R.SET_MEM_TABLE, R.SET_VRING_ADDR, R.SET_VRING_BASE,
+                 R.SET_VRING_KICK, R.SET_VRING_CALL, R.SET_VRING_ENABLE]
+    assert b.requests()[5:] == per_queue + [r for r in per_queue if r != R.SET_MEM_TABLE]
+    features = b.seen[4].payload
+    assert features >> Feature.VHOST_USER_PROTOCOL_FEATURES & 1
+    assert not features >> Feature.NET_MAC & 1  # emulated here, never sent on
+    table = b.seen[6].payload
+    assert all(r.userspace_addr == r.guest_phys_addr for r in table.regions)
+    assert dev.mac == b"\x52\x54\x00\x00\x00\x01" and dev.link_up
+    dev.close()
+    assert b.requests()[-4:] == [R.SET_VRING_ENABLE, R.GET_VRING_BASE] * 2
+
+
+def test_a_refused_feature_set_fails_the_device(backend, no_leaks):
+    b, path = backend(refuse={R.SET_FEATURES})
+    transport = VhostUserTransport(path)
+    with pytest.raises(DeviceError, match="refused features"):
+        VirtioNetDevice(transport).open()
+    transport.close()
+
+
+def test_notify_writes_the_kick_eventfd(backend, no_leaks):
+    b, path = backend()
+    dev = VirtioNetDevice(VhostUserTransport(path), queue_size=64)
+    dev.open()
+    dev.transport.notify(1)
+    assert os.eventfd_read(b.kick_fds[1]) == 1
+    dev.close()
+
+
+def test_a_new_dma_chunk_resends_the_memory_table(backend, no_leaks):
+    b, path = backend()
+    dev = VirtioNetDevice(VhostUserTransport(path), queue_size=64)
+    dev.open()
+    before = len(dma.chunks)
+    dma.allocate(dma.backend.chunk_size)  # cannot fit: a new (sparse) chunk
+    dev.transport.request(R.GET_FEATURES)  # a round trip: the table went before it
+    tables = [m.payload for m in b.seen if m.request == R.SET_MEM_TABLE]
+    assert len(tables[-1].regions) == before + 1
+    dev.close()
+
+
+def test_connecting_to_nothing_names_the_socket(tmp_path):
+    from snabbpy.apps.vguest.transport import TransportError
+
+    with pytest.raises(TransportError, match="cannot connect"):
+        VhostUserTransport(str(tmp_path / "none.sock"), timeout=0.2)
