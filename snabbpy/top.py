@@ -62,8 +62,8 @@ def rates(before: Snapshot, after: Snapshot, seconds: float) -> Snapshot:
 def _si(value: float) -> str:
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= scale:
-            return f"{value / scale:7.2f}{unit}"
-    return f"{value:7.0f} "
+            return f"{value / scale:.2f}{unit}"
+    return f"{value:.0f}"
 
 
 def format_view(snap: dict, rate: Snapshot | None, info: dict | None = None) -> str:
