@@ -15,12 +15,14 @@ from snabbpy.apps.vguest.transport import Transport, TransportError
 from snabbpy.apps.vguest.virtq import STATS
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
-from snabbpy.core.native import ffi, lib
+from snabbpy.core.native import lib
 from snabbpy.lib.virtio.ring import check_queue_size
 
 #: Where a PCI transport is looked for: module, factory taking (pciaddr).
 PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
 
+#: Packets per queue per breath at most: the whole ring.
+BATCH = lib.VIRTQ_MAX_SIZE
 COUNTERS = tuple(f"{d}_{name}" for d in ("rx", "tx") for name in STATS)
 
 
@@ -88,23 +90,25 @@ class VGuest(App):
         except TransportError:
             self.transport.close()
             raise
-        self._in = self._out = ffi.NULL
+        self._rx, self._tx = self.device.rx.c, self.device.tx.c
+        self._in = self._out = None
 
     def link(self) -> None:
-        self._in = self.input["input"].c if "input" in self.input else ffi.NULL
-        self._out = self.output["output"].c if "output" in self.output else ffi.NULL
+        self._in = self.input["input"].c if "input" in self.input else None
+        self._out = self.output["output"].c if "output" in self.output else None
 
     def pull(self) -> None:
-        rx = self.device.rx.c
-        if self._out != ffi.NULL:
-            lib.virtq_rx_packets(rx, self._out, lib.VIRTQ_MAX_SIZE)
+        # Without an output link, received buffers wait on the ring.
+        rx = self._rx
+        if self._out is not None:
+            lib.virtq_rx_packets(rx, self._out, BATCH)
         if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
             self.transport.notify(0)
 
     def push(self) -> None:
-        tx = self.device.tx.c
+        tx = self._tx
         lib.virtq_tx_reclaim(tx)
-        if self._in != ffi.NULL and lib.virtq_tx_packets(tx, self._in, lib.VIRTQ_MAX_SIZE):
+        if self._in is not None and lib.virtq_tx_packets(tx, self._in, BATCH):
             if lib.virtq_notify_needed(tx):
                 self.transport.notify(1)
 
