@@ -169,3 +169,39 @@ def test_writer_refuses_a_snaplen_smaller_than_a_packet(tmp_path):
         config.app(c := config.new(), "w", PcapWriter, {"path": str(tmp_path / "o"),
                                                         "snaplen": 100})
         Engine().configure(c)
+
+
+def cli_run(tmp_path, monkeypatch, data: bytes):
+    from click.testing import CliRunner
+
+    from snabbpy.cli import main
+
+    monkeypatch.setenv("SNABBPY_SHM", str(tmp_path / "shm"))
+    (tmp_path / "in.pcap").write_bytes(data)
+    cfg = tmp_path / "g.yaml"
+    cfg.write_text(f"""
+apps:
+  reader: {{class: pcap.PcapReader, config: {{path: "{tmp_path / 'in.pcap'}"}}}}
+  sink: {{class: basic.Sink}}
+links:
+  - reader.output -> sink.input
+""")
+    return CliRunner().invoke(
+        main, ["run", str(cfg), "--duration", "0.2", "--report-interval", "0"])
+
+
+def test_snabbpy_run_of_a_file_that_is_not_pcap_is_one_line_and_status_2(tmp_path, monkeypatch):
+    r = cli_run(tmp_path, monkeypatch, b"hello, this is text\n" * 3)
+    assert r.exit_code == 2
+    assert r.stderr.startswith("snabbpy: error: ") and "app 'reader': " in r.stderr
+    assert "in.pcap: not a classic pcap file: unknown magic 0x68656c6c" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+
+
+def test_snabbpy_run_of_a_truncated_file_reports_where_and_finishes(tmp_path, monkeypatch):
+    r = cli_run(tmp_path, monkeypatch, pcap.build_file(capture(16)) + bytes(8))
+    assert r.exit_code == 0
+    assert "record 17 at offset 1240: truncated header (8 of 16 bytes); stopped reading" \
+        in r.stderr and "Traceback" not in r.stderr
+    assert "16 sent on reader.output -> sink.input" in r.stdout
+    assert "error: " in r.stdout and "errors: 1" in r.stdout
