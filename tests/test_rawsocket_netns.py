@@ -17,6 +17,7 @@ from snabbpy.apps.socket import netns
 from snabbpy.apps.socket.selftest import frames
 from snabbpy.core import config, counter
 from snabbpy.core.config import ConfigError
+from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
 
 pytestmark = [pytest.mark.root]
@@ -116,11 +117,11 @@ links:
 
 
 def test_missing_interface_is_a_config_error():
-    need_root_and_ip()
+    if os.geteuid():
+        pytest.skip("needs root: without it the error is about root, not the interface")
     c = config.new()
     with pytest.raises(ConfigError, match="ifname 'no-such-if0': no such network interface"):
         config.app(c, "raw", "socket.RawSocket", {"ifname": "no-such-if0"})
-        from snabbpy.core.engine import Engine
         Engine().configure(c)
 
 
