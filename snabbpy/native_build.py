@@ -37,6 +37,7 @@ PRELUDE = """
 #include <errno.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 """
 
 _EXTERN_PYTHON = re.compile(r'^extern "Python" (.*)$', re.MULTILINE)

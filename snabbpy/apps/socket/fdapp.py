@@ -50,10 +50,10 @@ class FdPort:
         return "\n".join(lines) or None
 
     def close(self) -> None:
-        """Frees the spare packet; the app closes the fd itself."""
-        if self.c.spare != ffi.NULL:
-            packet.free(self.c.spare)
-            self.c.spare = ffi.NULL
+        """Frees the spare packets; the app closes the fd itself."""
+        for i in range(self.c.nspare):
+            packet.free(self.c.spare[i])
+        self.c.nspare = 0
 
 
 def first_link(ports: dict, name: str):

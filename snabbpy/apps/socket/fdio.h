@@ -14,12 +14,16 @@
 #define FDIO_TX_DOWN 9
 #define FDIO_TX_ERRORS 10
 
+/* Frames per recvmmsg/sendmmsg call on a socket. */
+#define FDIO_BATCH 64
+
 struct fdio {
     int fd;
-    int is_socket;          /* 1: recv/send with MSG_DONTWAIT; 0: read/write */
+    int is_socket;          /* 1: recvmmsg/sendmmsg, MSG_DONTWAIT; 0: read/write */
     int rx_errno;           /* last unexpected receive error */
     int tx_errno;           /* last unexpected send error */
-    struct packet *spare;   /* allocated, not yet filled: kept across calls */
+    int nspare;             /* packets in spare[] */
+    struct packet *spare[64]; /* allocated, not yet filled: kept across calls */
 };
 
 /* Up to max frames from the fd onto out; returns how many. */
