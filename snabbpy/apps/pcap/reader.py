@@ -108,10 +108,10 @@ class PcapReader(App):
         saying where and what is wrong with it."""
         st = self.state
         window = memoryview(self.buffer)[st.pos:st.limit]
+        record, offset = int(st.records) + 1, self._base + int(st.pos)
         try:
-            pcap.check_record(window, 0, self.header, int(st.records) + 1, self.path, self._base
-                              + int(st.pos))
-            message = f"{self.path}: record {st.records + 1}: unreadable"
+            pcap.check_record(window, 0, self.header, record, self.path, offset)
+            message = f"{self.path}: record {record} at offset {offset}: unreadable"
         except pcap.PcapError as exc:
             message = str(exc)
         self.error, self.done = message, True
