@@ -3,3 +3,10 @@
 from snabbpy.apps.vhost.vhost_user import VhostUser
 
 __all__ = ["VhostUser"]
+
+
+def selftest() -> None:
+    """VhostUser against a scripted frontend over a socketpair."""
+    from snabbpy.apps.vhost.selftest import run
+
+    run()
