@@ -116,6 +116,40 @@ links:
     assert back == frames(40, TO_A)
 
 
+def test_vlan_tags_the_kernel_strips_are_put_back(tmp_path, shm):
+    need_root_and_ip()
+    cfg = tmp_path / "vlan.yaml"
+    tag = bytes.fromhex("81000005")  # VLAN 5
+    tagged = [f[:12] + tag + f[12:] for f in frames(3)]
+    # The receiving kernel moves the tag of every frame into metadata
+    # before raw sockets see it; RawSocket must put it back.
+    send = ("import socket, sys\n"
+            "s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)\n"
+            "s.bind((sys.argv[1], 0))\n"
+            "for f in sys.argv[2:]: s.send(bytes.fromhex(f))\n")
+    with netns.veth_pair("snabbpy-vlan") as (a, b):
+        cfg.write_text(f"""
+apps:
+  raw: {{class: socket.RawSocket, config: {{ifname: {a.ifname}}}}}
+  writer: {{class: pcap.PcapWriter, config: {{path: "{tmp_path / 'rx.pcap'}"}}}}
+links:
+  - raw.output -> writer.input
+""")
+        run = subprocess.Popen(netns.command(a.netns, [*SNABBPY, "run", str(cfg),
+                                                       "--report-interval", "0"]),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: counter.list_processes() or run.poll() is not None, "the run")
+            netns.run(b, [sys.executable, "-c", send, b.ifname, *(f.hex() for f in tagged)])
+            wait_for(lambda: app_counters("raw").get("rx_packets", 0) >= 3, "3 frames in")
+        finally:
+            run.send_signal(signal.SIGTERM)
+            _, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    got = [p for _, p in pcap.iter_records((tmp_path / "rx.pcap").read_bytes())]
+    assert got == tagged
+
+
 def test_missing_interface_is_a_config_error():
     if os.geteuid():
         pytest.skip("needs root: without it the error is about root, not the interface")

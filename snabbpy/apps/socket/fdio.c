@@ -9,6 +9,44 @@ struct fdio_mmsghdr {
     unsigned int msg_len;
 };
 
+/* struct tpacket_auxdata of <linux/if_packet.h> (kernel ABI): with
+ * PACKET_AUXDATA on, the VLAN tag the kernel took out of a frame. */
+struct fdio_auxdata {
+    uint32_t tp_status, tp_len, tp_snaplen;
+    uint16_t tp_mac, tp_net, tp_vlan_tci, tp_vlan_tpid;
+};
+#define FDIO_SOL_PACKET 263
+#define FDIO_PACKET_AUXDATA 8
+#define FDIO_TP_STATUS_VLAN_VALID 0x10
+#define FDIO_TP_STATUS_VLAN_TPID_VALID 0x40
+#define FDIO_CONTROL_SIZE 64
+
+/* Puts back the VLAN tag the kernel stripped (rx VLAN offload), so a frame
+ * leaves snabbpy as it was on the wire. Returns the new length. */
+static long fdio_restore_vlan(struct packet *p, long len, struct msghdr *m)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+        struct fdio_auxdata aux;
+        if (c->cmsg_level != FDIO_SOL_PACKET || c->cmsg_type != FDIO_PACKET_AUXDATA
+            || c->cmsg_len < CMSG_LEN(sizeof(aux)))
+            continue;
+        memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+        if (!(aux.tp_status & FDIO_TP_STATUS_VLAN_VALID) || len < 12 || p->headroom < 4)
+            return len;
+        if (len + 4 > PACKET_PAYLOAD_SIZE)
+            return len + 4;  /* does not fit with its tag: counted as oversize */
+        uint16_t tpid = (aux.tp_status & FDIO_TP_STATUS_VLAN_TPID_VALID)
+            ? aux.tp_vlan_tpid : 0x8100;
+        uint8_t tag[4] = { tpid >> 8, tpid & 0xff, aux.tp_vlan_tci >> 8, aux.tp_vlan_tci & 0xff };
+        p->headroom -= 4;
+        uint8_t *d = p->buf + p->headroom;
+        memmove(d, d + 4, 12);
+        memcpy(d + 12, tag, 4);
+        return len + 4;
+    }
+    return len;
+}
+
 static struct packet *fdio_take_spare(struct fdio *f)
 {
     if (f->nspare == 0) {
@@ -55,6 +93,7 @@ static int fdio_receive_socket(struct fdio *f, struct link *out, int max, uint64
 {
     struct fdio_mmsghdr msgs[FDIO_BATCH];
     struct iovec iov[FDIO_BATCH];
+    uint64_t control[FDIO_BATCH][FDIO_CONTROL_SIZE / 8];  /* aligned for cmsghdr */
     int want = fdio_fill_spares(f, max < FDIO_BATCH ? max : FDIO_BATCH);
     if (want == 0) { if (max > 0) stats[FDIO_RX_NOMEM]++; return 0; }
     memset(msgs, 0, sizeof(msgs[0]) * want);
@@ -64,6 +103,8 @@ static int fdio_receive_socket(struct fdio *f, struct link *out, int max, uint64
         iov[i].iov_len = PACKET_PAYLOAD_SIZE;
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = control[i];
+        msgs[i].msg_hdr.msg_controllen = FDIO_CONTROL_SIZE;
     }
     /* MSG_TRUNC: msg_len is a frame's real length even when it did not fit. */
     long got = syscall(SYS_recvmmsg, f->fd, msgs, want, MSG_DONTWAIT | MSG_TRUNC, NULL);
@@ -71,7 +112,10 @@ static int fdio_receive_socket(struct fdio *f, struct link *out, int max, uint64
     int n = 0, keep = f->nspare - (int)got;
     for (int i = 0; i < got; i++) {
         struct packet *p = f->spare[f->nspare - 1 - i];
-        if (fdio_deliver(p, msgs[i].msg_len, out, stats)) n++;
+        long len = msgs[i].msg_len;
+        if (len <= PACKET_PAYLOAD_SIZE)
+            len = fdio_restore_vlan(p, len, &msgs[i].msg_hdr);
+        if (fdio_deliver(p, len, out, stats)) n++;
         else f->spare[keep++] = p;  /* oversize: the buffer is reused */
     }
     f->nspare = keep;

@@ -12,6 +12,7 @@ ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 #: Linux >= 4.20: the socket does not see the frames it sends itself.
 PACKET_IGNORE_OUTGOING = 23
+PACKET_AUXDATA = 8
 RCVBUF_BYTES = 4 << 20
 
 
@@ -33,6 +34,7 @@ def open_raw_socket(ifname: str) -> socket.socket:
         raise ConfigError(f"ifname {ifname!r}: cannot bind: {exc.strerror}") from None
     s.setblocking(False)
     s.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+    s.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)  # stripped VLAN tags, to put back
     try:
         s.setsockopt(socket.SOL_SOCKET, 33, RCVBUF_BYTES)  # SO_RCVBUFFORCE
     except OSError:
