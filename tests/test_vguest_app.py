@@ -30,6 +30,7 @@ def configure(nic: dict, extra_links: bool = True) -> Engine:
     ({"vhost_user": "/x", "queue_size": 100}, "queue_size"),
     ({"vhost_user": "/x", "is_server": "yes"}, "is_server"),
     ({"vhost_user": "/x", "bogus": 1}, "bogus"),
+    ({"vhost_user": "/x", "rx_buffer_size": 10}, "rx_buffer_size"),
 ])
 def test_configuration_mistakes_name_the_key(nic, message):
     with pytest.raises(ConfigError, match=message):

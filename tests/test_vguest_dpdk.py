@@ -27,10 +27,12 @@ def testpmd_installed():
         pytest.skip("dpdk-testpmd missing: run scripts/install-dpdk.sh")
 
 
-def loop_through(pmd: TestPmd, sock: str, count: int, size: int, **nic) -> dict:
-    """Sends ``count`` numbered packets through VGuest and back; returns counts."""
+def loop_through(pmd: TestPmd, sock: str, count: int, size: int, window: int = WINDOW,
+                 **nic) -> dict:
+    """Sends ``count`` numbered packets through VGuest and back (at most
+    ``window`` out at a time); returns counts."""
     c = config.new()
-    config.app(c, "source", CountedSource, {"count": count, "size": size, "window": WINDOW})
+    config.app(c, "source", CountedSource, {"count": count, "size": size, "window": window})
     config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock, **nic})
     config.app(c, "sink", CheckingSink)
     config.link(c, "source.output -> nic.input")
@@ -68,6 +70,17 @@ def test_without_merged_buffers_or_with_event_idx(tmp_path, no_leaks):
         with TestPmd.vhost_backend(sock, forward_mode="io") as pmd:
             counts = loop_through(pmd, sock, 5000, 1500, **nic)
         assert counts["received"] == 5000 and counts["corrupt"] == 0, nic
+
+
+@pytest.mark.parametrize("size", [3000, 9000])
+def test_testpmd_splits_jumbo_frames_into_merged_buffers(tmp_path, no_leaks, size):
+    sock = str(tmp_path / "vhost.sock")
+    with TestPmd.vhost_backend(sock, forward_mode="io") as pmd:
+        # a packet takes size/1024 receive buffers: keep them within the ring
+        window = WINDOW * 1024 // (size + 12) or 1
+        counts = loop_through(pmd, sock, 1000, size, window, rx_buffer_size=1024)
+    assert counts["received"] == 1000 and counts["corrupt"] == 0
+    assert counts["rx_bad_len"] == counts["rx_bad_num_buffers"] == 0
 
 
 def test_vguest_as_server_with_testpmd_connecting(tmp_path, no_leaks):

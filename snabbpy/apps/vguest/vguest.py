@@ -13,6 +13,7 @@ import importlib
 from snabbpy.apps.vguest.device import VirtioNetDevice
 from snabbpy.apps.vguest.transport import Transport, TransportError
 from snabbpy.apps.vguest.virtq import STATS
+from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
@@ -52,6 +53,14 @@ def _queue_size(value: int) -> int:
         raise ValueError(str(e)) from None
 
 
+def _buffer_size(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if not 64 <= value <= packet.PAYLOAD_SIZE:
+        raise ValueError(f"{value} is outside 64..{packet.PAYLOAD_SIZE}")
+    return value
+
+
 class VGuest(App):
     """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
 
@@ -65,6 +74,8 @@ class VGuest(App):
         "queue_size": Param(_queue_size, default=256, doc="descriptors per queue"),
         "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
+        "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
+                                doc="bytes of each receive buffer (merged when smaller)"),
     }
     counters = COUNTERS
 
@@ -84,7 +95,8 @@ class VGuest(App):
         stats = {d: base + self.stats.index[f"{d}_packets"] for d in ("rx", "tx")}
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
-            use_checksum=conf["use_checksum"], event_idx=conf["event_idx"], stats=stats)
+            use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
+            rx_buffer_size=conf["rx_buffer_size"], stats=stats)
         try:
             self.device.open()
         except TransportError:
