@@ -177,6 +177,22 @@ def test_used_idx_jumping_past_the_ring_is_counted_and_not_followed(no_leaks):
     assert dev.rx.stats()["bad_idx"] == 1 and dev.rx.broken
     model.txq.publish(500)
     assert dev.tx.reclaim() == 0 and dev.tx.broken
+    assert dev.rx.receive(out.c) == 0
+    assert dev.rx.stats()["bad_idx"] == 1  # counted once per breakage
+    dev.close()
+
+
+def test_tx_reclaim_ignores_entries_for_descriptors_not_in_flight(no_leaks):
+    model, dev = open_pair()
+    link = Link()
+    send(link, frames(3))
+    dev.tx.transmit(link.c)
+    model.txq.push_used(0, 0)
+    model.txq.push_used(0, 0)   # the same packet again: must not be freed twice
+    model.txq.push_used(7, 0)   # never sent
+    model.txq.push_used(99, 0)  # out of range
+    assert dev.tx.reclaim() == 1
+    assert dev.tx.stats()["bad_id"] == 3 and dev.tx.in_flight() == 2
     dev.close()
 
 

@@ -131,6 +131,9 @@ class VGuest(App):
         lines = [f"{self.name}: {self.transport.name}"
                  + (f", mac {mac.hex(':')}" if mac else "")]
         lines += [f"  {k}: {v:,}" for k, v in s.items() if v]
+        for name, vq in (("rx", self.device.rx), ("tx", self.device.tx)):
+            if vq is not None and vq.broken:
+                lines.append(f"  {name} queue stalled: the device's used idx is out of range")
         return "\n".join(lines)
 
     def stop(self) -> None:

@@ -129,18 +129,20 @@ int virtq_tx_packets(struct virtq *vq, struct link *in, int max)
     return sent;
 }
 
-/* Reads used idx and returns how many entries are new; 0 (counted, queue
- * marked broken) when the device claims more than the ring holds. */
+/* Reads used idx and returns how many entries are new; 0 when the device
+ * claims more than the ring holds: the queue is marked broken (counted once
+ * each time it breaks) until used idx is sane again. */
 static int vq_used_pending(struct virtq *vq)
 {
     uint16_t used_idx = VQ_READ16(vq->used->idx);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     uint16_t n = (uint16_t)(used_idx - vq->last_used);
     if (n > vq->size) {
-        vq->stats->bad_idx++;
+        vq->stats->bad_idx += !vq->broken;
         vq->broken = 1;
         return 0;
     }
+    vq->broken = 0;
     return n;
 }
 

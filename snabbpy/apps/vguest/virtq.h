@@ -47,7 +47,7 @@ struct virtq {
     uint8_t one_desc;        /* header and data share one descriptor */
     uint8_t mrg_rxbuf;       /* MRG_RXBUF negotiated */
     uint8_t use_checksum;    /* fill the header for CSUM offload on transmit */
-    uint8_t broken;          /* the device moved used idx impossibly */
+    uint8_t broken;          /* used idx is impossibly far ahead (now) */
     uint8_t pad;
 };
 

@@ -124,7 +124,7 @@ class Virtq:
 
     @property
     def broken(self) -> bool:
-        """True once the device moved used idx by more than the queue size."""
+        """True while the device's used idx is more than the queue size ahead."""
         return bool(self.c.broken)
 
     def stats(self) -> dict[str, int]:
