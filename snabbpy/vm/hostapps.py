@@ -27,7 +27,7 @@ DIAGRAM: Responder
 
 from __future__ import annotations
 
-from snabbpy.apps.vguest.loopback import frame
+from snabbpy.apps.vguest.pci_selftest import Frames
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
@@ -49,7 +49,7 @@ class Responder(App):
             raise ConfigError("count: must be 0 or more")
         if not 18 <= conf["size"] <= packet.PAYLOAD_SIZE:
             raise ConfigError(f"size: {conf['size']} is outside 18..{packet.PAYLOAD_SIZE}")
-        self.left, self.size, self.seq = conf["count"], conf["size"], 0
+        self.left, self.seq, self.frames = conf["count"], 0, Frames(conf["size"])
         self.guest_seen = False
 
     def push(self) -> None:
@@ -73,7 +73,7 @@ class Responder(App):
             return
         n = min(self.left, out.nwritable(), lib.LINK_MAX_PACKETS)
         for _ in range(n):
-            out.transmit(packet.from_bytes(frame(self.seq, self.size)))
+            out.transmit(packet.from_bytes(self.frames.get(self.seq)))
             self.seq += 1
         self.left -= n
         self.stats.add("to_guest", n)
