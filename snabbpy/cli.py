@@ -40,8 +40,9 @@ def main() -> None:
               help="Write the final counters to this file as JSON.")
 def run(config_file: str, duration: float | None, report_interval: float,
         report_json: str | None) -> None:
-    """Run the graph in CONFIG.yaml."""
-    from snabbpy.core import config
+    """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
+    or until its finite inputs (pcap files) are exhausted."""
+    from snabbpy.core import config, counter
     from snabbpy.core.engine import Engine
     from snabbpy.core.report import LoadReporter, app_report, link_report
 
@@ -54,8 +55,10 @@ def run(config_file: str, duration: float | None, report_interval: float,
             engine.configure(c)
         except ConfigError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
+        counter.write_process_info(config_file)
         load = LoadReporter(engine)
-        engine.main(duration=duration, report_interval=report_interval or None,
+        engine.main(duration=duration, done=engine.finished,
+                    report_interval=report_interval or None,
                     on_report=lambda: click.echo(load.line()))
         click.echo(link_report(engine))
         apps = app_report(engine)

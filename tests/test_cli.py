@@ -158,3 +158,22 @@ def test_graph_prints_dot(tmp_path):
     assert result.exit_code == 0
     assert result.output.startswith("digraph snabbpy {")
     assert '"src" -> "sink" [label="output -> input"];' in result.output
+
+
+def test_run_stops_by_itself_when_its_capture_is_read(tmp_path):
+    from snabbpy.lib import pcap
+
+    capture = tmp_path / "in.pcap"
+    capture.write_bytes(pcap.build_file(
+        [(pcap.RecordHeader(i, 0, 60, 60), bytes(60)) for i in range(3000)]))
+    path = write(tmp_path, f"""
+        apps:
+          reader: {{class: pcap.PcapReader, config: {{path: "{capture}"}}}}
+          sink: {{class: basic.Sink}}
+        links:
+          - reader.output -> sink.input
+    """)
+    proc = subprocess.run([*SNABBPY, "run", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "3,000 sent on reader.output -> sink.input" in proc.stdout

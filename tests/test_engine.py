@@ -251,3 +251,42 @@ def test_tee_copies_to_every_output(engine):
         engine.breathe()
     links = engine.counters()["links"]
     assert links["tee.a -> sink.a"]["rxpackets"] == links["tee.b -> sink.b"]["rxpackets"] > 0
+
+
+class Countdown(App):
+    """Sends ``count`` packets, then says it is done."""
+
+    config = {"count": Param(int)}
+
+    def __init__(self, conf):
+        self.left = conf["count"]
+        self.done = False
+
+    def pull(self):
+        o = self.output["output"]
+        while self.left and not o.full():
+            o.transmit(packet.allocate())
+            self.left -= 1
+        self.done = self.left == 0
+
+
+def test_a_graph_whose_inputs_are_exhausted_finishes(engine):
+    c = config.new()
+    config.app(c, "src", Countdown, {"count": 5000})
+    config.app(c, "sink", Sink)
+    config.link(c, "src.output -> sink.input")
+    engine.configure(c)
+    engine.main(done=engine.finished)
+    assert engine.counters()["links"]["src.output -> sink.input"]["rxpackets"] == 5000
+
+
+def test_a_graph_with_a_live_source_never_finishes(engine):
+    c = config.new()
+    config.app(c, "done", Countdown, {"count": 0})
+    config.app(c, "live", Source)
+    config.app(c, "sink", Sink)
+    config.link(c, "done.output -> sink.in1")
+    config.link(c, "live.output -> sink.in2")
+    engine.configure(c)
+    engine.breathe()
+    assert not engine.finished()

@@ -111,6 +111,9 @@ def test_top_matches_the_final_report_of_a_separate_run(tmp_path, shm):
 apps:
   reader: {{class: pcap.PcapReader, config: {{path: "{capture}"}}}}
   sink: {{class: basic.Sink}}
+  # A source with no output moves nothing but is never done: it keeps the
+  # run going after the capture is read, so top can watch it.
+  keepalive: {{class: basic.Source}}
 links:
   - reader.output -> sink.input
 """)

@@ -25,6 +25,10 @@ graph and calls its methods; every method is optional:
     Called when the app leaves the graph: release what it holds, free the
     packets it owns.
 
+An app that pulls from a finite input sets ``self.done = True`` once it is
+exhausted; when every pulling app of a graph is done and the links are
+empty, ``snabbpy run`` stops (``Engine.finished()``).
+
 ``self.input`` and ``self.output`` map port names to ``Link`` objects, in
 the order the links were configured. A packet received from an input is
 owned by the app until it is transmitted on an output or freed.

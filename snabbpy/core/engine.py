@@ -47,6 +47,7 @@ class Engine:
         self.breaths = 0
         self.stop_requested = False
         self._pulls: list[Callable[[], Any]] = []
+        self._sources_done: list[Callable[[], bool]] = []
         self._pushes: list[Callable[[], Any]] = []
         self._tick_timer: Timer | None = None
 
@@ -135,6 +136,11 @@ class Engine:
         """Works out what each breath calls, in which order."""
         names = order.push_order(self.apps, self.config.links.values())
         self._pulls = [a.pull for a in self.apps.values() if hasattr(a, "pull")]
+        pullers = [a for a in self.apps.values() if hasattr(a, "pull")]
+        self._sources_done = (
+            [lambda a=a: bool(a.done) for a in pullers]
+            if pullers and all(hasattr(a, "done") for a in pullers) else []
+        )
         self._pushes = [self.apps[n].push for n in names if hasattr(self.apps[n], "push")]
         ticks = [a.tick for a in self.apps.values() if hasattr(a, "tick")]
         if self._tick_timer:
@@ -198,6 +204,17 @@ class Engine:
             else:
                 nap_us = 0
         self.stop_requested = False
+
+    def finished(self) -> bool:
+        """True when the graph has nothing more to do: every app that pulls
+        packets in has said so (``done`` is true, as a PcapReader at the end
+        of its file) and no packet waits on a link. A graph with a live
+        source (one without ``done``) never finishes."""
+        if not self._sources_done:
+            return False
+        if not all(done() for done in self._sources_done):
+            return False
+        return all(link.empty() for link in self.links.values())
 
     def request_stop(self) -> None:
         """Asks ``main()`` to return after the current breath (or at once,
