@@ -47,3 +47,20 @@ def test_vguest_as_server_with_vhost_user_connecting(tmp_path, no_leaks):
     finally:
         stop_vhost_user(backend)
     assert counts["received"] == 2000
+
+
+def test_cli_selftest_exits_zero_when_every_packet_returns():
+    import subprocess
+
+    done = subprocess.run(["snabbpy", "selftest", "apps.vguest", "--packets", "500"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "sent 500, received 500" in done.stdout
+
+
+def test_cli_selftest_rejects_bad_options_with_status_2():
+    import subprocess
+
+    done = subprocess.run(["snabbpy", "selftest", "apps.vguest", "--packets", "0"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--packets" in done.stderr
