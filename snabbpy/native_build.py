@@ -25,6 +25,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("apps/basic/basic.h", "apps/basic/basic.c"),
     ("lib/virtio/vring.h", None),
     ("apps/vguest/virtq.h", "apps/vguest/virtq.c"),
+    ("apps/vguest/checksum.h", "apps/vguest/checksum.c"),
     ("apps/pcap/pcap.h", "apps/pcap/pcap.c"),
     ("apps/socket/fdio.h", "apps/socket/fdio.c"),
     ("lib/virtio/device_ring.h", "lib/virtio/device_ring.c"),

@@ -59,4 +59,3 @@ int virtq_rx_packets(struct virtq *vq, struct link *out, int max);
 int virtq_notify_needed(struct virtq *vq);
 int virtq_in_flight(struct virtq *vq);
 int virtq_release_all(struct virtq *vq);
-void virtq_checksum_prepare(uint8_t *hdr, uint8_t *frame, uint32_t length);
