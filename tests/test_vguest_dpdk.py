@@ -6,14 +6,17 @@ Needs dpdk-testpmd (scripts/install-dpdk.sh)."""
 from __future__ import annotations
 
 import os
+import struct
 import time
 
 import pytest
 from helpers_testpmd import TestPmd, have_testpmd
 
 from snabbpy.apps.vguest.loopback import WINDOW, CheckingSink, CountedSource
-from snabbpy.core import config
+from snabbpy.core import config, packet
 from snabbpy.core.engine import Engine
+from snabbpy.core.link import Link
+from snabbpy.lib.virtio import Feature
 
 pytestmark = pytest.mark.interop
 
@@ -81,6 +84,56 @@ def test_testpmd_splits_jumbo_frames_into_merged_buffers(tmp_path, no_leaks, siz
         counts = loop_through(pmd, sock, 1000, size, window, rx_buffer_size=1024)
     assert counts["received"] == 1000 and counts["corrupt"] == 0
     assert counts["rx_bad_len"] == counts["rx_bad_num_buffers"] == 0
+
+
+def udp_frame(seq: int) -> bytes:
+    """An IPv4/UDP frame whose UDP checksum is left to the device (zero)."""
+    payload = seq.to_bytes(4, "big") * 12
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = ip[:10] + struct.pack("!H", 0xFFFF - ones_sum(ip)) + ip[12:]
+    udp = struct.pack("!HHHH", 1234, 5678, 8 + len(payload), 0) + payload
+    return b"\x02" * 6 + b"\x02\0\0\0\0\1" + b"\x08\x00" + ip + udp
+
+
+def ones_sum(b: bytes) -> int:
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return s
+
+
+def test_checksum_offload_comes_back_with_correct_udp_checksums(tmp_path, no_leaks):
+    sock = str(tmp_path / "vhost.sock")
+    with TestPmd.vhost_backend(sock, forward_mode="io") as pmd:
+        c = config.new()
+        config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock, "use_checksum": True})
+        engine = Engine()
+        engine.configure(c)
+        nic = engine.apps["nic"]
+        assert nic.device.has(Feature.NET_CSUM)
+        to_nic, from_nic = Link(), Link()
+        nic.input, nic.output = {"input": to_nic}, {"output": from_nic}
+        nic.link()
+        pmd.wait_link_up()
+        pmd.start_forwarding()
+        for seq in range(20):
+            to_nic.transmit(packet.from_bytes(udp_frame(seq)))
+        back, deadline = [], time.monotonic() + 30
+        while len(back) < 20 and time.monotonic() < deadline:
+            nic.pull()
+            nic.push()
+            while not from_nic.empty():
+                p = from_nic.receive()
+                back.append(packet.to_bytes(p))
+                packet.free(p)
+        engine.stop()
+    assert len(back) == 20
+    for frame in back:
+        udp = frame[34:]
+        pseudo = frame[26:34] + struct.pack("!BBH", 0, 17, len(udp))
+        assert udp[6:8] != b"\0\0" and ones_sum(pseudo + udp) == 0xFFFF
 
 
 def test_vguest_as_server_with_testpmd_connecting(tmp_path, no_leaks):

@@ -17,6 +17,7 @@ from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
+from snabbpy.lib.virtio import feature_names
 from snabbpy.lib.virtio.ring import check_queue_size
 
 #: Where a PCI transport is looked for: module, factory taking (pciaddr).
@@ -129,7 +130,8 @@ class VGuest(App):
         s = self.stats.snapshot()
         mac = self.device.mac
         lines = [f"{self.name}: {self.transport.name}"
-                 + (f", mac {mac.hex(':')}" if mac else "")]
+                 + (f", mac {mac.hex(':')}" if mac else "")
+                 + f"; features: {' '.join(feature_names(self.device.features))}"]
         lines += [f"  {k}: {v:,}" for k, v in s.items() if v]
         for name, vq in (("rx", self.device.rx), ("tx", self.device.tx)):
             if vq is not None and vq.broken:
