@@ -1,0 +1,233 @@
+"""vguest on a real virtio-net-pci device inside a QEMU guest (the VM lab).
+
+The guest runs ``snabbpy selftest apps.vguest --pci 0000:00:05.0``: it
+sends N numbered frames and expects M from the host. The host side is
+1. a snabbpy graph under ``snabbpy run``: ``VhostUser -> Responder ->
+   PcapWriter`` and ``Responder -> VhostUser`` (M frames once the guest is
+   up), with QEMU as the vhost-user frontend in client or server mode; the
+   capture must hold exactly the guest's frames, read back by tcpdump;
+2. QEMU's UDP socket netdev, the note's own setup: the guest's frames are
+   datagrams on loopback, seen by tcpdump and by a Python socket, which
+   also sends the M frames in;
+3. a long run: 100,000 frames each way through 1024-entry queues.
+Needs scripts/setup-vm-lab.sh and scripts/install-netutils.sh (tcpdump).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from snabbpy.apps.vguest.loopback import frame
+from snabbpy.vm.kernel import VMAssetsMissing, find_assets
+
+pytestmark = pytest.mark.vm
+REPO = Path(__file__).resolve().parents[1]
+SNABBPY = [sys.executable, "-c", "import sys; from snabbpy.cli import main; sys.exit(main())"]
+HANG_GUARD = 400  # seconds; only so a broken guest cannot hang the suite
+GUEST_NIC = "0000:00:05.0"
+SO_RCVBUFFORCE = 33  # Linux; as root it may exceed net.core.rmem_max
+
+
+@pytest.fixture(autouse=True)
+def lab_ready() -> None:
+    try:
+        find_assets()
+        for tool in ("qemu-system-x86_64", "tcpdump"):
+            if not shutil.which(tool):
+                raise VMAssetsMissing(f"{tool} not installed")
+    except VMAssetsMissing as e:
+        message = (f"VM lab not ready ({e}); run scripts/setup-vm-lab.sh and "
+                   "scripts/install-netutils.sh")
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def guest_selftest(net: str, packets: int, expect_rx: int) -> subprocess.Popen:
+    """Boots a guest with ``net`` at 00:05.0 running the PCI selftest."""
+    argv = [*SNABBPY, "vm", "run", "--timeout", str(HANG_GUARD - 50), "--net", net, "--",
+            *SNABBPY, "selftest", "apps.vguest", "--pci", GUEST_NIC, "--packets", str(packets),
+            "--expect-rx", str(expect_rx), "--timeout", "240"]
+    return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+
+
+def finish(proc: subprocess.Popen) -> str:
+    """Waits for the guest; returns what it printed."""
+    try:
+        out, _ = proc.communicate(timeout=HANG_GUARD)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out
+
+
+def tcpdump_frames(path: Path, *options: str) -> list[bytes]:
+    """The frames (or, for UDP on loopback, whole packets) of a capture, as
+    tcpdump reads them back."""
+    text = subprocess.run(["tcpdump", "-r", str(path), "-nn", "-xx", *options],
+                          capture_output=True, text=True, check=True).stdout
+    frames: list[bytes] = []
+    for line in text.splitlines():
+        if not line.startswith("\t0x"):
+            frames.append(b"")
+            continue
+        frames[-1] += bytes.fromhex("".join(line.split(":", 1)[1].split()))
+    return frames
+
+
+# -- 1. a snabbpy graph with VhostUser on the host ---------------------------
+
+HOST_GRAPH = """\
+apps:
+  vhost: {{class: vhost.VhostUser, config: {{socket_path: "{sock}", is_server: {server}}}}}
+  answer: {{class: "snabbpy.vm.hostapps:Responder", config: {{count: {count}}}}}
+  pcap: {{class: pcap.PcapWriter, config: {{path: "{pcap}"}}}}
+links:
+  - vhost.output -> answer.input
+  - answer.output -> pcap.input
+  - answer.reply -> vhost.input
+"""
+
+
+def start_host(tmp: Path, sock: Path, is_server: bool, count: int) -> subprocess.Popen:
+    graph = tmp / "host.yaml"
+    graph.write_text(HOST_GRAPH.format(sock=sock, server=str(is_server).lower(), count=count,
+                                       pcap=tmp / "from-guest.pcap"))
+    return subprocess.Popen([*SNABBPY, "run", str(graph), "--report-interval", "0",
+                             "--report-json", str(tmp / "host.json")],
+                            stdout=open(tmp / "host.log", "w"), stderr=subprocess.STDOUT)
+
+
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, f"no socket at {path}"
+        time.sleep(0.05)
+
+
+def stop_host(host: subprocess.Popen, tmp: Path) -> dict:
+    host.send_signal(signal.SIGTERM)
+    assert host.wait(60) == 0, (tmp / "host.log").read_text()[-3000:]
+    return json.loads((tmp / "host.json").read_text())["apps"]
+
+
+def run_with_vhost_user(tmp: Path, mode: str, qemu_is_server: bool, packets: int,
+                        expect_rx: int) -> tuple[str, dict]:
+    """Host graph and guest, in the order the socket's server needs."""
+    sock = tmp / "vm.sock"
+    net = f"vhost-user:{sock}" + (",server" if qemu_is_server else "") + f",mode={mode},queue=1024"
+    if qemu_is_server:
+        guest = guest_selftest(net, packets, expect_rx)
+        wait_for(sock, guest)
+        host = start_host(tmp, sock, False, expect_rx)
+    else:
+        host = start_host(tmp, sock, True, expect_rx)
+        wait_for(sock, host)
+        guest = guest_selftest(net, packets, expect_rx)
+    try:
+        out = finish(guest)
+    finally:
+        apps = stop_host(host, tmp)
+    assert guest.returncode == 0, out
+    return out, apps
+
+
+@pytest.mark.parametrize("mode, qemu_is_server", [
+    ("legacy", False), ("modern", True), ("transitional", False)])
+def test_guest_and_vhost_user_host_account_for_every_packet(
+        tmp_path: Path, mode: str, qemu_is_server: bool) -> None:
+    out, apps = run_with_vhost_user(tmp_path, mode, qemu_is_server, 500, 700)
+    transport = "legacy" if mode == "legacy" else "modern"
+    assert f"pci {GUEST_NIC} {transport}, rx queue 1024, tx queue 1024" in out
+    assert "sent 500/500" in out and "received 700/700" in out and ": ok" in out
+    assert apps["answer"]["from_guest"] == 500 and apps["answer"]["to_guest"] == 700
+    assert apps["vhost"]["rxq_drop_not_ready"] == 0
+    assert tcpdump_frames(tmp_path / "from-guest.pcap") == [frame(i, 60) for i in range(500)]
+
+
+def test_long_run_100k_each_way_through_1024_entry_queues(tmp_path: Path) -> None:
+    n = 100_000
+    out, apps = run_with_vhost_user(tmp_path, "legacy", False, n, n)
+    assert "rx queue 1024, tx queue 1024" in out
+    assert f"sent {n:,}/{n:,}" in out and f"received {n:,}/{n:,}" in out and ": ok" in out
+    assert apps["vhost"]["connects"] == 1  # QEMU stayed up: one connection, all along
+    assert apps["answer"]["from_guest"] == n and apps["answer"]["to_guest"] == n
+    assert apps["pcap"]["packets"] == n
+    print(out)  # the rates, for the record (pytest -s)
+
+
+# -- 2. the note's setup: QEMU's own socket netdev ---------------------------
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def capture_loopback(path: Path, port: int) -> subprocess.Popen:
+    """tcpdump on lo for UDP to ``port``, once it is listening."""
+    proc = subprocess.Popen(["tcpdump", "-i", "lo", "-U", "-w", str(path), "udp", "dst", "port",
+                             str(port)], stderr=subprocess.PIPE, text=True)
+    assert "listening on" in proc.stderr.readline()
+    return proc
+
+
+def send_paced(sock: socket.socket, address: tuple[str, int], count: int, pps: float) -> None:
+    """The guest's M frames at ``pps``: a UDP sender has no back-pressure,
+    and QEMU drops what arrives while the guest has no free buffer."""
+    start = time.monotonic()
+    for seq in range(count):
+        delay = start + seq / pps - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        sock.sendto(frame(seq, 60), address)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "modern"])
+def test_udp_socket_netdev_carries_both_directions(tmp_path: Path, mode: str) -> None:
+    n, m = 1000, 1000
+    host_port, qemu_port = free_udp_port(), free_udp_port()
+    capture = capture_loopback(tmp_path / "lo.pcap", host_port)
+    host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    host.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)  # the guest bursts
+    host.bind(("127.0.0.1", host_port))
+    host.settimeout(0.2)
+    to_guest = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    guest = guest_selftest(f"socket:udp={host_port},localaddr={qemu_port},mode={mode}", n, m)
+    got, sender = [], None
+    while guest.poll() is None:
+        try:
+            got.append(host.recv(65536))
+        except TimeoutError:
+            continue
+        if sender is None:  # the guest is up: now it can take frames
+            sender = threading.Thread(target=send_paced,
+                                      args=(to_guest, ("127.0.0.1", qemu_port), m, 2000))
+            sender.start()
+    out = finish(guest)
+    while len(got) < n:  # what is still queued on our socket
+        try:
+            got.append(host.recv(65536))
+        except TimeoutError:
+            break
+    capture.send_signal(signal.SIGINT)
+    capture.wait(30)
+    host.close()
+    to_guest.close()
+    assert guest.returncode == 0, out
+    assert f"sent {n:,}/{n:,}" in out and f"received {m:,}/{m:,}" in out
+    assert got == [frame(i, 60) for i in range(n)]
+    seen = tcpdump_frames(tmp_path / "lo.pcap")
+    assert [p[-60:] for p in seen] == [frame(i, 60) for i in range(n)]  # past Ethernet/IP/UDP
