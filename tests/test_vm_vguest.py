@@ -231,3 +231,20 @@ def test_udp_socket_netdev_carries_both_directions(tmp_path: Path, mode: str) ->
     assert got == [frame(i, 60) for i in range(n)]
     seen = tcpdump_frames(tmp_path / "lo.pcap")
     assert [p[-60:] for p in seen] == [frame(i, 60) for i in range(n)]  # past Ethernet/IP/UDP
+
+
+# -- the README's one command -------------------------------------------------
+
+def test_one_command_runs_both_ends_with_host_run(tmp_path: Path) -> None:
+    graph = (REPO / "configs" / "vm-vguest-host.yaml").read_text()
+    graph = graph.replace("/tmp/snabbpy-vm-vguest", str(tmp_path / "demo"))
+    (tmp_path / "host.yaml").write_text(graph)
+    result = subprocess.run(
+        [*SNABBPY, "vm", "run", "--host-run", str(tmp_path / "host.yaml"),
+         "--net", f"vhost-user:{tmp_path / 'demo.sock'}", "--",
+         "snabbpy", "selftest", "apps.vguest", "--pci", GUEST_NIC, "--packets", "1000",
+         "--expect-rx", "1000"], cwd=REPO, capture_output=True, text=True, timeout=HANG_GUARD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "sent 1,000/1,000" in result.stdout and "received 1,000/1,000" in result.stdout
+    assert "link report" in result.stderr  # the host graph's final report
+    assert tcpdump_frames(tmp_path / "demo.pcap") == [frame(i, 60) for i in range(1000)]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from snabbpy.vm.hostrun import HostGraph, HostRunError
 from snabbpy.vm.kernel import VMAssetsMissing
 from snabbpy.vm.netspec import NetSpec, NetSpecError, parse_net, pci_address
 from snabbpy.vm.runner import RunOptions, VMError, VMTimeout, run
@@ -70,10 +71,35 @@ def vm() -> None:
               help="Set a variable for the command (PATH, PYTHONPATH... pass through).")
 @click.option("--workdir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Directory to run the command in (default: the current one).")
+@click.option("--host-run", "host_run", metavar="CONFIG.yaml", default=None,
+              help="Run this snabbpy graph on the host while the guest runs (its output on "
+                   "stderr); QEMU starts once it listens on the vhost-user sockets.")
 @click.option("--verbose", "-v", is_flag=True, help="Show the whole console and timings.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 def run_cmd(command: tuple[str, ...], nets: list[NetSpec], verbose: bool, **kw: object) -> None:
     """Boot a guest, run COMMAND in it as root, exit with COMMAND's status."""
+    host_run = kw.pop("host_run")
+    if host_run is None:
+        sys.exit(_run_guest(command, nets, verbose, kw))
+    host = HostGraph(host_run)
+    try:
+        host.start(nets)
+        status = _run_guest(command, nets, verbose, kw)
+    except HostRunError as e:
+        click.echo(f"snabbpy vm: {e}", err=True)
+        status = EXIT_VM_ERROR
+    finally:
+        host_status = host.stop()
+    if host_status not in (0, None) and status == 0:
+        click.echo(f"snabbpy vm: host graph {host_run} exited with status {host_status}",
+                   err=True)
+        status = EXIT_VM_ERROR
+    sys.exit(status)
+
+
+def _run_guest(command: tuple[str, ...], nets: list[NetSpec], verbose: bool,
+               kw: dict) -> int:
+    """Runs the guest; returns the exit status `vm run` must have."""
     workdir = kw.pop("workdir")
     cwd = str(Path(workdir).resolve()) if workdir else None  # the guest sees the same paths
     opts = RunOptions(argv=command, nets=nets, verbose=verbose, cwd=cwd, **kw)
@@ -84,18 +110,18 @@ def run_cmd(command: tuple[str, ...], nets: list[NetSpec], verbose: bool, **kw: 
         result = run(opts, out=_stdout, noise=lambda s: click.echo(s, nl=False, err=True))
     except VMTimeout as e:
         click.echo(f"snabbpy vm: {e}", err=True)
-        sys.exit(EXIT_TIMEOUT)
+        return EXIT_TIMEOUT
     except (VMError, VMAssetsMissing, FileNotFoundError, ValueError) as e:
         click.echo(f"snabbpy vm: {e}", err=True)
-        sys.exit(EXIT_VM_ERROR)
+        return EXIT_VM_ERROR
     except KeyboardInterrupt:
         click.echo("snabbpy vm: interrupted, guest killed", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     if verbose:
         boot = f"{result.boot_seconds:.1f} s" if result.boot_seconds is not None else "?"
         click.echo(f"# accel={result.accel} boot={boot} total={result.total_seconds:.1f} s "
                    f"status={result.status}", err=True)
-    sys.exit(result.status)
+    return result.status
 
 
 run_cmd.name = "run"
