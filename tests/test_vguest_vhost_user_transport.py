@@ -35,6 +35,7 @@ class ScriptedBackend(threading.Thread):
 
     def run(self) -> None:
         sock, _ = self.listener.accept()
+        self.sock = sock
         codec = Backend()
         with sock:
             while True:
@@ -123,6 +124,15 @@ def test_a_new_dma_chunk_resends_the_memory_table(backend, no_leaks):
     tables = [m.payload for m in b.seen if m.request == R.SET_MEM_TABLE]
     assert len(tables[-1].regions) == before + 1
     dev.close()
+
+
+def test_close_after_the_backend_died_still_frees_every_packet(backend, no_leaks):
+    b, path = backend()
+    dev = VirtioNetDevice(VhostUserTransport(path), queue_size=64)
+    dev.open()
+    b.sock.shutdown(socket.SHUT_RDWR)
+    assert dev.close() == 64
+    assert "SET_VRING_ENABLE failed" in dev.close_error
 
 
 def test_connecting_to_nothing_names_the_socket(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from snabbpy.apps.vguest.transport import CONFIG_MAC, CONFIG_STATUS, Transport
+from snabbpy.apps.vguest.transport import CONFIG_MAC, CONFIG_STATUS, Transport, TransportError
 from snabbpy.apps.vguest.virtq import Virtq
 from snabbpy.core.memory import DMAMemory, dma
 from snabbpy.lib.virtio import DeviceStatus, Feature, NetStatus, feature_mask, feature_names
@@ -56,6 +56,7 @@ class VirtioNetDevice:
         self.rx: Virtq | None = None
         self.tx: Virtq | None = None
         self.status = 0
+        self.close_error: str | None = None
 
     def open(self) -> None:
         """Initialises the device; DeviceError (after writing FAILED) on refusal."""
@@ -148,14 +149,17 @@ class VirtioNetDevice:
 
     def close(self) -> int:
         """Resets the device, frees the packets its rings held, releases the
-        transport. Returns the number of packets freed."""
+        transport. Returns the number of packets freed. A device that cannot
+        be reset (its backend is gone) is closed all the same; the reason is
+        kept in ``close_error``."""
         freed = 0
         try:
             self.transport.reset()
-        finally:
-            for vq in (self.rx, self.tx):
-                if vq is not None:
-                    freed += vq.release_all()
-            self.rx = self.tx = None
-            self.transport.close()
+        except TransportError as e:
+            self.close_error = str(e)
+        for vq in (self.rx, self.tx):
+            if vq is not None:
+                freed += vq.release_all()
+        self.rx = self.tx = None
+        self.transport.close()
         return freed
