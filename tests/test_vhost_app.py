@@ -196,3 +196,16 @@ def test_disconnect_unmaps_memory_and_resets_the_rings(pair):
     assert app.stats["disconnects"] == 1
     app.pull()  # nothing happens on a ring that is gone
     assert app.stats["txq_packets"] == 0
+
+
+def test_a_memory_table_that_loses_the_rings_stops_them_and_says_so(pair):
+    app, fe = pair
+    fe.connect()
+    moved = MemoryTable(tuple(MemoryRegion(r.guest_phys_addr, r.memory_size,
+                                           r.userspace_addr + (1 << 40), r.mmap_offset)
+                              for r in fe.memory_table().regions))
+    reply = fe.request(R.SET_MEM_TABLE, moved, tuple(fe.mem.fds), need_reply=True)
+    assert reply.payload != 0
+    assert not app.device.rx.started and not app.device.tx.started
+    assert "ring 0" in app.last_error and "ring 1" in app.last_error
+    assert app.device.memory.regions == moved.regions  # the old mapping is gone

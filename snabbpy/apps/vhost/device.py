@@ -144,12 +144,18 @@ class VhostDevice:
         finally:
             _close_fds(msg.fds)
         old, self.memory = self.memory, memory
-        # Running rings move to the new mapping before the old one goes.
+        # Running rings move to the new mapping before the old one goes; a
+        # ring the new table cannot hold stays stopped (and is reported).
+        errors = []
         for vring in self.vrings:
-            if vring.started or vring.can_start():
+            try:
                 self._try_start(vring)
+            except VringError as e:
+                errors.append(str(e))
         if old is not None:
             old.close()
+        if errors:
+            raise VringError("; ".join(errors))
 
     def set_vring_num(self, msg: Message) -> None:
         state: VringState = msg.payload
