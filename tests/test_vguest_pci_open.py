@@ -79,3 +79,13 @@ def test_only_virtio_net_functions_are_driven(sysfs) -> None:
 def test_pci_mode_is_checked(sysfs) -> None:
     with pytest.raises(ConfigError, match="pci_mode: must be one of auto, legacy, modern"):
         open_pci_transport(LEGACY, mode="virtio-1", sysfs=sysfs)
+
+
+def test_a_device_the_kernel_uses_as_an_up_interface_is_left_alone(sysfs) -> None:
+    iface = sysfs / "bus" / "pci" / "devices" / LEGACY / "virtio1" / "net" / "eth0"
+    iface.mkdir(parents=True)
+    (iface / "operstate").write_text("up\n")
+    with pytest.raises(TransportError, match="network interface eth0 of this kernel and it is up"):
+        open_pci_transport(LEGACY, sysfs=sysfs)
+    (iface / "operstate").write_text("down\n")
+    open_pci_transport(LEGACY, sysfs=sysfs).close()

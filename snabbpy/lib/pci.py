@@ -14,13 +14,16 @@ so tests can run against a fake tree (config, resourceN, driver symlink).
 
 from __future__ import annotations
 
-import errno
-import mmap
 import os
 import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+
+from snabbpy.lib.pci_bar import IOBar, MemBar, PCIError, sysfs_error
+
+__all__ = ["IOBar", "MemBar", "PCIError", "PCIDevice", "Capability", "VirtioCap",
+           "canonical_address", "find_device", "list_devices", "list_virtio_net"]
 
 SYSFS = Path("/sys")
 VIRTIO_VENDOR = 0x1AF4
@@ -38,11 +41,6 @@ RESOURCE_IO = 0x100  # IORESOURCE_IO in the flags column of `resource`
 RESOURCE_MEM = 0x200
 
 _ADDRESS = re.compile(r"^(?:([0-9a-f]{4}):)?([0-9a-f]{2}):([0-1][0-9a-f])\.([0-7])$")
-_MEM_FORMATS = {1: "B", 2: "H", 4: "I", 8: "Q"}
-
-
-class PCIError(OSError):
-    """A PCI operation failed; the message says what is missing or wrong."""
 
 
 def canonical_address(address: str) -> str:
@@ -75,92 +73,6 @@ class VirtioCap:
     notify_off_multiplier: int | None = None  # only for the notify cap
 
 
-def _sysfs_error(e: OSError, what: str) -> PCIError:
-    if e.errno in (errno.EACCES, errno.EPERM):
-        return PCIError(f"{what}: permission denied (must run as root)")
-    if e.errno == errno.ENOENT:
-        return PCIError(f"{what}: {e.filename} does not exist")
-    return PCIError(f"{what}: {e.strerror}")
-
-
-class IOBar:
-    """An I/O port BAR accessed through sysfs resourceN with pread/pwrite."""
-
-    def __init__(self, path: Path, size: int) -> None:
-        self.path, self.size = path, size
-        try:
-            self.fd = os.open(path, os.O_RDWR)
-        except OSError as e:
-            raise _sysfs_error(e, f"open I/O BAR {path}") from None
-
-    def _check(self, offset: int, width: int) -> None:
-        if width not in (1, 2, 4):
-            raise PCIError(f"I/O BAR access width must be 1, 2 or 4 bytes, not {width}")
-        if offset < 0 or offset + width > self.size:
-            raise PCIError(f"I/O BAR access at {offset:#x}+{width} outside {self.size:#x} bytes")
-
-    def read(self, offset: int, width: int) -> int:
-        """Read a little-endian value of `width` bytes at `offset`."""
-        self._check(offset, width)
-        data = os.pread(self.fd, width, offset)
-        return int.from_bytes(data, "little")
-
-    def write(self, offset: int, width: int, value: int) -> None:
-        """Write a little-endian value of `width` bytes at `offset`."""
-        self._check(offset, width)
-        os.pwrite(self.fd, value.to_bytes(width, "little"), offset)
-
-    def close(self) -> None:
-        """Release the file descriptor."""
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-
-class MemBar:
-    """A memory BAR mapped from sysfs resourceN, read and written by width.
-
-    Each access goes through a typed memoryview, so it is one load or store
-    of exactly that width: device registers care about access size.
-    """
-
-    def __init__(self, path: Path, size: int) -> None:
-        self.path, self.size = path, size
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_SYNC)
-        except OSError as e:
-            raise _sysfs_error(e, f"open memory BAR {path}") from None
-        try:
-            self.map = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        except OSError as e:
-            raise _sysfs_error(e, f"mmap memory BAR {path}") from None
-        finally:
-            os.close(fd)
-        self._views = {w: memoryview(self.map).cast(f) for w, f in _MEM_FORMATS.items()}
-
-    def _index(self, offset: int, width: int) -> int:
-        if width not in _MEM_FORMATS:
-            raise PCIError(f"memory BAR access width must be 1, 2, 4 or 8 bytes, not {width}")
-        if offset % width or offset < 0 or offset + width > self.size:
-            raise PCIError(f"memory BAR access at {offset:#x}+{width} unaligned or outside")
-        return offset // width
-
-    def read(self, offset: int, width: int) -> int:
-        """Read a `width`-byte value (8, 16, 32 or 64 bits) at `offset`."""
-        return self._views[width][self._index(offset, width)]
-
-    def write(self, offset: int, width: int, value: int) -> None:
-        """Write a `width`-byte value at `offset`."""
-        self._views[width][self._index(offset, width)] = value
-
-    def close(self) -> None:
-        """Unmap the BAR."""
-        for view in self._views.values():
-            view.release()
-        self._views = {}
-        self.map.close()
-
-
 class PCIDevice:
     """One PCI function in sysfs, by address, for a userspace driver."""
 
@@ -181,7 +93,7 @@ class PCIDevice:
         try:
             return int((self.path / name).read_text().strip(), 16)
         except OSError as e:
-            raise _sysfs_error(e, f"read {name} of {self.address}") from None
+            raise sysfs_error(e, f"read {name} of {self.address}") from None
 
     @property
     def vendor(self) -> int:
@@ -209,6 +121,16 @@ class PCIDevice:
         return (self.vendor == VIRTIO_VENDOR and self.device in VIRTIO_NET_DEVICES
                 and self.pci_class >> 8 == NET_CLASS)
 
+    def interfaces(self) -> dict[str, str]:
+        """Kernel network interfaces of this function (directly, or through
+        a virtio child device) and their operstate, e.g. {"eth0": "up"}."""
+        found = {}
+        for net in [self.path / "net", *self.path.glob("virtio*/net")]:
+            for iface in net.glob("*") if net.is_dir() else ():
+                state = iface / "operstate"
+                found[iface.name] = state.read_text().strip() if state.exists() else "unknown"
+        return found
+
     def unbind(self) -> None:
         """Detach the device from its kernel driver (no-op if none)."""
         driver = self.driver
@@ -217,7 +139,7 @@ class PCIDevice:
         try:
             (self.path / "driver" / "unbind").write_text(self.address)
         except OSError as e:
-            raise _sysfs_error(e, f"unbind {self.address} from {driver}") from None
+            raise sysfs_error(e, f"unbind {self.address} from {driver}") from None
         self.unbound_from = driver
 
     def rebind(self) -> None:
@@ -228,7 +150,7 @@ class PCIDevice:
         try:
             bind.write_text(self.address)
         except OSError as e:
-            raise _sysfs_error(e, f"rebind {self.address} to {self.unbound_from}") from None
+            raise sysfs_error(e, f"rebind {self.address} to {self.unbound_from}") from None
         self.unbound_from = None
 
     def read_config(self, offset: int, width: int) -> int:
@@ -237,7 +159,7 @@ class PCIDevice:
             with open(self.path / "config", "rb") as f:
                 data = os.pread(f.fileno(), width, offset)
         except OSError as e:
-            raise _sysfs_error(e, f"read config of {self.address}") from None
+            raise sysfs_error(e, f"read config of {self.address}") from None
         if len(data) != width:
             raise PCIError(
                 f"config of {self.address} too short for {offset:#x}+{width}"
@@ -251,7 +173,7 @@ class PCIDevice:
             with open(self.path / "config", "r+b") as f:
                 os.pwrite(f.fileno(), value.to_bytes(width, "little"), offset)
         except OSError as e:
-            raise _sysfs_error(e, f"write config of {self.address}") from None
+            raise sysfs_error(e, f"write config of {self.address}") from None
 
     def enable_bus_master(self) -> None:
         """Set the command register's bus master bit so the device can DMA."""
@@ -293,7 +215,7 @@ class PCIDevice:
         try:
             lines = (self.path / "resource").read_text().splitlines()
         except OSError as e:
-            raise _sysfs_error(e, f"read resources of {self.address}") from None
+            raise sysfs_error(e, f"read resources of {self.address}") from None
         if n >= len(lines):
             raise PCIError(f"{self.address} has no BAR {n}")
         start, end, flags = (int(x, 16) for x in lines[n].split())

@@ -49,6 +49,11 @@ def open_pci_transport(pciaddr: str, mode: str = "auto",
         if not dev.is_virtio_net():
             raise TransportError(f"{dev.address} is not a virtio-net device "
                                  f"(vendor {dev.vendor:#x}, device {dev.device:#x})")
+        in_use = [name for name, state in dev.interfaces().items() if state == "up"]
+        if in_use:
+            raise TransportError(f"{dev.address} is network interface {', '.join(in_use)} of "
+                                 "this kernel and it is up: take it down first "
+                                 "(ip link set dev NAME down) if it is really free")
         dev.unbind()
         dev.enable_bus_master()
     except pci.PCIError as e:
