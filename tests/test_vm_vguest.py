@@ -54,11 +54,12 @@ def lab_ready() -> None:
         pytest.skip(message)
 
 
-def guest_selftest(net: str, packets: int, expect_rx: int) -> subprocess.Popen:
+def guest_selftest(net: str, packets: int, expect_rx: int,
+                   pci_mode: str = "auto") -> subprocess.Popen:
     """Boots a guest with ``net`` at 00:05.0 running the PCI selftest."""
     argv = [*SNABBPY, "vm", "run", "--timeout", str(HANG_GUARD - 50), "--net", net, "--",
             *SNABBPY, "selftest", "apps.vguest", "--pci", GUEST_NIC, "--packets", str(packets),
-            "--expect-rx", str(expect_rx), "--timeout", "240"]
+            "--expect-rx", str(expect_rx), "--timeout", "240", "--pci-mode", pci_mode]
     return subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
 
@@ -124,18 +125,18 @@ def stop_host(host: subprocess.Popen, tmp: Path) -> dict:
 
 
 def run_with_vhost_user(tmp: Path, mode: str, qemu_is_server: bool, packets: int,
-                        expect_rx: int) -> tuple[str, dict]:
+                        expect_rx: int, pci_mode: str = "auto") -> tuple[str, dict]:
     """Host graph and guest, in the order the socket's server needs."""
     sock = tmp / "vm.sock"
     net = f"vhost-user:{sock}" + (",server" if qemu_is_server else "") + f",mode={mode},queue=1024"
     if qemu_is_server:
-        guest = guest_selftest(net, packets, expect_rx)
+        guest = guest_selftest(net, packets, expect_rx, pci_mode)
         wait_for(sock, guest)
         host = start_host(tmp, sock, False, expect_rx)
     else:
         host = start_host(tmp, sock, True, expect_rx)
         wait_for(sock, host)
-        guest = guest_selftest(net, packets, expect_rx)
+        guest = guest_selftest(net, packets, expect_rx, pci_mode)
     try:
         out = finish(guest)
     finally:
@@ -144,12 +145,12 @@ def run_with_vhost_user(tmp: Path, mode: str, qemu_is_server: bool, packets: int
     return out, apps
 
 
-@pytest.mark.parametrize("mode, qemu_is_server", [
-    ("legacy", False), ("modern", True), ("transitional", False)])
+@pytest.mark.parametrize("mode, qemu_is_server, pci_mode, transport", [
+    ("legacy", False, "auto", "legacy"), ("modern", True, "auto", "modern"),
+    ("transitional", False, "auto", "modern"), ("transitional", True, "legacy", "legacy")])
 def test_guest_and_vhost_user_host_account_for_every_packet(
-        tmp_path: Path, mode: str, qemu_is_server: bool) -> None:
-    out, apps = run_with_vhost_user(tmp_path, mode, qemu_is_server, 500, 700)
-    transport = "legacy" if mode == "legacy" else "modern"
+        tmp_path: Path, mode: str, qemu_is_server: bool, pci_mode: str, transport: str) -> None:
+    out, apps = run_with_vhost_user(tmp_path, mode, qemu_is_server, 500, 700, pci_mode)
     assert f"pci {GUEST_NIC} {transport}, rx queue 1024, tx queue 1024" in out
     assert "sent 500/500" in out and "received 700/700" in out and ": ok" in out
     assert apps["answer"]["from_guest"] == 500 and apps["answer"]["to_guest"] == 700
