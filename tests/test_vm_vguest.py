@@ -215,7 +215,7 @@ def test_udp_socket_netdev_carries_both_directions(tmp_path: Path, mode: str) ->
             continue
         if sender is None:  # the guest is up: now it can take frames
             sender = threading.Thread(target=send_paced,
-                                      args=(to_guest, ("127.0.0.1", qemu_port), m, 2000))
+                                      args=(to_guest, ("127.0.0.1", qemu_port), m, 1000))
             sender.start()
     out = finish(guest)
     while len(got) < n:  # what is still queued on our socket
