@@ -59,7 +59,10 @@ descriptors = st.tuples(addresses, lengths, st.integers(0, 7),
                         st.one_of(st.integers(0, SIZE - 1), st.integers(0, 0xFFFF)))
 
 
-def _write_ring(descs, heads, idx):
+def _write_ring(descs, heads, idx, noise=()):
+    for at, data in noise:  # stray bytes: buffers, indirect tables, anything
+        end = GPA[1] if at < GPA[1] else GPA[1] + REGION
+        MEM.write(at, data[:end - at])
     for i, d in enumerate(descs):
         MEM.write(DESC + 16 * i, struct.pack("<QIHH", *d))
     MEM.write(AVAIL, struct.pack("<HH", 0, idx))
@@ -80,13 +83,15 @@ ring_contents = dict(
                    min_size=SIZE, max_size=SIZE),
     idx=st.one_of(st.integers(0, SIZE), st.integers(0, 0xFFFF)),
     flags=st.integers(0, 15),
+    noise=st.lists(st.tuples(st.integers(DESC + 0x3000, GPA[1] + REGION - 1),
+                             st.binary(min_size=16, max_size=256)), max_size=8),
 )
 
 
 @settings(max_examples=400, deadline=None)
 @given(**ring_contents)
-def test_hostile_tx_rings_are_consumed_and_counted(descs, heads, idx, flags):
-    _write_ring(descs, heads, idx)
+def test_hostile_tx_rings_are_consumed_and_counted(descs, heads, idx, flags, noise):
+    _write_ring(descs, heads, idx, noise)
     q, s = _start(flags)
     out, before = Link("fuzz"), packet.in_use()
     sent = lib.dr_tx(q, out.c, 1000)
@@ -102,8 +107,9 @@ def test_hostile_tx_rings_are_consumed_and_counted(descs, heads, idx, flags):
 
 @settings(max_examples=400, deadline=None)
 @given(sizes=st.lists(st.integers(0, 10240), min_size=1, max_size=8), **ring_contents)
-def test_hostile_rx_rings_never_lose_a_packet_uncounted(sizes, descs, heads, idx, flags):
-    _write_ring(descs, heads, idx)
+def test_hostile_rx_rings_never_lose_a_packet_uncounted(sizes, descs, heads, idx, flags,
+                                                       noise):
+    _write_ring(descs, heads, idx, noise)
     q, s = _start(flags)
     inp, before = Link("fuzz"), packet.in_use()
     for n in sizes:
