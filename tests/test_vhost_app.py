@@ -209,3 +209,14 @@ def test_a_memory_table_that_loses_the_rings_stops_them_and_says_so(pair):
     assert not app.device.rx.started and not app.device.tx.started
     assert "ring 0" in app.last_error and "ring 1" in app.last_error
     assert app.device.memory.regions == moved.regions  # the old mapping is gone
+
+
+def test_a_socket_path_in_use_by_a_live_server_is_refused(tmp_path):
+    first = make_app(tmp_path)
+    with pytest.raises(ConfigError, match="another process is listening"):
+        make_app(tmp_path)
+    first.stop()
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(str(tmp_path / "vhost.sock"))
+    stale.close()  # leaves the file behind, like a crashed process
+    make_app(tmp_path).stop()

@@ -26,6 +26,8 @@ class Listener:
         self.path = path
         try:
             if stat.S_ISSOCK(os.lstat(path).st_mode):
+                if _in_use(path):
+                    raise OSError(f"another process is listening at {path}")
                 os.unlink(path)
         except FileNotFoundError:
             pass
@@ -54,6 +56,18 @@ class Listener:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def _in_use(path: str) -> bool:
+    """True when a server answers at ``path`` (else the file is stale)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()
 
 
 class Connector:
