@@ -33,6 +33,7 @@ PARTS: list[tuple[str, str | None]] = [
 
 PRELUDE = """
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stddef.h>
 #include <errno.h>

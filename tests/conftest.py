@@ -1,4 +1,6 @@
-"""Shared fixtures: every test checks that no packet leaked."""
+"""Shared fixtures: no packet leaked (where a test asks), and no packet
+freed twice (after every test: a double free hands one buffer to two
+owners and corrupts whatever runs next)."""
 
 import pytest
 
@@ -11,3 +13,10 @@ def no_leaks():
     before = packet.in_use()
     yield
     assert packet.in_use() == before, "packets leaked"
+
+
+@pytest.fixture(autouse=True)
+def no_double_frees():
+    """Fails the test after which a packet sits on the freelist twice."""
+    yield
+    assert packet.double_frees() == 0, "a packet was freed twice"

@@ -59,14 +59,16 @@ def test_an_empty_fd_costs_no_packet(pair):
 def test_frames_longer_than_a_packet_are_counted_and_dropped(pair):
     a, b = pair
     port, out = port_on(a), Link()
-    b.send(bytes(packet.PAYLOAD_SIZE + 1))
-    b.send(bytes(packet.PAYLOAD_SIZE))
+    before = packet.in_use()
+    b.send(b"\x01" * (packet.PAYLOAD_SIZE + 1))
+    b.send(b"\x02" * packet.PAYLOAD_SIZE)
     assert port.receive(out.c) == 1
     assert port.stats["rx_oversize"] == 1
     p = out.receive()
-    assert p.length == packet.PAYLOAD_SIZE
+    assert packet.to_bytes(p) == b"\x02" * packet.PAYLOAD_SIZE  # the right buffer
     packet.free(p)
     port.close()
+    assert packet.in_use() == before and packet.double_frees() == 0
 
 
 def test_a_full_kernel_buffer_leaves_packets_on_the_link(pair):

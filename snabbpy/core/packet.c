@@ -135,3 +135,22 @@ void packet_get_stats(struct packet_stats *out)
     *out = stats;
     out->nfree = freelist_n;
 }
+
+static int compare_pointers(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Packets on the freelist more than once: each is a double free, and two
+ * owners will get the same buffer. A check for tests, O(n log n). */
+uint64_t packet_freelist_duplicates(void)
+{
+    static struct packet *sorted[PACKET_MAX_PACKETS];
+    uint64_t dups = 0;
+    memcpy(sorted, freelist, freelist_n * sizeof(freelist[0]));
+    qsort(sorted, freelist_n, sizeof(sorted[0]), compare_pointers);
+    for (uint64_t i = 1; i < freelist_n; i++)
+        dups += sorted[i] == sorted[i - 1];
+    return dups;
+}

@@ -35,4 +35,5 @@ int packet_resize(struct packet *p, uint32_t n);
 uint8_t *packet_data(struct packet *p);
 uint64_t packet_freelist_add(uintptr_t base, uint64_t size, uint64_t boundary);
 void packet_get_stats(struct packet_stats *out);
+uint64_t packet_freelist_duplicates(void);
 extern "Python" int snabbpy_packet_grow(void);

@@ -116,6 +116,12 @@ def stats() -> dict[str, int]:
     return {k: getattr(s, k) for k in ("allocated", "freed", "freed_bytes", "created", "nfree")}
 
 
+def double_frees() -> int:
+    """Packets on the freelist more than once (each a double free, which
+    will hand one buffer to two owners). For tests: it sorts the freelist."""
+    return lib.packet_freelist_duplicates()
+
+
 def in_use() -> int:
     """Packets allocated and not yet freed: in links or held by apps."""
     s = stats()

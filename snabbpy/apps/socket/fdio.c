@@ -109,16 +109,21 @@ static int fdio_receive_socket(struct fdio *f, struct link *out, int max, uint64
     /* MSG_TRUNC: msg_len is a frame's real length even when it did not fit. */
     long got = syscall(SYS_recvmmsg, f->fd, msgs, want, MSG_DONTWAIT | MSG_TRUNC, NULL);
     if (got <= 0) return got < 0 ? fdio_rx_error(f, stats) : 0;
-    int n = 0, keep = f->nspare - (int)got;
+    /* Take the filled buffers out of the spares first: an oversize frame's
+     * buffer goes back on top, and must not land on one not yet handled. */
+    struct packet *filled[FDIO_BATCH];
+    for (int i = 0; i < got; i++)
+        filled[i] = f->spare[f->nspare - 1 - i];
+    f->nspare -= (int)got;
+    int n = 0;
     for (int i = 0; i < got; i++) {
-        struct packet *p = f->spare[f->nspare - 1 - i];
+        struct packet *p = filled[i];
         long len = msgs[i].msg_len;
         if (len <= PACKET_PAYLOAD_SIZE)
             len = fdio_restore_vlan(p, len, &msgs[i].msg_hdr);
         if (fdio_deliver(p, len, out, stats)) n++;
-        else f->spare[keep++] = p;  /* oversize: the buffer is reused */
+        else f->spare[f->nspare++] = p;  /* oversize: the buffer is reused */
     }
-    f->nspare = keep;
     return n;
 }
 
