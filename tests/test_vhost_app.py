@@ -4,6 +4,7 @@ socketpair: setup, packets both ways, errors, teardown. No DPDK."""
 import os
 import socket
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +221,17 @@ def test_a_socket_path_in_use_by_a_live_server_is_refused(tmp_path):
     stale.bind(str(tmp_path / "vhost.sock"))
     stale.close()  # leaves the file behind, like a crashed process
     make_app(tmp_path).stop()
+
+
+def test_the_example_graphs_load():
+    root = Path(__file__).parent.parent / "configs"
+    for name in ("vhost.yaml", "vhost-echo.yaml"):
+        c = config.load_yaml(root / name)
+        assert c.apps["vhost"].cls is VhostUser
+
+
+def test_selftest_passes(capsys):
+    from snabbpy.apps import vhost
+
+    vhost.selftest()
+    assert "vhost selftest: ok" in capsys.readouterr().out
