@@ -51,6 +51,8 @@ def loop_through(pmd: TestPmd, sock: str, count: int, size: int, window: int = W
         engine.breathe()
     result = {"received": sink.received, "corrupt": sink.corrupt,
               **engine.apps["nic"].stats.snapshot()}
+    if sink.received != count:  # say where they went
+        print(pmd.stop_forwarding(), engine.apps["nic"].report())
     engine.stop()
     return result
 
