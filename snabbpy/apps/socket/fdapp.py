@@ -7,6 +7,7 @@ import errno
 import os
 
 from snabbpy.core import packet
+from snabbpy.core.app import App
 from snabbpy.core.native import ffi, lib
 
 #: Counters of an fd app, in the order of the FDIO_* indexes of fdio.h.
@@ -60,3 +61,44 @@ def first_link(ports: dict, name: str):
     """The ``struct link *`` of port ``name``, else of the only port, else None."""
     link = ports.get(name) or (next(iter(ports.values())) if len(ports) == 1 else None)
     return link.c if link is not None else None
+
+
+class FdApp(App):
+    """The shell RawSocket and Tap share: an ``input`` port sent to an fd
+    and an ``output`` port fed from it (either port may be left out).
+
+    A subclass opens its fd in ``__init__`` and calls ``open_port``; it
+    closes the fd in ``close_fd`` (called by ``stop`` after the port
+    freed its spare packets)."""
+
+    counters = COUNTERS
+    port: FdPort
+
+    def open_port(self, fd: int, is_socket: bool) -> None:
+        """Starts moving frames through ``fd`` (a socket or a character device)."""
+        self.port = FdPort(fd, is_socket, self.stats)
+        self._in = self._out = None
+
+    def link(self) -> None:
+        self._in = first_link(self.input, "input")
+        self._out = first_link(self.output, "output")
+
+    def pull(self) -> None:
+        if self._out is not None:
+            self.port.receive(self._out)
+
+    def push(self) -> None:
+        if self._in is not None:
+            self.port.send(self._in)
+
+    def report(self) -> str | None:
+        """The last unexpected errors, if any."""
+        return self.port.report()
+
+    def stop(self) -> None:
+        self.port.close()
+        self.close_fd()
+
+    def close_fd(self) -> None:
+        """Closes the fd given to ``open_port``."""
+        raise NotImplementedError

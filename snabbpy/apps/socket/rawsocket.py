@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import socket
 
-from snabbpy.apps.socket.fdapp import COUNTERS, FdPort, first_link
-from snabbpy.core.app import App, Param
+from snabbpy.apps.socket.fdapp import FdApp
+from snabbpy.core.app import Param
 from snabbpy.core.config import ConfigError
 
 ETH_P_ALL = 0x0003
@@ -42,7 +42,7 @@ def open_raw_socket(ifname: str) -> socket.socket:
     return s
 
 
-class RawSocket(App):
+class RawSocket(FdApp):
     """Sends the packets of its ``input`` out of interface ``ifname`` and
     puts the frames the interface receives on its ``output``.
 
@@ -54,30 +54,12 @@ class RawSocket(App):
     down), ``tx_errors``."""
 
     config = {"ifname": Param(str, doc="the interface, e.g. eth0")}
-    counters = COUNTERS
 
     def __init__(self, conf: dict) -> None:
         self.ifname = conf["ifname"]
         self.sock = open_raw_socket(self.ifname)
-        self.port = FdPort(self.sock.fileno(), True, self.stats)
-        self._in = self._out = None
+        self.open_port(self.sock.fileno(), True)
 
-    def link(self) -> None:
-        self._in = first_link(self.input, "input")
-        self._out = first_link(self.output, "output")
-
-    def pull(self) -> None:
-        if self._out is not None:
-            self.port.receive(self._out)
-
-    def push(self) -> None:
-        if self._in is not None:
-            self.port.send(self._in)
-
-    def report(self) -> str | None:
-        """The last unexpected errors, if any."""
-        return self.port.report()
-
-    def stop(self) -> None:
-        self.port.close()
+    def close_fd(self) -> None:
+        """Closes the raw socket."""
         self.sock.close()

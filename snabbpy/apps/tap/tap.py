@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import os
 
-from snabbpy.apps.socket.fdapp import COUNTERS, FdPort, first_link
+from snabbpy.apps.socket.fdapp import FdApp
 from snabbpy.apps.tap import device
 from snabbpy.core import packet
-from snabbpy.core.app import App, Param
+from snabbpy.core.app import Param
 from snabbpy.core.config import ConfigError
 
 ETHERNET_HEADER = 14
 
 
-class Tap(App):
+class Tap(FdApp):
     """Frames the kernel sends to TAP device ``name`` come out of
     ``output``; packets on ``input`` go into the kernel as if received.
 
@@ -25,7 +25,6 @@ class Tap(App):
         "name": Param(str, doc="the device name, e.g. tap0"),
         "mtu": Param(int, default=None, doc="MTU to set (default: leave as is)"),
     }
-    counters = COUNTERS
 
     def __init__(self, conf: dict) -> None:
         self.device_name = conf["name"]
@@ -41,27 +40,14 @@ class Tap(App):
         except (OSError, ConfigError):
             os.close(self.fd)
             raise
-        self.port = FdPort(self.fd, False, self.stats)
-        self._in = self._out = None
-
-    def link(self) -> None:
-        self._in = first_link(self.input, "input")
-        self._out = first_link(self.output, "output")
-
-    def pull(self) -> None:
-        if self._out is not None:
-            self.port.receive(self._out)
-
-    def push(self) -> None:
-        if self._in is not None:
-            self.port.send(self._in)
+        self.open_port(self.fd, False)
 
     def report(self) -> str | None:
         """Whether the device was created or attached, and the last errors."""
         how = "created (removed on stop)" if self.created else "attached (left in place)"
         return "\n".join(filter(None, [f"device {self.device_name}: {how}", self.port.report()]))
 
-    def stop(self) -> None:
+    def close_fd(self) -> None:
+        """Closes the TAP fd."""
         # Closing the fd removes a device we created: it is not persistent.
-        self.port.close()
         os.close(self.fd)
