@@ -150,6 +150,7 @@ class VhostUser(App):
 
     def _request(self, msg: Message) -> None:
         self.stats.add("requests")
+        log.debug("%s: %s %s fds=%s", self.name, msg.request.name, msg.payload, msg.fds)
         spec = REQUESTS[msg.request]
         try:
             payload = self.device.handle(msg)
