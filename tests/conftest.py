@@ -20,3 +20,11 @@ def no_double_frees():
     """Fails the test after which a packet sits on the freelist twice."""
     yield
     assert packet.double_frees() == 0, "a packet was freed twice"
+
+
+@pytest.fixture
+def shm(tmp_path, monkeypatch):
+    """Counters of this test's processes go to a private directory."""
+    root = tmp_path / "shm"
+    monkeypatch.setenv("SNABBPY_SHM", str(root))
+    return root

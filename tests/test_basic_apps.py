@@ -1,36 +1,13 @@
 """The basic apps, each driven directly with links made by the test."""
 
 import pytest
+from helpers import drain, fill, wire
 
 from snabbpy.apps.basic import Join, Repeater, Sample, Sink, Source, Split, Tee, Truncate
-from snabbpy.core import packet
 from snabbpy.core.config import ConfigError
-from snabbpy.core.link import MAX_PACKETS, Link
+from snabbpy.core.link import MAX_PACKETS
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-
-def wire(app, inputs=(), outputs=()):
-    """Gives an app made by hand its links, as the engine would."""
-    app.input = {name: Link(name) for name in inputs}
-    app.output = {name: Link(name) for name in outputs}
-    if hasattr(app, "link"):
-        app.link()
-    return app
-
-
-def fill(l, payloads):
-    for b in payloads:
-        l.transmit(packet.from_bytes(b))
-
-
-def drain(l):
-    out = []
-    while not l.empty():
-        p = l.receive()
-        out.append(packet.to_bytes(p))
-        packet.free(p)
-    return out
 
 
 def test_source_fills_every_output_with_packets_of_its_size():

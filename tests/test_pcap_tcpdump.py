@@ -5,30 +5,18 @@ tcpdump (scripts/install-netutils.sh)."""
 
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import SNABBPY, need_root
 
 from snabbpy.apps.socket import netns
 from snabbpy.lib import pcap
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
-#: The snabbpy command, run by this very Python.
-SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
-           "from snabbpy.cli import main; main()"]
-
-
-def need(*tools: str) -> None:
-    """Fails under CI, skips elsewhere, when a tool or root is missing."""
-    missing = [t for t in tools if shutil.which(t) is None]
-    why = f"needs {', '.join(missing)}: run scripts/install-netutils.sh" if missing else (
-        "needs root (network namespaces)" if os.geteuid() else "")
-    if why:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
 
 
 def tcpdump_capture(path: Path, ns: str, sizes: list[int], extra: tuple[str, ...] = ()) -> None:
@@ -80,7 +68,7 @@ SIZES = [0, 1, 18, 100, 255, 256, 1000, 1472, 4000, 8000]
 
 @pytest.mark.parametrize("nanosecond", [False, True], ids=["micro", "nano"])
 def test_tcpdump_capture_round_trips_byte_for_byte(tmp_path, nanosecond):
-    need("tcpdump", "ip")
+    need_root("tcpdump", "ip")
     original, copy = tmp_path / "tcpdump.pcap", tmp_path / "copy.pcap"
     extra = ("--time-stamp-precision=nano",) if nanosecond else ()
     with netns.namespace(f"snabbpy-pcap-{os.getpid()}") as ns:
@@ -93,7 +81,7 @@ def test_tcpdump_capture_round_trips_byte_for_byte(tmp_path, nanosecond):
 
 
 def test_tcpdump_reads_what_pcapwriter_writes(tmp_path):
-    need("tcpdump")
+    need_root("tcpdump")
     frames = [(pcap.RecordHeader(1700000000, i, 60, 60),
                bytes.fromhex("ffffffffffff02000000000108060001080006040001")
                + bytes(38)) for i in range(100)]

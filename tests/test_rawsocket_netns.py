@@ -4,14 +4,13 @@ iproute2 (scripts/install-netutils.sh)."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from helpers import SNABBPY, need_root, wait_for
 
 from snabbpy.apps.socket import netns
 from snabbpy.apps.socket.selftest import frames
@@ -21,8 +20,6 @@ from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
 
 pytestmark = [pytest.mark.root]
-SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
-           "from snabbpy.cli import main; main()"]
 TO_B, TO_A = bytes.fromhex("88b5"), bytes.fromhex("88b6")
 
 # Runs in namespace b: receives `expect` frames of type 88b5 on IFNAME, then
@@ -42,30 +39,9 @@ print(json.dumps(got), flush=True)
 """
 
 
-def need_root_and_ip() -> None:
-    why = "needs root (network namespaces)" if os.geteuid() else (
-        "needs ip: run scripts/install-netutils.sh" if shutil.which("ip") is None else "")
-    if why:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
-
-
-@pytest.fixture
-def shm(tmp_path, monkeypatch):
-    root = tmp_path / "shm"
-    monkeypatch.setenv("SNABBPY_SHM", str(root))
-    return root
-
-
 def write_pcap(path: Path, payloads: list[bytes]) -> None:
     path.write_bytes(pcap.build_file(
         [(pcap.RecordHeader(0, 0, len(p), len(p)), p) for p in payloads]))
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def app_counters(name: str) -> dict:
@@ -74,14 +50,14 @@ def app_counters(name: str) -> dict:
 
 
 def test_selftest_on_the_loopback_of_a_namespace():
-    need_root_and_ip()
+    need_root("ip")
     with netns.namespace(f"snabbpy-lo-{os.getpid()}") as ns:
         out = netns.run(ns, [*SNABBPY, "selftest", "apps.socket"], timeout=120)
     assert "socket selftest on lo: ok" in out.stdout
 
 
 def test_frames_cross_a_veth_both_ways(tmp_path, shm):
-    need_root_and_ip()
+    need_root("ip")
     sent = frames(50, TO_B)
     write_pcap(tmp_path / "tx.pcap", sent)
     cfg = tmp_path / "raw.yaml"
@@ -117,7 +93,7 @@ links:
 
 
 def test_vlan_tags_the_kernel_strips_are_put_back(tmp_path, shm):
-    need_root_and_ip()
+    need_root("ip")
     cfg = tmp_path / "vlan.yaml"
     tag = bytes.fromhex("81000005")  # VLAN 5
     tagged = [f[:12] + tag + f[12:] for f in frames(3)]
@@ -160,7 +136,7 @@ def test_missing_interface_is_a_config_error():
 
 
 def test_without_cap_net_raw_the_error_says_so():
-    need_root_and_ip()
+    need_root("ip")
     code = ("from snabbpy.apps.socket.rawsocket import open_raw_socket\n"
             "open_raw_socket('lo')\n")
     # setpriv drops CAP_NET_RAW from the bounding set: root without it.

@@ -4,13 +4,11 @@ ping the other through snabbpy; devices are created and removed, or
 attached and left. Needs root and iproute2 (scripts/install-netutils.sh)."""
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import time
 
 import pytest
+from helpers import SNABBPY, need_root, wait_for
 
 from snabbpy.apps.socket import netns
 from snabbpy.core import config, counter
@@ -18,31 +16,7 @@ from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 
 pytestmark = [pytest.mark.root]
-SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
-           "from snabbpy.cli import main; main()"]
 TAP = "sbtap0"
-
-
-def need_root_and_ip(*tools: str) -> None:
-    missing = [t for t in ("ip", *tools) if shutil.which(t) is None]
-    why = "needs root (network namespaces)" if os.geteuid() else (
-        f"needs {', '.join(missing)}: run scripts/install-netutils.sh" if missing else "")
-    if why:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
-
-
-@pytest.fixture
-def shm(tmp_path, monkeypatch):
-    root = tmp_path / "shm"
-    monkeypatch.setenv("SNABBPY_SHM", str(root))
-    return root
-
-
-def wait_for(predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def link_exists(ns: str, name: str) -> bool:
@@ -74,7 +48,7 @@ links:
 
 
 def test_a_namespace_pings_the_other_through_tap_and_rawsocket(tmp_path, shm):
-    need_root_and_ip("ping")
+    need_root("ip", "ping")
     cfg = tmp_path / "bridge.yaml"
     with netns.veth_pair("snabbpy-tap", address_a=False) as (a, b):
         cfg.write_text(BRIDGE.format(tap=TAP, veth=a.ifname))
@@ -94,7 +68,7 @@ def test_a_namespace_pings_the_other_through_tap_and_rawsocket(tmp_path, shm):
 
 
 def test_an_existing_tap_is_attached_and_left_in_place(tmp_path, shm):
-    need_root_and_ip()
+    need_root("ip")
     cfg = tmp_path / "tap.yaml"
     cfg.write_text(f"""
 apps:
@@ -119,7 +93,7 @@ links:
 
 
 def test_an_interface_that_is_not_a_tap_is_refused():
-    need_root_and_ip()
+    need_root("ip")
     with netns.namespace(f"snabbpy-tapx-{os.getpid()}") as ns:
         r = subprocess.run(netns.command(ns, [*SNABBPY, "selftest", "apps.tap", "lo"]),
                            capture_output=True, text=True)

@@ -5,28 +5,17 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 from click.testing import CliRunner
+from helpers import SNABBPY
 
 from snabbpy import top
 from snabbpy.cli import main
 from snabbpy.core import config, counter
 from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
-
-SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
-           "from snabbpy.cli import main; main()"]
-
-
-@pytest.fixture
-def shm(tmp_path, monkeypatch):
-    """Counters of this test's processes go to a private directory."""
-    root = tmp_path / "shm"
-    monkeypatch.setenv("SNABBPY_SHM", str(root))
-    return root
 
 
 def test_rates_are_counter_differences_per_second():

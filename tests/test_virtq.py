@@ -7,20 +7,11 @@ from __future__ import annotations
 import struct
 
 import pytest
-from vguest_model import ModelDevice, mem
+from helpers import drain, fill
+from vguest_model import mem, open_driver
 
-from snabbpy.apps.vguest.device import VirtioNetDevice
-from snabbpy.core import packet
 from snabbpy.core.link import Link
 from snabbpy.lib.virtio import Feature, UsedFlag, feature_mask
-
-
-def open_pair(size: int = 16, **options):
-    """A device model and a driver opened on it."""
-    model = ModelDevice(max_size=size, **options.pop("model", {}))
-    dev = VirtioNetDevice(model, queue_size=size, **options)
-    dev.open()
-    return model, dev
 
 
 def frames(n: int, size: int = 60) -> list[bytes]:
@@ -28,24 +19,10 @@ def frames(n: int, size: int = 60) -> list[bytes]:
     return [bytes([i % 256]) * size for i in range(n)]
 
 
-def send(link: Link, data: list[bytes]) -> None:
-    for b in data:
-        link.transmit(packet.from_bytes(b))
-
-
-def drain(link: Link) -> list[bytes]:
-    out = []
-    while not link.empty():
-        p = link.receive()
-        out.append(packet.to_bytes(p))
-        packet.free(p)
-    return out
-
-
 def test_transmit_puts_header_and_frame_in_one_descriptor(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     link = Link()
-    send(link, frames(5))
+    fill(link, frames(5))
     assert dev.tx.transmit(link.c) == 5
     sent = model.take_transmitted()
     assert [f for _, f in sent] == frames(5)
@@ -57,9 +34,9 @@ def test_transmit_puts_header_and_frame_in_one_descriptor(no_leaks):
 
 
 def test_tx_ring_full_leaves_packets_waiting_on_the_link(no_leaks):
-    model, dev = open_pair(size=8)
+    model, dev = open_driver(size=8)
     link = Link()
-    send(link, frames(20))
+    fill(link, frames(20))
     assert dev.tx.transmit(link.c) == 8
     assert link.nreadable() == 12 and link.stats()["txdrop"] == 0
     model.take_transmitted()
@@ -71,10 +48,10 @@ def test_tx_ring_full_leaves_packets_waiting_on_the_link(no_leaks):
 
 def test_legacy_layout_without_any_layout_chains_header_and_data(no_leaks):
     legacy = feature_mask(Feature.NET_MAC)
-    model, dev = open_pair(model={"features": legacy, "legacy": True}, mrg_rxbuf=False)
+    model, dev = open_driver(model={"features": legacy, "legacy": True}, mrg_rxbuf=False)
     assert dev.tx.layout.used_offset % 4096 == 0
     link = Link()
-    send(link, frames(3, 100))
+    fill(link, frames(3, 100))
     assert dev.tx.transmit(link.c) == 3
     head, chain = model.txq.pop()
     assert [n for _, n, _ in chain] == [10, 100]
@@ -90,7 +67,7 @@ def test_legacy_layout_without_any_layout_chains_header_and_data(no_leaks):
 
 
 def test_receive_strips_header_and_refill_keeps_the_ring_full(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     assert model.rxq.pending() == 16
     for f in frames(4, 64):
         model.deliver(f)
@@ -102,7 +79,7 @@ def test_receive_strips_header_and_refill_keeps_the_ring_full(no_leaks):
 
 
 def test_mergeable_buffers_are_joined_into_one_packet(no_leaks):
-    model, dev = open_pair(rx_buffer_size=1000)
+    model, dev = open_driver(rx_buffer_size=1000)
     jumbo = bytes(range(256)) * 35  # 8960 bytes: 9 buffers of 1000 (+12 header)
     assert model.deliver(jumbo) == 9
     out = Link()
@@ -113,7 +90,7 @@ def test_mergeable_buffers_are_joined_into_one_packet(no_leaks):
 
 
 def test_merged_packet_waits_until_all_its_buffers_are_used(no_leaks):
-    model, dev = open_pair(rx_buffer_size=100)
+    model, dev = open_driver(rx_buffer_size=100)
     model.deliver(b"\x01" * 250)  # 3 buffers
     model.rxq.publish(model.rxq.used_idx - 1)  # only 2 visible so far
     out = Link()
@@ -125,7 +102,7 @@ def test_merged_packet_waits_until_all_its_buffers_are_used(no_leaks):
 
 
 def test_merged_packet_longer_than_a_packet_is_dropped_and_counted(no_leaks):
-    model, dev = open_pair(size=16, rx_buffer_size=1000)
+    model, dev = open_driver(size=16, rx_buffer_size=1000)
     model.deliver(b"\x02" * 11000)  # 12 buffers, more than 10240 bytes
     model.deliver(b"\x03" * 60)
     out = Link()
@@ -137,7 +114,7 @@ def test_merged_packet_longer_than_a_packet_is_dropped_and_counted(no_leaks):
 
 def hostile_rx(entries):
     """A device whose used ring holds ``entries`` (id, len) then one good frame."""
-    model, dev = open_pair()
+    model, dev = open_driver()
     for head, length in entries:
         model.rxq.push_used(head, length)
     return model, dev
@@ -158,7 +135,7 @@ def test_hostile_used_entries_are_counted_and_dropped(no_leaks, entry, counter):
 
 
 def test_a_descriptor_not_in_flight_is_never_freed_twice(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     model.deliver(b"\x05" * 60)
     head = struct.unpack("<I", mem(model.rxq.used + 4, 4)[:])[0]
     model.rxq.push_used(head, 72)  # the same buffer again
@@ -170,7 +147,7 @@ def test_a_descriptor_not_in_flight_is_never_freed_twice(no_leaks):
 
 
 def test_used_idx_jumping_past_the_ring_is_counted_and_not_followed(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     model.rxq.publish(1000)
     out = Link()
     assert dev.rx.receive(out.c) == 0
@@ -183,9 +160,9 @@ def test_used_idx_jumping_past_the_ring_is_counted_and_not_followed(no_leaks):
 
 
 def test_tx_reclaim_ignores_entries_for_descriptors_not_in_flight(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     link = Link()
-    send(link, frames(3))
+    fill(link, frames(3))
     dev.tx.transmit(link.c)
     model.txq.push_used(0, 0)
     model.txq.push_used(0, 0)   # the same packet again: must not be freed twice
@@ -197,7 +174,7 @@ def test_tx_reclaim_ignores_entries_for_descriptors_not_in_flight(no_leaks):
 
 
 def test_bogus_num_buffers_is_counted(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     model.deliver(b"\x06" * 60, header=struct.pack("<10xH", 0) )
     first = model.rxq.descriptor(struct.unpack("<I", mem(model.rxq.used + 4, 4)[:])[0])[0]
     mem(first + 10, 2)[:] = struct.pack("<H", 5000)
@@ -208,13 +185,13 @@ def test_bogus_num_buffers_is_counted(no_leaks):
 
 
 def test_notify_only_when_the_device_asks(no_leaks):
-    model, dev = open_pair()
+    model, dev = open_driver()
     link = Link()
-    send(link, frames(2))
+    fill(link, frames(2))
     dev.tx.transmit(link.c)
     assert dev.tx.notify_needed()
     model.txq.set_used_flags(UsedFlag.NO_NOTIFY)
-    send(link, frames(2))
+    fill(link, frames(2))
     dev.tx.transmit(link.c)
     assert not dev.tx.notify_needed()
     assert not dev.tx.notify_needed()  # nothing new: never
@@ -223,14 +200,14 @@ def test_notify_only_when_the_device_asks(no_leaks):
 
 
 def test_event_idx_honours_avail_event(no_leaks):
-    model, dev = open_pair(event_idx=True)
+    model, dev = open_driver(event_idx=True)
     assert dev.has(Feature.RING_EVENT_IDX)
     link = Link()
     model.txq.set_avail_event(3)  # wake me when idx passes 3
-    send(link, frames(2))
+    fill(link, frames(2))
     dev.tx.transmit(link.c)      # avail idx 0 -> 2
     assert not dev.tx.notify_needed()
-    send(link, frames(2))
+    fill(link, frames(2))
     dev.tx.transmit(link.c)      # 2 -> 4 crosses 3
     assert dev.tx.notify_needed()
     model.take_transmitted()
@@ -238,14 +215,14 @@ def test_event_idx_honours_avail_event(no_leaks):
 
 
 def test_checksum_offload_fills_the_header_for_udp(no_leaks):
-    model, dev = open_pair(use_checksum=True)
+    model, dev = open_driver(use_checksum=True)
     assert dev.has(Feature.NET_CSUM)
     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + 4, 0, 0, 64, 17, 0,
                      bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
     udp = struct.pack("!HHHH", 1, 2, 12, 0) + b"abcd"
     frame = bytes(12) + b"\x08\x00" + ip + udp
     link = Link()
-    send(link, [frame])
+    fill(link, [frame])
     dev.tx.transmit(link.c)
     [(hdr, sent)] = model.take_transmitted()
     flags, _, _, _, start, offset = struct.unpack("<BBHHHH", hdr[:10])

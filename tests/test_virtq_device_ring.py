@@ -5,10 +5,10 @@ written apart, from the spec, must agree - with no socket in between."""
 from __future__ import annotations
 
 import pytest
-from vguest_model import ModelDevice
+from helpers import drain, fill
+from vguest_model import ModelDevice, open_driver
 
 from snabbpy.apps.vguest.device import VirtioNetDevice
-from snabbpy.core import packet
 from snabbpy.core.link import Link
 from snabbpy.core.memory import dma
 from snabbpy.core.native import ffi, lib
@@ -42,24 +42,9 @@ class DeviceRings:
 
 
 def pair(size: int = 64, **options):
-    model = ModelDevice(max_size=size)
-    dev = VirtioNetDevice(model, queue_size=size, **options)
-    dev.open()
+    """vguest's driver and the device rings, on one model's queues."""
+    model, dev = open_driver(size, **options)
     return dev, DeviceRings(model, dev)
-
-
-def fill(link: Link, payloads: list[bytes]) -> None:
-    for b in payloads:
-        link.transmit(packet.from_bytes(b))
-
-
-def drain(link: Link) -> list[bytes]:
-    out = []
-    while not link.empty():
-        p = link.receive()
-        out.append(packet.to_bytes(p))
-        packet.free(p)
-    return out
 
 
 @pytest.mark.parametrize("options", [{}, {"mrg_rxbuf": False}, {"event_idx": True}])

@@ -8,9 +8,8 @@ import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vguest_model import ModelDevice, mem
+from vguest_model import mem, open_driver
 
-from snabbpy.apps.vguest.device import VirtioNetDevice
 from snabbpy.core import packet
 from snabbpy.core.link import Link
 
@@ -23,9 +22,7 @@ entry = st.tuples(st.integers(0, 40), st.integers(0, 20000), st.integers(0, 40))
        sends=st.integers(0, SIZE))
 def test_random_used_entries_never_lose_or_double_free_packets(entries, idx_jump, sends):
     before = packet.in_use()
-    model = ModelDevice(max_size=SIZE)
-    dev = VirtioNetDevice(model, queue_size=SIZE, rx_buffer_size=256)
-    dev.open()
+    model, dev = open_driver(SIZE, rx_buffer_size=256)
     link, out = Link(), Link()
     for _ in range(sends):
         link.transmit(packet.from_bytes(b"\x00" * 60))

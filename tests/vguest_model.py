@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import struct
 
+from snabbpy.apps.vguest.device import VirtioNetDevice
 from snabbpy.apps.vguest.transport import Transport
 from snabbpy.core.native import ffi
 from snabbpy.lib.virtio import DescFlag, DeviceStatus, Feature, feature_mask
@@ -207,3 +208,13 @@ class ModelDevice(Transport):
 
     def _first_addr(self, head: int) -> int:
         return self.rxq.descriptor(head)[0]
+
+
+def open_driver(size: int = 16, model: dict | None = None,
+                **options) -> tuple[ModelDevice, VirtioNetDevice]:
+    """A device model of ``size`` entries a queue (``model``: its other
+    options) and vguest's driver opened on it (``options``: the driver's)."""
+    device = ModelDevice(max_size=size, **(model or {}))
+    driver = VirtioNetDevice(device, queue_size=size, **options)
+    driver.open()
+    return device, driver

@@ -1,0 +1,63 @@
+"""Helpers the tests share: links filled and drained by hand, an app wired
+as the engine would, the snabbpy command, bounded waits, and the check
+that root and tools are there (fail under CI, skip elsewhere)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable
+
+import pytest
+
+from snabbpy.core import packet
+from snabbpy.core.link import Link
+
+#: The snabbpy command, run by this very Python.
+SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
+           "from snabbpy.cli import main; main()"]
+
+
+def wire(app, inputs: Iterable[str] = (), outputs: Iterable[str] = ()):
+    """Gives an app made by hand its links, as the engine would."""
+    app.input = {name: Link(name) for name in inputs}
+    app.output = {name: Link(name) for name in outputs}
+    if hasattr(app, "link"):
+        app.link()
+    return app
+
+
+def fill(link: Link, payloads: Iterable[bytes]) -> None:
+    """Puts one packet per payload on ``link``."""
+    for b in payloads:
+        link.transmit(packet.from_bytes(b))
+
+
+def drain(link: Link) -> list[bytes]:
+    """Takes every packet off ``link`` (freeing it) and returns the payloads."""
+    out = []
+    while not link.empty():
+        p = link.receive()
+        out.append(packet.to_bytes(p))
+        packet.free(p)
+    return out
+
+
+def need_root(*tools: str) -> None:
+    """Fails under CI, skips elsewhere, when one of ``tools`` or root is
+    missing."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    why = f"needs {', '.join(missing)}: run scripts/install-netutils.sh" if missing else (
+        "needs root (network namespaces)" if os.geteuid() else "")
+    if why:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
+    """Polls ``predicate`` until true; fails naming ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
