@@ -87,3 +87,21 @@ def test_stop_frees_every_packet_the_rings_held(model, no_leaks):
     e = configure({"vhost_user": "model", "queue_size": 64})
     assert packet.in_use() == before + 64
     e.stop()
+
+
+class FailingModel(ModelDevice):
+    """A device that breaks while its transmit queue is enabled, after the
+    receive ring already holds packets."""
+
+    def enable_queue(self, queue: int) -> None:
+        if queue == 1:
+            raise TransportError("model: queue 1 would not enable")
+        super().enable_queue(queue)
+
+
+def test_a_device_failing_during_open_is_one_clear_error_and_frees_its_packets(
+        monkeypatch, no_leaks):
+    device = FailingModel(max_size=64)
+    monkeypatch.setattr(vguest, "open_transport", lambda conf: device)
+    with pytest.raises(ConfigError, match="queue 1 would not enable"):
+        configure({"vhost_user": "model", "queue_size": 64})

@@ -4,13 +4,16 @@ does with refusals, new memory and kicks."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import threading
+import warnings
 
 import pytest
 
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core.memory import dma
 from snabbpy.lib.vhost_user import Backend, ProtocolFeature, Request, VringState
@@ -136,7 +139,34 @@ def test_close_after_the_backend_died_still_frees_every_packet(backend, no_leaks
 
 
 def test_connecting_to_nothing_names_the_socket(tmp_path):
-    from snabbpy.apps.vguest.transport import TransportError
-
     with pytest.raises(TransportError, match="cannot connect"):
         VhostUserTransport(str(tmp_path / "none.sock"), timeout=0.2)
+
+
+def test_listening_where_no_directory_is_names_the_socket(tmp_path):
+    with pytest.raises(TransportError, match="missing/sock.*cannot listen"):
+        VhostUserTransport(str(tmp_path / "missing" / "sock"), is_server=True, timeout=0.2)
+
+
+def test_listening_never_removes_a_file_that_is_not_a_socket(tmp_path):
+    path = tmp_path / "precious.txt"
+    path.write_text("keep me")
+    with pytest.raises(TransportError, match="not a socket"):
+        VhostUserTransport(str(path), is_server=True, timeout=0.2)
+    assert path.read_text() == "keep me"
+
+
+def test_a_backend_hanging_up_during_the_handshake_leaves_no_socket_open(tmp_path):
+    path = str(tmp_path / "rude.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(path)
+        listener.listen(1)
+        hang_up = threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True)
+        hang_up.start()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            with pytest.raises(TransportError, match="rude.sock: (SET_OWNER|GET_FEATURES)"):
+                VhostUserTransport(path, timeout=5)
+            gc.collect()  # an unclosed socket would warn here
+        hang_up.join(5)
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

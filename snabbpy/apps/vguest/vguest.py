@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-from snabbpy.apps.vguest.device import VirtioNetDevice
+from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
 from snabbpy.apps.vguest.transport import Transport, TransportError
 from snabbpy.apps.vguest.virtq import STATS
 from snabbpy.core import packet
@@ -91,7 +91,12 @@ class VGuest(App):
 
     def __init__(self, conf: dict) -> None:
         super().__init__(conf)
-        self.transport = open_transport(conf)
+        # A device we cannot reach or set up is the user's setup to fix (a
+        # wrong path or address, no backend): one line, no traceback.
+        try:
+            self.transport = open_transport(conf)
+        except TransportError as e:
+            raise ConfigError(str(e)) from None
         base = self.stats.pointer
         stats = {d: base + self.stats.index[f"{d}_packets"] for d in ("rx", "tx")}
         self.device = VirtioNetDevice(
@@ -100,9 +105,9 @@ class VGuest(App):
             rx_buffer_size=conf["rx_buffer_size"], stats=stats)
         try:
             self.device.open()
-        except TransportError:
-            self.transport.close()
-            raise
+        except (TransportError, DeviceError) as e:
+            self.device.close()  # frees the receive buffers already posted
+            raise ConfigError(str(e)) from None
         self._rx, self._tx = self.device.rx.c, self.device.tx.c
         self._in = self._out = None
 

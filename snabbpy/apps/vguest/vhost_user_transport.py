@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 import struct
 import time
 from typing import Any
@@ -46,20 +47,9 @@ DEFAULT_MAC = b"\x52\x54\x00\x00\x00\x01"
 def connect(path: str, is_server: bool, timeout: float) -> socket.socket:
     """A connected stream socket: we connect to ``path`` (retrying until
     ``timeout`` while the backend starts), or listen on it and accept one."""
-    deadline = time.monotonic() + timeout
     if is_server:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-            if os.path.exists(path):
-                os.unlink(path)
-            listener.bind(path)
-            listener.listen(1)
-            listener.settimeout(timeout)
-            try:
-                sock, _ = listener.accept()
-            except TimeoutError:
-                raise TransportError(f"vhost-user {path}: no backend connected "
-                                     f"in {timeout:g}s") from None
-            return sock
+        return _accept_one(path, timeout)
+    deadline = time.monotonic() + timeout
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -70,6 +60,42 @@ def connect(path: str, is_server: bool, timeout: float) -> socket.socket:
             if time.monotonic() > deadline:
                 raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
             time.sleep(0.05)
+        except OSError as e:
+            sock.close()
+            raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
+
+
+def _remove_stale_socket(path: str) -> None:
+    """Removes a socket file left by a server that is gone; anything else
+    at ``path`` (a file, a live server's socket) is a TransportError."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise TransportError(f"vhost-user {path}: exists and is not a socket; not replacing it")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        if probe.connect_ex(path) == 0:
+            raise TransportError(f"vhost-user {path}: another server is listening there")
+    os.unlink(path)
+
+
+def _accept_one(path: str, timeout: float) -> socket.socket:
+    """Listens on ``path`` and accepts one backend within ``timeout`` s."""
+    _remove_stale_socket(path)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        try:
+            listener.bind(path)
+        except OSError as e:
+            raise TransportError(f"vhost-user {path}: cannot listen: {e.strerror}") from None
+        listener.listen(1)
+        listener.settimeout(timeout)
+        try:
+            sock, _ = listener.accept()
+        except TimeoutError:
+            raise TransportError(f"vhost-user {path}: no backend connected "
+                                 f"in {timeout:g}s") from None
+        return sock
 
 
 class VhostUserTransport(Transport):
@@ -88,14 +114,22 @@ class VhostUserTransport(Transport):
         self.sock = connect(path, is_server, timeout)
         self.sock.settimeout(timeout)
         self.proto = Frontend()
+        self.protocol = 0
+        try:
+            self._handshake()
+        except TransportError:
+            self.sock.close()  # nobody else holds it: the caller gets no transport
+            raise
+        self.memory.on_new_chunk(self._new_chunk)
+
+    def _handshake(self) -> None:
+        """Takes the backend (SET_OWNER) and learns what it offers."""
         self.request(Request.SET_OWNER)
         self.offered = self.request(Request.GET_FEATURES)
-        self.protocol = 0
         if self.offered & PROTOCOL_FEATURES_BIT:
             offered = self.request(Request.GET_PROTOCOL_FEATURES)
             self.protocol = offered & (1 << ProtocolFeature.REPLY_ACK)
             self.request(Request.SET_PROTOCOL_FEATURES, self.protocol)
-        self.memory.on_new_chunk(self._new_chunk)
 
     # -- I/O -------------------------------------------------------------
 
