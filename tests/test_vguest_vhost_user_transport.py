@@ -4,6 +4,7 @@ does with refusals, new memory and kicks."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import socket
@@ -12,6 +13,7 @@ import warnings
 
 import pytest
 
+from snabbpy.apps.vguest import loopback
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
 from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
@@ -156,17 +158,30 @@ def test_listening_never_removes_a_file_that_is_not_a_socket(tmp_path):
     assert path.read_text() == "keep me"
 
 
-def test_a_backend_hanging_up_during_the_handshake_leaves_no_socket_open(tmp_path):
-    path = str(tmp_path / "rude.sock")
+@contextlib.contextmanager
+def hanging_up_backend(path: str):
+    """A backend that accepts one connection and closes it at once."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind(path)
         listener.listen(1)
         hang_up = threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True)
         hang_up.start()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", ResourceWarning)
-            with pytest.raises(TransportError, match="rude.sock: (SET_OWNER|GET_FEATURES)"):
-                VhostUserTransport(path, timeout=5)
-            gc.collect()  # an unclosed socket would warn here
+        yield
         hang_up.join(5)
+
+
+def test_a_backend_hanging_up_during_the_handshake_leaves_no_socket_open(tmp_path):
+    path = str(tmp_path / "rude.sock")
+    with hanging_up_backend(path), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(TransportError, match="rude.sock: (SET_OWNER|GET_FEATURES)"):
+            VhostUserTransport(path, timeout=5)
+        gc.collect()  # an unclosed socket would warn here
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
+
+
+def test_the_selftest_says_failed_when_the_backend_hangs_up(tmp_path, capsys):
+    path = str(tmp_path / "rude.sock")
+    with hanging_up_backend(path):
+        assert loopback.main(["--vhost-user", path]) == 1
+    assert "vguest selftest: FAILED" in capsys.readouterr().err

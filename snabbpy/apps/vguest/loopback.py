@@ -172,7 +172,7 @@ def main(argv: list[str]) -> int:
                   f"socket {sock}")
             nic = {"vhost_user": sock}
         counts = run(nic, args.packets, args.size)
-    except TransportError as e:
+    except (TransportError, ConfigError) as e:  # VGuest: device unreachable
         print(f"vguest selftest: FAILED: {e}", file=sys.stderr)
         return 1
     finally:
