@@ -168,3 +168,21 @@ def test_unimplemented_bar(sysfs):
 def test_missing_sysfs(tmp_path):
     with pytest.raises(pci.PCIError, match="no sysfs"):
         pci.list_virtio_net(tmp_path)
+
+
+def test_garbled_id_files_are_named(sysfs):
+    (sysfs / "bus/pci/devices" / ADDR / "vendor").write_text("not hex\n")
+    with pytest.raises(pci.PCIError, match=f"vendor of {ADDR}.*'not hex'"):
+        pci.find_device(ADDR, sysfs).is_virtio_net()
+
+
+@pytest.mark.parametrize("line", ["0x1000 0x2000\n", "zz zz zz\n", "\n"])
+def test_a_garbled_resource_line_is_named(sysfs, line):
+    (sysfs / "bus/pci/devices" / ADDR / "resource").write_text(line)
+    with pytest.raises(pci.PCIError, match=f"resource of {ADDR}: BAR 0"):
+        pci.find_device(ADDR, sysfs).resource(0)
+
+
+def test_a_negative_bar_number_is_no_bar(sysfs):
+    with pytest.raises(pci.PCIError, match="has no BAR -1"):
+        pci.find_device(ADDR, sysfs).resource(-1)

@@ -91,9 +91,13 @@ class PCIDevice:
 
     def _read_hex(self, name: str) -> int:
         try:
-            return int((self.path / name).read_text().strip(), 16)
+            text = (self.path / name).read_text().strip()
         except OSError as e:
             raise sysfs_error(e, f"read {name} of {self.address}") from None
+        try:
+            return int(text, 16)
+        except ValueError:
+            raise PCIError(f"{name} of {self.address} is not a hex number: {text!r}") from None
 
     @property
     def vendor(self) -> int:
@@ -216,9 +220,13 @@ class PCIDevice:
             lines = (self.path / "resource").read_text().splitlines()
         except OSError as e:
             raise sysfs_error(e, f"read resources of {self.address}") from None
-        if n >= len(lines):
+        if not 0 <= n < len(lines):
             raise PCIError(f"{self.address} has no BAR {n}")
-        start, end, flags = (int(x, 16) for x in lines[n].split())
+        try:
+            start, end, flags = (int(x, 16) for x in lines[n].split())
+        except ValueError:
+            raise PCIError(f"resource of {self.address}: BAR {n} line {lines[n]!r} is not "
+                           "three hex numbers (start end flags)") from None
         return start, (end - start + 1) if end else 0, flags
 
     def open_bar(self, n: int, allow_bound: bool = False) -> IOBar | MemBar:
