@@ -159,12 +159,21 @@ def ps(as_json: bool) -> None:
         started, config = info.get("started"), info.get("config")
         if info == {}:
             started, config = _from_proc(pid)
+        # The file is another process's: show what is not a time or a path as unknown.
+        started = started if isinstance(started, (int, float)) else None
+        config = config if isinstance(config, str) else None
         rows.append({"pid": pid, "started": started, "config": config})
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"{'PID':>8}  {'STARTED':<19}  CONFIG")
     for r in rows:
-        when = datetime.fromtimestamp(r["started"]).strftime("%Y-%m-%d %H:%M:%S") \
-            if r["started"] else "?"
-        click.echo(f"{r['pid']:>8}  {when:<19}  {r['config'] or '?'}")
+        click.echo(f"{r['pid']:>8}  {_when(r['started']):<19}  {r['config'] or '?'}")
+
+
+def _when(started: float | None) -> str:
+    """A start time as local date and time, "?" when unknown or impossible."""
+    try:
+        return datetime.fromtimestamp(started).strftime("%Y-%m-%d %H:%M:%S") if started else "?"
+    except (OverflowError, OSError, ValueError):
+        return "?"

@@ -75,6 +75,21 @@ def test_process_info_names_the_config(shm):
         counter.remove_process_dir()
 
 
+@pytest.mark.parametrize("info", ["[]", '"text"', '{"started": "yesterday", "config": 7}',
+                                  '{"started": 1e300}'])
+def test_ps_and_top_survive_a_garbled_info_file(shm, info):
+    counter.write_process_info("x.yaml")
+    (counter.process_dir() / counter.INFO_FILE).write_text(info)
+    (shm / "\u00b2").mkdir()  # a digit to str.isdigit(), not to int()
+    try:
+        r = CliRunner().invoke(main, ["ps"])
+        assert r.exit_code == 0, r.output
+        assert str(os.getpid()) in r.output
+        assert CliRunner().invoke(main, ["top", "--once"]).exit_code == 0
+    finally:
+        counter.remove_process_dir()
+
+
 def test_top_without_processes_says_so(shm):
     r = CliRunner().invoke(main, ["top", "--once"])
     assert r.exit_code == 2

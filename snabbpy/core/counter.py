@@ -188,9 +188,10 @@ def process_info(pid: int) -> dict | None:
     import json
 
     try:
-        return json.loads((process_dir(pid) / INFO_FILE).read_text())
+        info = json.loads((process_dir(pid) / INFO_FILE).read_text())
     except (OSError, ValueError):
         return None
+    return info if isinstance(info, dict) else None  # not ours: as if absent
 
 
 def is_running(pid: int) -> bool:
@@ -208,7 +209,9 @@ def list_processes(clean: bool = True) -> list[int]:
     Directories of dead processes are stale: removed when ``clean``."""
     root = shm_root()
     try:
-        entries = sorted(int(e.name) for e in root.iterdir() if e.name.isdigit())
+        # isascii: "²" is a digit to isdigit() but not to int()
+        entries = sorted(int(e.name) for e in root.iterdir()
+                         if e.name.isascii() and e.name.isdigit())
     except OSError:
         return []
     alive = []
