@@ -56,9 +56,12 @@ def test_an_empty_fd_costs_no_packet(pair):
     port.close()
 
 
-def test_frames_longer_than_a_packet_are_counted_and_dropped(pair):
+@pytest.mark.parametrize("is_socket", [True, False], ids=["recv", "read (as a tap fd)"])
+def test_frames_longer_than_a_packet_are_counted_and_dropped(pair, is_socket):
+    # A tap fd, like a datagram socket, truncates a frame to the buffer
+    # read() is given and says only how much it copied.
     a, b = pair
-    port, out = port_on(a), Link()
+    port, out = port_on(a, is_socket), Link()
     before = packet.in_use()
     b.send(b"\x01" * (packet.PAYLOAD_SIZE + 1))
     b.send(b"\x02" * packet.PAYLOAD_SIZE)

@@ -130,16 +130,21 @@ static int fdio_receive_socket(struct fdio *f, struct link *out, int max, uint64
 static int fdio_receive_fd(struct fdio *f, struct link *out, int max, uint64_t *stats)
 {
     int n = 0;
+    uint8_t overflow; /* a frame that reaches it did not fit in a packet */
     while (n < max) {
         struct packet *p = fdio_take_spare(f);
         if (!p) { stats[FDIO_RX_NOMEM]++; break; }
-        long r = read(f->fd, p->buf + p->headroom, PACKET_PAYLOAD_SIZE);
+        /* A tap fd truncates a frame to the buffer and returns only what it
+         * copied: one byte more than a packet holds tells a long frame
+         * from one that fits exactly. */
+        struct iovec iov[2] = { { p->buf + p->headroom, PACKET_PAYLOAD_SIZE },
+                                { &overflow, 1 } };
+        long r = syscall(SYS_readv, f->fd, iov, 2);
         if (r < 0) {
             if (errno == EINTR) continue;
             fdio_rx_error(f, stats);
             break;
         }
-        /* A tap fd returns a frame's real length even when it did not fit. */
         if (fdio_deliver(p, r, out, stats)) { f->nspare--; n++; }
     }
     return n;
