@@ -186,3 +186,17 @@ def test_a_garbled_resource_line_is_named(sysfs, line):
 def test_a_negative_bar_number_is_no_bar(sysfs):
     with pytest.raises(pci.PCIError, match="has no BAR -1"):
         pci.find_device(ADDR, sysfs).resource(-1)
+
+
+def test_an_io_bar_that_reads_short_or_fails_is_a_pci_error(sysfs):
+    dev = pci.find_device(ADDR, sysfs)
+    (sysfs / "bus/pci/devices" / ADDR / "resource0").write_bytes(bytes(8))  # 32 announced
+    bar = dev.open_bar(0)
+    with pytest.raises(pci.PCIError, match=r"I/O BAR .*resource0: read of 2 bytes at 0x10 "
+                                           r"returned 0"):
+        bar.read(0x10, 2)
+    os.close(bar.fd)
+    bar.fd = os.open(os.devnull, os.O_WRONLY)  # any I/O error the kernel gives
+    with pytest.raises(pci.PCIError, match=r"resource0: read at 0x0"):
+        bar.read(0, 1)
+    dev.close()

@@ -11,6 +11,7 @@ from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
+from snabbpy.lib.pci import PCIError
 
 
 def configure(nic: dict, extra_links: bool = True) -> Engine:
@@ -105,3 +106,29 @@ def test_a_device_failing_during_open_is_one_clear_error_and_frees_its_packets(
     monkeypatch.setattr(vguest, "open_transport", lambda conf: device)
     with pytest.raises(ConfigError, match="queue 1 would not enable"):
         configure({"vhost_user": "model", "queue_size": 64})
+
+
+class VanishingModel(ModelDevice):
+    """A PCI device whose registers stop answering while it is set up."""
+
+    def enable_queue(self, queue: int) -> None:
+        raise PCIError("I/O BAR resource0: read at 0x12: No such device")
+
+
+def test_registers_failing_during_open_are_one_clear_error(monkeypatch, no_leaks):
+    device = VanishingModel(max_size=64)
+    monkeypatch.setattr(vguest, "open_transport", lambda conf: device)
+    with pytest.raises(ConfigError, match="No such device"):
+        configure({"vhost_user": "model", "queue_size": 64})
+
+
+def test_stop_frees_every_packet_even_when_the_registers_are_gone(model, no_leaks):
+    e = configure({"vhost_user": "model", "queue_size": 64})
+    device = e.apps["nic"].device
+
+    def gone() -> None:
+        raise PCIError("I/O BAR resource0: write at 0x12: No such device")
+
+    model.reset = gone
+    e.stop()
+    assert "No such device" in device.close_error

@@ -46,13 +46,22 @@ class IOBar:
     def read(self, offset: int, width: int) -> int:
         """Read a little-endian value of `width` bytes at `offset`."""
         self._check(offset, width)
-        data = os.pread(self.fd, width, offset)
+        try:
+            data = os.pread(self.fd, width, offset)
+        except OSError as e:
+            raise sysfs_error(e, f"I/O BAR {self.path}: read at {offset:#x}") from None
+        if len(data) != width:  # a short read would pass for a register of zeros
+            raise PCIError(f"I/O BAR {self.path}: read of {width} bytes at {offset:#x} "
+                           f"returned {len(data)}")
         return int.from_bytes(data, "little")
 
     def write(self, offset: int, width: int, value: int) -> None:
         """Write a little-endian value of `width` bytes at `offset`."""
         self._check(offset, width)
-        os.pwrite(self.fd, value.to_bytes(width, "little"), offset)
+        try:
+            os.pwrite(self.fd, value.to_bytes(width, "little"), offset)
+        except OSError as e:
+            raise sysfs_error(e, f"I/O BAR {self.path}: write at {offset:#x}") from None
 
     def close(self) -> None:
         """Release the file descriptor."""

@@ -155,7 +155,7 @@ class VirtioNetDevice:
         freed = 0
         try:
             self.transport.reset()
-        except TransportError as e:
+        except (TransportError, OSError) as e:  # OSError: PCI registers gone (PCIError)
             self.close_error = str(e)
         for vq in (self.rx, self.tx):
             if vq is not None:

@@ -17,6 +17,7 @@ from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
+from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
 from snabbpy.lib.virtio.ring import check_queue_size
 
@@ -105,7 +106,7 @@ class VGuest(App):
             rx_buffer_size=conf["rx_buffer_size"], stats=stats)
         try:
             self.device.open()
-        except (TransportError, DeviceError) as e:
+        except (TransportError, DeviceError, PCIError) as e:
             self.device.close()  # frees the receive buffers already posted
             raise ConfigError(str(e)) from None
         self._rx, self._tx = self.device.rx.c, self.device.tx.c
