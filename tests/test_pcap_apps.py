@@ -115,6 +115,17 @@ def test_corrupt_length_stops_reading_with_the_record_named(tmp_path, capsys):
     assert "record 3 at offset 176: incl_len 70000 exceeds snaplen 65535" in capsys.readouterr().err
 
 
+def test_a_whole_record_longer_than_the_snaplen_stops_reading(tmp_path, capsys):
+    # The record is all there (and would fit in a packet): the header's
+    # snaplen alone says the file is corrupt.
+    recs = capture(1) + capture(1, size=200) + capture(1)
+    e = run(reader_to(tmp_path, pcap.build_file(recs, FileHeader(snaplen=100))))
+    stats = e.counters()["apps"]["reader"]
+    e.stop()
+    assert stats["packets"] == 1 and stats["errors"] == 1
+    assert "record 2 at offset 100: incl_len 200 exceeds snaplen 100" in capsys.readouterr().err
+
+
 def test_records_longer_than_a_packet_are_skipped_and_counted(tmp_path):
     recs = capture(2) + [(RecordHeader(0, 0, 20000, 20000), bytes(20000))] + capture(2)
     out = tmp_path / "out.pcap"
