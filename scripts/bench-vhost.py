@@ -16,7 +16,7 @@ best half-second window: the machine is shared, and the best window is the
 least disturbed.
 Needs dpdk-testpmd (scripts/install-dpdk.sh).
 
-    python scripts/bench-vhost.py --sizes 64,1500 --seconds 3 --runs 3
+    python scripts/bench-vhost.py --sizes 64,1500 --seconds 3 --runs 3 [--nap]
 """
 
 from __future__ import annotations
@@ -44,16 +44,22 @@ def txpkts_args(size: int) -> tuple[str, ...]:
     return ("--mbuf-size=10240", f"--txpkts={size}") if size > 2048 else (f"--txpkts={size}",)
 
 
+def _no_nap(_seconds: float) -> None:
+    """The engine's idle nap, skipped: poll like testpmd's forwarding cores."""
+
+
 @contextmanager
-def engine_on(c: config.Config, cpu: int):
-    """Runs graph ``c`` in a thread pinned to ``cpu``."""
+def engine_on(c: config.Config, cpu: int, busy: bool = True):
+    """Runs graph ``c`` in a thread pinned to ``cpu``; ``busy``: never nap
+    (an idle breath otherwise sleeps, and a sleep is at least the kernel's
+    timer slack, ~50 us: long enough for a 256-entry ring to overflow)."""
     engine = Engine()
     engine.configure(c)
     stop = threading.Event()
 
     def run() -> None:
         os.sched_setaffinity(0, {cpu})  # this thread only
-        engine.main(done=stop.is_set)
+        engine.main(done=stop.is_set, **({"sleep": _no_nap} if busy else {}))
 
     thread = threading.Thread(target=run)
     thread.start()
@@ -84,7 +90,7 @@ def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
     config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock})
     config.app(c, "sink", "basic.Sink")
     config.link(c, "vhost.output -> sink.input")
-    with engine_on(c, a.backend_cpu) as engine:
+    with engine_on(c, a.backend_cpu, not a.nap) as engine:
         stats = engine.apps["vhost"].stats
         with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
                                  extra_args=txpkts_args(size)) as fe:
@@ -97,7 +103,7 @@ def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
     config.app(c, "source", "basic.Source", {"size": size})
     config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock})
     config.link(c, "source.output -> vhost.input")
-    with engine_on(c, a.backend_cpu) as engine:
+    with engine_on(c, a.backend_cpu, not a.nap) as engine:
         stats = engine.apps["vhost"].stats
         with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu) as fe:
             fe.start_forwarding()
@@ -157,6 +163,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="runs per case")
     p.add_argument("--frontend-cpu", type=int, default=0)
     p.add_argument("--backend-cpu", type=int, default=1)
+    p.add_argument("--nap", action="store_true",
+                   help="let the engine nap when idle (the default for 'snabbpy run')")
     a = p.parse_args()
     rows = []
     for size in (int(s) for s in a.sizes.split(",")):
