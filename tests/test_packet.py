@@ -5,7 +5,6 @@ import pytest
 from snabbpy.core import packet
 from snabbpy.core.native import ffi
 
-
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
@@ -98,6 +97,9 @@ def test_a_full_size_packet_survives_shifts_without_losing_tail_room():
         packet.shiftleft(p, 10)
         packet.append(p, b"b" * 10)
     assert p.length == 1000
+    packet.append(p, b"c" * (packet.PAYLOAD_SIZE - 1000))  # append itself finds the room
+    assert p.length == packet.PAYLOAD_SIZE
+    packet.resize(p, 1000)
     packet.resize(p, packet.PAYLOAD_SIZE)
     assert p.length == packet.PAYLOAD_SIZE
     packet.free(p)
