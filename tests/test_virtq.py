@@ -230,3 +230,28 @@ def test_checksum_offload_fills_the_header_for_udp(no_leaks):
     pseudo = 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 17 + 12
     assert struct.unpack("!H", sent[40:42])[0] == pseudo
     dev.close()
+
+
+def ipv4_udp(total: int, flags_fragment: int = 0, padding: bytes = b"") -> bytes:
+    """An Ethernet frame with an IPv4 header saying ``total`` bytes and a
+    UDP header cut to fit, then ``padding``."""
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, 0, flags_fragment, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    udp = struct.pack("!HHHH", 1, 2, total - 20, 0xBEEF) + b"abcd"
+    return bytes(12) + b"\x08\x00" + ip + udp[:total - 20] + padding
+
+
+@pytest.mark.parametrize("frame", [
+    ipv4_udp(20 + 4),                        # UDP header cut before its checksum field
+    ipv4_udp(32, flags_fragment=0x2000),     # a fragment: its sum covers other frames
+    ipv4_udp(32, padding=b"\x01"),           # padding the device would sum in
+    ipv4_udp(32)[:30],                       # shorter than an IPv4 header
+], ids=["short-udp", "fragment", "padding", "short-ip"])
+def test_checksum_offload_leaves_frames_it_cannot_finish_alone(frame, no_leaks):
+    model, dev = open_driver(use_checksum=True)
+    link = Link()
+    fill(link, [frame])
+    dev.tx.transmit(link.c)
+    [(hdr, sent)] = model.take_transmitted()
+    assert hdr[0] == 0 and sent == frame  # no NEEDS_CSUM, not a byte changed
+    dev.close()
