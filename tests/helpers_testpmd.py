@@ -37,6 +37,15 @@ def have_testpmd() -> bool:
     return shutil.which(TESTPMD) is not None
 
 
+def need_testpmd() -> None:
+    """Fails in CI, skips elsewhere, when dpdk-testpmd is missing."""
+    import pytest  # here: scripts import this module without pytest
+
+    if not have_testpmd():
+        why = "dpdk-testpmd missing: run scripts/install-dpdk.sh"
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+
+
 class TestPmdError(RuntimeError):
     """testpmd failed to start, exited, or did not answer in time."""
 

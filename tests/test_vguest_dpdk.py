@@ -5,12 +5,11 @@ Needs dpdk-testpmd (scripts/install-dpdk.sh)."""
 
 from __future__ import annotations
 
-import os
 import struct
 import time
 
 import pytest
-from helpers_testpmd import TestPmd, have_testpmd
+from helpers_testpmd import TestPmd, need_testpmd
 
 from snabbpy.apps.vguest.loopback import WINDOW, CheckingSink, CountedSource
 from snabbpy.core import config, packet
@@ -24,10 +23,7 @@ pytestmark = pytest.mark.interop
 @pytest.fixture(autouse=True)
 def testpmd_installed():
     """Fails in CI, skips elsewhere, when dpdk-testpmd is missing."""
-    if not have_testpmd():
-        if os.environ.get("CI"):
-            pytest.fail("dpdk-testpmd missing: run scripts/install-dpdk.sh")
-        pytest.skip("dpdk-testpmd missing: run scripts/install-dpdk.sh")
+    need_testpmd()
 
 
 def loop_through(pmd: TestPmd, sock: str, count: int, size: int, window: int = WINDOW,
