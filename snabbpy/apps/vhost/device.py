@@ -109,9 +109,11 @@ class VhostDevice:
     # -- handlers: one per request ------------------------------------------
 
     def get_features(self, msg: Message) -> int:
+        """GET_FEATURES: the virtio features this device offers."""
         return self.offered
 
     def set_features(self, msg: Message) -> None:
+        """SET_FEATURES: the driver's choice, a subset of the offer."""
         extra = msg.payload & ~self.offered
         if extra:
             raise DeviceError(f"SET_FEATURES: not offered: {', '.join(feature_names(extra))}")
@@ -121,23 +123,29 @@ class VhostDevice:
                 vring.start(self.memory, self.features)
 
     def get_protocol_features(self, msg: Message) -> int:
+        """GET_PROTOCOL_FEATURES: REPLY_ACK and MQ."""
         return PROTOCOL_FEATURES
 
     def set_protocol_features(self, msg: Message) -> None:
+        """SET_PROTOCOL_FEATURES: the frontend's choice of them."""
         if msg.payload & ~PROTOCOL_FEATURES:
             raise DeviceError(f"SET_PROTOCOL_FEATURES: {msg.payload:#x} has bits not offered")
         self.protocol_features = msg.payload
 
     def get_queue_num(self, msg: Message) -> int:
+        """GET_QUEUE_NUM: one queue pair."""
         return 1
 
     def set_owner(self, msg: Message) -> None:
+        """SET_OWNER: nothing to do (one frontend per connection)."""
         return None
 
     def reset_owner(self, msg: Message) -> None:
+        """RESET_OWNER: back to the state of a new connection."""
         self.reset()
 
     def set_mem_table(self, msg: Message) -> None:
+        """SET_MEM_TABLE: maps the regions; running rings move to them."""
         table: MemoryTable = msg.payload
         try:
             memory = GuestMemory(table.regions, msg.fds)
@@ -158,6 +166,7 @@ class VhostDevice:
             raise VringError("; ".join(errors))
 
     def set_vring_num(self, msg: Message) -> None:
+        """SET_VRING_NUM: the queue size, a power of two."""
         state: VringState = msg.payload
         vring = self._vring(state.index)
         n = state.num
@@ -167,6 +176,7 @@ class VhostDevice:
         vring.num = n
 
     def set_vring_addr(self, msg: Message) -> None:
+        """SET_VRING_ADDR: where the three parts of a ring are (user addresses)."""
         addr: VringAddr = msg.payload
         vring = self._vring(addr.index)
         if addr.flags & VRING_F_LOG:
@@ -176,6 +186,7 @@ class VhostDevice:
             vring.start(self.memory, self.features)
 
     def set_vring_base(self, msg: Message) -> None:
+        """SET_VRING_BASE: the avail index to start from."""
         state: VringState = msg.payload
         vring = self._vring(state.index)
         if state.num > 0xFFFF:
@@ -185,19 +196,23 @@ class VhostDevice:
         vring.base = state.num
 
     def get_vring_base(self, msg: Message) -> VringState:
+        """GET_VRING_BASE: stops the ring; replies where to resume."""
         state: VringState = msg.payload
         vring = self._vring(state.index)
         return VringState(state.index, vring.stop())
 
     def set_vring_kick(self, msg: Message) -> None:
+        """SET_VRING_KICK: the kick eventfd; the ring starts when complete."""
         vring = self._ring_file(msg)
         vring.set_kick(msg.fds[0] if msg.fds else None)
         self._try_start(vring)
 
     def set_vring_call(self, msg: Message) -> None:
+        """SET_VRING_CALL: the eventfd to interrupt the guest with."""
         self._ring_file(msg).set_call(msg.fds[0] if msg.fds else None)
 
     def set_vring_err(self, msg: Message) -> None:
+        """SET_VRING_ERR: accepted and closed (counters report errors)."""
         # We never report ring errors through an fd: counters say them.
         self._ring_file(msg)
         _close_fds(msg.fds)
@@ -210,6 +225,7 @@ class VhostDevice:
             raise
 
     def set_vring_enable(self, msg: Message) -> None:
+        """SET_VRING_ENABLE: packets flow only on enabled rings."""
         state: VringState = msg.payload
         vring = self._vring(state.index)
         if state.num not in (0, 1):
