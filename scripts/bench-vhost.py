@@ -58,6 +58,7 @@ def engine_on(c: config.Config, cpu: int, busy: bool = True):
     stop = threading.Event()
 
     def run() -> None:
+        """The thread: pin, then breathe until stopped."""
         os.sched_setaffinity(0, {cpu})  # this thread only
         engine.main(done=stop.is_set, **({"sleep": _no_nap} if busy else {}))
 
@@ -86,6 +87,7 @@ def rate(read, seconds: float, warmup: float = 1.0, window: float = 0.5) -> floa
 
 
 def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
+    """testpmd txonly -> VhostUser -> Sink: packets/s out of the guest."""
     c = config.new()
     config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock})
     config.app(c, "sink", "basic.Sink")
@@ -99,6 +101,7 @@ def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
 
 
 def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
+    """Source -> VhostUser -> testpmd rxonly: packets/s into the guest."""
     c = config.new()
     config.app(c, "source", "basic.Source", {"size": size})
     config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock})
@@ -111,6 +114,7 @@ def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
 
 
 def dpdk_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
+    """testpmd txonly -> testpmd net_vhost rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="rxonly", fwd_cpu=a.backend_cpu) as be:
         with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
                                  extra_args=txpkts_args(size)) as fe:
@@ -121,6 +125,7 @@ def dpdk_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
 
 
 def dpdk_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
+    """testpmd net_vhost txonly -> testpmd rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="txonly", fwd_cpu=a.backend_cpu,
                                extra_args=txpkts_args(size)) as be:
         with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu) as fe:
@@ -157,6 +162,7 @@ def spread(values: list[float]) -> str:
 
 
 def main() -> None:
+    """Runs every case and prints the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="64,1500", help="frame sizes, comma separated")
     p.add_argument("--seconds", type=float, default=3.0, help="measuring time per run")
