@@ -126,12 +126,16 @@ links:
     assert got == tagged
 
 
-def test_missing_interface_is_a_config_error():
+@pytest.mark.parametrize("ifname, message", [
+    ("no-such-if0", "ifname 'no-such-if0': no such network interface"),
+    ("eth\0", r"ifname 'eth\\x00': not an interface name"),
+])
+def test_missing_interface_is_a_config_error(ifname, message):
     if os.geteuid():
         pytest.skip("needs root: without it the error is about root, not the interface")
     c = config.new()
-    with pytest.raises(ConfigError, match="ifname 'no-such-if0': no such network interface"):
-        config.app(c, "raw", "socket.RawSocket", {"ifname": "no-such-if0"})
+    with pytest.raises(ConfigError, match=message):
+        config.app(c, "raw", "socket.RawSocket", {"ifname": ifname})
         Engine().configure(c)
 
 

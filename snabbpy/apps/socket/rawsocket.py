@@ -27,6 +27,9 @@ def open_raw_socket(ifname: str) -> socket.socket:
         raise ConfigError("a raw socket needs root (CAP_NET_RAW)") from None
     try:
         s.bind((ifname, ETH_P_ALL))
+    except ValueError:  # a NUL in the name: no interface can have it
+        s.close()
+        raise ConfigError(f"ifname {ifname!r}: not an interface name") from None
     except OSError as exc:
         s.close()
         if exc.errno == 19:  # ENODEV
