@@ -175,6 +175,18 @@ def test_a_changed_packet_loses_its_capture_time(tmp_path):
     assert all(r.ts_sec > 1700000003 for r, _ in recs)
 
 
+def test_packets_a_full_disk_lost_are_counted_dropped_not_written(tmp_path, capsys):
+    # /dev/full: every write fails with ENOSPC, like a disk that filled up.
+    c = reader_to(tmp_path, pcap.build_file(capture(100) + capture(200, size=9000)),
+                  PcapWriter, {"path": "/dev/full"})
+    e = run(c)
+    writer = e.apps["out"]
+    e.stop()
+    s = writer.stats.snapshot()
+    assert (s["packets"], s["bytes"], s["dropped"], s["write_errors"]) == (0, 0, 300, 1)
+    assert "/dev/full: write failed: No space left on device" in capsys.readouterr().err
+
+
 def test_writer_refuses_a_snaplen_smaller_than_a_packet(tmp_path):
     with pytest.raises(ConfigError, match="snaplen 100 is outside"):
         config.app(c := config.new(), "w", PcapWriter, {"path": str(tmp_path / "o"),

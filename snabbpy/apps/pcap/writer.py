@@ -31,7 +31,7 @@ class PcapWriter(App):
         "snaplen": Param(int, default=pcap.MAXIMUM_SNAPLEN, doc="snapshot length in the header"),
         "nanosecond": Param(bool, default=False, doc="nanosecond timestamps"),
     }
-    counters = ("packets", "bytes", "write_errors")
+    counters = ("packets", "bytes", "dropped", "write_errors")
 
     def __init__(self, conf: dict) -> None:
         self.path = conf["path"]
@@ -55,6 +55,7 @@ class PcapWriter(App):
         self.buffer[:len(hdr)] = hdr
         self._used[0] = len(hdr)
         self._inputs: list = []
+        self._pending = [0, 0]  # packets and payload bytes in the buffer, not yet written
         self._since = lib.pcap_serial()  # older capture annotations are stale
 
     def link(self) -> None:
@@ -75,11 +76,16 @@ class PcapWriter(App):
 
     def _count(self, n: int, written: int) -> None:
         if n:
+            nbytes = written - n * pcap.RECORD_HEADER_SIZE
             self.stats.add("packets", n)
-            self.stats.add("bytes", written - n * pcap.RECORD_HEADER_SIZE)
+            self.stats.add("bytes", nbytes)
+            self._pending[0] += n
+            self._pending[1] += nbytes
 
     def flush(self) -> None:
-        """Writes the buffered records to the file."""
+        """Writes the buffered records to the file. Their packets were
+        counted in ``packets`` when buffered; if the write fails they move
+        to ``dropped``."""
         view = memoryview(self.buffer)[:self._used[0]]
         while view and self.error is None:
             try:
@@ -89,7 +95,13 @@ class PcapWriter(App):
                 self.stats.add("write_errors")
                 print(f"snabbpy: app {self.name!r}: {self.error}; later packets are dropped",
                       file=sys.stderr)
+        if view:  # not all written: the records still in it are lost
+            lost, lost_bytes = self._pending
+            self.stats["packets"] = self.stats["packets"] - lost
+            self.stats["bytes"] = self.stats["bytes"] - lost_bytes
+            self.stats.add("dropped", lost)
         self._used[0] = 0
+        self._pending = [0, 0]
 
     def report(self) -> str | None:
         """The write error, if any."""
