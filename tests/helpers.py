@@ -61,3 +61,19 @@ def wait_for(predicate: Callable[[], object], what: str, timeout: float = 60.0) 
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
+
+
+def need_vm_lab(*tools: str) -> None:
+    """Fails under CI, skips elsewhere, when the VM lab (kernel, busybox,
+    qemu-system-x86_64) or one of ``tools`` is missing."""
+    from snabbpy.vm.kernel import VMAssetsMissing, find_assets
+
+    try:
+        find_assets()
+        for tool in ("qemu-system-x86_64", *tools):
+            if not shutil.which(tool):
+                raise VMAssetsMissing(f"{tool} not installed")
+    except VMAssetsMissing as e:
+        extra = " and scripts/install-netutils.sh" if tools else ""
+        message = f"VM lab not ready ({e}); run scripts/setup-vm-lab.sh{extra}"
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(message)

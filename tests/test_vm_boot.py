@@ -5,16 +5,13 @@ fail under CI (CI set) and are skipped elsewhere.
 """
 
 import json
-import os
-import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-from snabbpy.vm.kernel import VMAssetsMissing, find_assets
+from helpers import need_vm_lab
 
 pytestmark = pytest.mark.vm
 REPO = Path(__file__).resolve().parents[1]
@@ -23,15 +20,7 @@ HANG_GUARD = 600  # seconds; only so a broken guest cannot hang the suite
 
 @pytest.fixture(autouse=True)
 def lab_ready():
-    try:
-        find_assets()
-        if not shutil.which("qemu-system-x86_64"):
-            raise VMAssetsMissing("qemu-system-x86_64 not installed")
-    except VMAssetsMissing as e:
-        message = f"VM lab not set up ({e}); run scripts/setup-vm-lab.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    need_vm_lab()
 
 
 def vm_run(*args):

@@ -16,8 +16,6 @@ Needs scripts/setup-vm-lab.sh and scripts/install-netutils.sh (tcpdump).
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,9 +25,9 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import need_vm_lab
 
 from snabbpy.apps.vguest.loopback import frame
-from snabbpy.vm.kernel import VMAssetsMissing, find_assets
 
 pytestmark = pytest.mark.vm
 REPO = Path(__file__).resolve().parents[1]
@@ -41,17 +39,7 @@ SO_RCVBUFFORCE = 33  # Linux; as root it may exceed net.core.rmem_max
 
 @pytest.fixture(autouse=True)
 def lab_ready() -> None:
-    try:
-        find_assets()
-        for tool in ("qemu-system-x86_64", "tcpdump"):
-            if not shutil.which(tool):
-                raise VMAssetsMissing(f"{tool} not installed")
-    except VMAssetsMissing as e:
-        message = (f"VM lab not ready ({e}); run scripts/setup-vm-lab.sh and "
-                   "scripts/install-netutils.sh")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    need_vm_lab("tcpdump")
 
 
 def guest_selftest(net: str, packets: int, expect_rx: int,
