@@ -308,3 +308,24 @@ def test_rx_honours_no_interrupt_and_event_idx(link):
     lib.dr_rx(e.q, link.c, 100)
     assert e.q.interrupt == 1  # 1 -> 2 did
     assert e.s.interrupts == 1
+
+
+def test_a_breath_walks_a_bounded_number_of_descriptors(link):
+    """Chains as long as the queue cannot stall a breath: each call stops
+    taking chains once it has walked DR_WALK_BUDGET descriptors."""
+    size = 4096
+    d = Device(size=size, regions=[(0x10000, 4 << 20)])
+    buf = d.mem.alloc(72)
+    d.mem.write(buf, bytes(72))
+    for i in range(size - 1):  # one long chain of empty buffers, then the packet
+        d.ring.write_desc(i, buf, 0, DescFlag.NEXT, i + 1)
+    d.ring.write_desc(size - 1, buf, 72, 0, 0)
+    for _ in range(40):
+        d.ring.make_available(0)  # the same long chain, 40 times over
+    calls, sent = 0, 0
+    while sent < 40:
+        sent += lib.dr_tx(d.q, link.c, 1000)
+        calls += 1
+        link.drain()
+    per_call = lib.DR_WALK_BUDGET // size + 1
+    assert calls == -(-40 // per_call) and d.stats()["packets"] == 40

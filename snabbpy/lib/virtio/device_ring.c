@@ -287,6 +287,7 @@ static int walk_next(struct dr_queue *q, struct walk *w, struct dr_desc *d)
             return 0;
         if (++w->seen > w->entries)
             return -DR_BAD_CHAIN;
+        q->walked++;
         int r = read_desc(q, w, d);
         if (r)
             return -r;
@@ -377,7 +378,8 @@ int dr_tx(struct dr_queue *q, struct link *out, int max)
     if ((int)n > max)
         n = max < 0 ? 0 : max;
     int sent = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    q->walked = 0;
+    for (uint32_t i = 0; i < n && q->walked < DR_WALK_BUDGET; i++) {
         struct packet *p = packet_allocate();
         if (!p) {
             q->stats->no_memory++;
@@ -453,7 +455,8 @@ static int rx_chain(struct dr_queue *q, uint16_t head, struct gather *g)
  * chains are returned at once; so that the gathered chains stay a run of
  * consecutive avail entries (and can be given back by rewinding), the good
  * ones taken before a bad one are returned with len 0 too.
- * Returns 1 when the packet fits, 0 when the guest ran out of chains. */
+ * Returns 1 when the packet fits, 0 when the guest ran out of chains, -1
+ * when this call's walk budget ran out (chains given back either way). */
 static int rx_gather(struct dr_queue *q, struct gather *g, uint64_t need, uint16_t idx)
 {
     g->nseg = g->nbuf = 0;
@@ -462,9 +465,10 @@ static int rx_gather(struct dr_queue *q, struct gather *g, uint64_t need, uint16
     uint16_t start = q->last_avail;
     while (g->room < need && g->nbuf < DR_MAX_RX_BUFFERS
            && g->nseg < DR_MAX_RX_SEGMENTS) {
-        if (q->last_avail == idx) {
+        if (q->last_avail == idx || q->walked >= DR_WALK_BUDGET) {
+            int r = q->last_avail == idx ? 0 : -1;
             q->last_avail = start;
-            return 0;
+            return r;
         }
         uint16_t head = avail_entry(q, q->last_avail++);
         int r = rx_chain(q, head, g);
@@ -516,11 +520,14 @@ int dr_rx(struct dr_queue *q, struct link *in, int max)
     uint16_t idx = q->last_avail, old = q->used_idx;
     int sent = 0;
     take_pending(q, &idx);
-    while (q->ready && !q->broken && sent < max && !link_empty(in)) {
+    q->walked = 0;
+    while (q->ready && !q->broken && sent < max && !link_empty(in)
+           && q->walked < DR_WALK_BUDGET) {
         struct packet *p = link_front(in);
         uint64_t need = q->hdr_len + p->length;
-        if (!rx_gather(q, &g, need, idx)) {
-            q->stats->no_buffers++;
+        int r = rx_gather(q, &g, need, idx);
+        if (r <= 0) {
+            q->stats->no_buffers += r == 0;
             break;
         }
         link_receive(in);

@@ -37,6 +37,10 @@
  * contiguous pieces of memory. A packet needing more is dropped (too_long). */
 #define DR_MAX_RX_BUFFERS 256
 #define DR_MAX_RX_SEGMENTS 512
+/* Descriptors one dr_tx/dr_rx call may walk before it stops taking new
+ * chains: a guest making every chain queue-size long cannot stall a breath
+ * (legitimate traffic walks a few per packet, far below this). */
+#define DR_WALK_BUDGET 65536
 
 /* dr_queue_start flags: the negotiated features that change the ring. */
 #define DR_F_MRG_RXBUF 1   /* VIRTIO_NET_F_MRG_RXBUF: 12-byte header, merged RX */
@@ -111,6 +115,7 @@ struct dr_queue {
     uint8_t broken;         /* stopped by a bad avail idx until restarted */
     uint8_t interrupt;      /* the last dr_tx/dr_rx: the guest wants a call */
     uint8_t reserved;
+    uint32_t walked;        /* descriptors walked in this call (budget) */
 };
 
 void dr_memory_clear(struct dr_memory *m);
