@@ -38,8 +38,10 @@ def main() -> None:
               help="Seconds between load lines (0: none).")
 @click.option("--report-json", type=click.Path(dir_okay=False),
               help="Write the final counters to this file as JSON.")
+@click.option("--busywait", is_flag=True,
+              help="Never nap when idle: lowest latency, one core kept busy.")
 def run(config_file: str, duration: float | None, report_interval: float,
-        report_json: str | None) -> None:
+        report_json: str | None, busywait: bool) -> None:
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
     from snabbpy.core import config, counter
@@ -47,7 +49,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     from snabbpy.core.report import LoadReporter, app_report, link_report
 
     c = config.load_yaml(config_file)
-    engine = Engine(publish=True)
+    engine = Engine(publish=True, busywait=busywait)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: engine.request_stop())
     try:

@@ -177,3 +177,10 @@ def test_run_stops_by_itself_when_its_capture_is_read(tmp_path):
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "3,000 sent on reader.output -> sink.input" in proc.stdout
+
+
+def test_run_can_busywait(tmp_path):
+    result = CliRunner().invoke(main, ["run", str(write(tmp_path, GOOD)), "--duration", "0.1",
+                                       "--busywait", "--report-interval", "0"])
+    assert result.exit_code == 0, result.output
+    assert "sent on src.output -> sink.input" in result.output

@@ -290,3 +290,15 @@ def test_a_graph_with_a_live_source_never_finishes(engine):
     engine.configure(c)
     engine.breathe()
     assert not engine.finished()
+
+
+def test_a_busywaiting_engine_never_naps():
+    e = Engine(busywait=True)
+    c = config.new()
+    config.app(c, "sink", Sink)
+    e.configure(c)
+    naps = []
+    breaths = []
+    e.main(done=lambda: len(breaths.append(1) or breaths) >= 100, sleep=naps.append)
+    assert naps == [] and e.breaths == 100
+    e.stop()
