@@ -62,6 +62,10 @@ class FileHeader:
         return self.snaplen if 0 < self.snaplen <= MAXIMUM_SNAPLEN else MAXIMUM_SNAPLEN
 
 
+#: Microseconds, snaplen 262144, Ethernet: what PcapWriter writes.
+DEFAULT_FILE_HEADER = FileHeader()
+
+
 @dataclass(frozen=True)
 class RecordHeader:
     """One record header: timestamp (seconds and micro- or nanoseconds),
@@ -103,7 +107,7 @@ def parse_file_header(data: bytes, name: str = "") -> FileHeader:
                       snaplen, linktype)
 
 
-def build_file_header(h: FileHeader = FileHeader()) -> bytes:
+def build_file_header(h: FileHeader = DEFAULT_FILE_HEADER) -> bytes:
     """The 24 bytes of a global header."""
     magic = MAGIC_NANOSECONDS if h.nanosecond else MAGIC_MICROSECONDS
     return struct.pack(h.byte_order + _FILE_FIELDS, magic, h.version_major, h.version_minor,
@@ -160,7 +164,8 @@ def iter_records(data: bytes, name: str = "") -> Iterator[tuple[RecordHeader, by
         offset, record = end, record + 1
 
 
-def build_file(packets: list[tuple[RecordHeader, bytes]], h: FileHeader = FileHeader()) -> bytes:
+def build_file(packets: list[tuple[RecordHeader, bytes]],
+               h: FileHeader = DEFAULT_FILE_HEADER) -> bytes:
     """A whole file: the global header and a record per (header, packet)."""
     parts = [build_file_header(h)]
     for r, payload in packets:

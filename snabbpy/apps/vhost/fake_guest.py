@@ -46,6 +46,7 @@ class FakeMemory:
         lib.dr_memory_clear(self.c)
         self.regions: list[Region] = []
         self.fds: list[int] = []
+        self._mappings: list[tuple[mmap.mmap, object]] = []
         for gpa, size in regions:
             buf = self._shared(size) if shared else ffi.new("uint8_t[]", size)
             host = int(ffi.cast("uintptr_t", buf))
@@ -58,13 +59,22 @@ class FakeMemory:
         fd = os.memfd_create("fake-guest", os.MFD_CLOEXEC)
         os.ftruncate(fd, size)
         self.fds.append(fd)
-        return ffi.from_buffer(mmap.mmap(fd, size))
+        mapping = mmap.mmap(fd, size)
+        buf = ffi.from_buffer(mapping)
+        self._mappings.append((mapping, buf))
+        return buf
 
     def close(self) -> None:
-        """Closes the memfds (the memory stays mapped while referenced)."""
+        """Closes the memfds and unmaps shared memory (a mmap object holds
+        its own duplicate of the fd until closed). Use no address of this
+        memory afterwards."""
         for fd in self.fds:
             os.close(fd)
         self.fds.clear()
+        for mapping, buf in self._mappings:
+            ffi.release(buf)
+            mapping.close()
+        self._mappings.clear()
 
     def alloc(self, size: int, align: int = 16) -> int:
         """Guest physical address of ``size`` fresh bytes in one region."""
