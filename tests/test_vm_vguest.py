@@ -8,7 +8,7 @@ sends N numbered frames and expects M from the host. The host side is
    capture must hold exactly the guest's frames, read back by tcpdump;
 2. QEMU's UDP socket netdev, the note's own setup: the guest's frames are
    datagrams on loopback, seen by tcpdump and by a Python socket, which
-   also sends the M frames in;
+   also sends the M frames in; and a tap device, seen by a raw socket;
 3. a long run: 100,000 frames each way through 1024-entry queues.
 Needs scripts/setup-vm-lab.sh and scripts/install-netutils.sh (tcpdump).
 """
@@ -220,6 +220,55 @@ def test_udp_socket_netdev_carries_both_directions(tmp_path: Path, mode: str) ->
     assert got == [frame(i, 60) for i in range(n)]
     seen = tcpdump_frames(tmp_path / "lo.pcap")
     assert [p[-60:] for p in seen] == [frame(i, 60) for i in range(n)]  # past Ethernet/IP/UDP
+
+
+# -- a tap device on the host ------------------------------------------------
+
+ETH_P_ALL, PACKET_OUTGOING = 0x0003, 4
+TAP = "snbvmtap0"
+
+
+def quiet_tap(name: str) -> None:
+    """A host tap that carries only our frames: no IPv6, ARP or multicast
+    chatter from the host kernel into the guest's receive count."""
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+    for cmd in (["ip", "tuntap", "add", "dev", name, "mode", "tap"],
+                ["sysctl", "-qw", f"net.ipv6.conf.{name}.disable_ipv6=1"],
+                ["ip", "link", "set", name, "arp", "off", "multicast", "off", "up"]):
+        subprocess.run(cmd, check=True, capture_output=True)
+
+
+def test_tap_netdev_carries_both_directions() -> None:
+    n, m = 500, 500
+    quiet_tap(TAP)
+    host = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    try:
+        host.bind((TAP, 0))
+        host.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 8 << 20)
+        host.settimeout(0.2)
+        guest = guest_selftest(f"tap:{TAP},mode=legacy", n, m)
+        got, sender = [], None
+        while guest.poll() is None or len(got) < n:
+            try:
+                data, address = host.recvfrom(65536)
+            except TimeoutError:
+                if guest.poll() is not None:
+                    break
+                continue
+            if address[2] == PACKET_OUTGOING:
+                continue  # our own frames to the guest
+            got.append(data)
+            if sender is None:  # the guest is up: now it can take frames
+                sender = threading.Thread(target=lambda: [
+                    host.send(frame(i, 60)) or time.sleep(0.001) for i in range(m)])
+                sender.start()
+        out = finish(guest)
+    finally:
+        host.close()
+        subprocess.run(["ip", "link", "del", TAP], capture_output=True)
+    assert guest.returncode == 0, out
+    assert f"sent {n:,}/{n:,}" in out and f"received {m:,}/{m:,}" in out
+    assert got == [frame(i, 60) for i in range(n)]
 
 
 # -- the README's one command -------------------------------------------------
