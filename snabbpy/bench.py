@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import time
 
-from snabbpy.core import config
+from snabbpy.apps.basic.selftest import basic1 as basic1_graph
 from snabbpy.core.engine import Engine
 
 
 def basic1(npackets: int, size: int = 60) -> tuple[int, float]:
     """Snabb's basic1: Source -> Tee -> Sink (two links into one sink).
     Runs until the source has sent ``npackets``; returns (packets, seconds)."""
-    c = config.new()
-    config.app(c, "Source", "basic.Source", {"size": size})
-    config.app(c, "Tee", "basic.Tee")
-    config.app(c, "Sink", "basic.Sink")
-    config.link(c, "Source.tx -> Tee.rx")
-    config.link(c, "Tee.tx1 -> Sink.rx1")
-    config.link(c, "Tee.tx2 -> Sink.rx2")
     engine = Engine()
-    engine.configure(c)
-    counters = engine.links["Source.tx -> Tee.rx"].counters
+    engine.configure(basic1_graph(size))
+    counters = engine.links["source.output -> tee.input"].counters
     pointer, index = counters.pointer, counters.index["txpackets"]
     start = time.perf_counter()
     engine.main(done=lambda: pointer[index] >= npackets)

@@ -4,6 +4,7 @@ minimal driver (``FakeQueue``) builds in fake guest memory."""
 import struct
 
 import pytest
+from helpers import drain
 
 from snabbpy.apps.vhost.fake_guest import USER_OFFSET, FakeMemory, FakeQueue
 from snabbpy.core import packet
@@ -36,15 +37,6 @@ def link():
     yield link
     link.drain()
     assert packet.in_use() == before
-
-
-def frames(link):
-    out = []
-    while not link.empty():
-        p = link.receive()
-        out.append(packet.to_bytes(p))
-        packet.free(p)
-    return out
 
 
 # -- memory table ------------------------------------------------------------
@@ -95,7 +87,7 @@ def test_tx_copies_packets_without_the_header_and_returns_the_chains(link):
     d = Device()
     heads = [d.ring.post_tx(bytes([i]) * 60) for i in range(3)]
     assert lib.dr_tx(d.q, link.c, 100) == 3
-    assert frames(link) == [bytes([i]) * 60 for i in range(3)]
+    assert drain(link) == [bytes([i]) * 60 for i in range(3)]
     assert d.ring.take_used() == [(h, 0) for h in heads]
     assert d.stats() == {"packets": 3, "bytes": 180, "chains": 3, "interrupts": 1}
     assert d.q.interrupt == 1
@@ -106,7 +98,7 @@ def test_tx_header_may_sit_in_its_own_descriptor_or_a_legacy_10_bytes(link):
     d.ring.post_tx(b"abc" * 20, hdr_len=10, split_header=True)
     d.ring.post_tx(b"xyz" * 20, hdr_len=10)
     assert lib.dr_tx(d.q, link.c, 100) == 2
-    assert frames(link) == [b"abc" * 20, b"xyz" * 20]
+    assert drain(link) == [b"abc" * 20, b"xyz" * 20]
 
 
 def test_tx_follows_indirect_tables(link):
@@ -118,7 +110,7 @@ def test_tx_follows_indirect_tables(link):
                                    buf + 50, 62, 0, 0))
     d.ring.add_chain([(table, 32, DescFlag.INDIRECT)])
     assert lib.dr_tx(d.q, link.c, 100) == 1
-    assert frames(link) == [b"i" * 100]
+    assert drain(link) == [b"i" * 100]
 
 
 def test_tx_splits_a_buffer_across_adjacent_regions(link):
@@ -129,7 +121,7 @@ def test_tx_splits_a_buffer_across_adjacent_regions(link):
     d.mem.write(0x20000, frame[88:])
     d.ring.add_chain([(buf, 212, 0)])
     assert lib.dr_tx(d.q, link.c, 100) == 1
-    assert frames(link) == [frame]
+    assert drain(link) == [frame]
 
 
 def test_tx_stops_when_the_link_is_full_and_leaves_the_rest_queued(link):
@@ -165,7 +157,7 @@ def test_tx_bad_chains_are_returned_with_len_0_and_counted(link, chain, reason):
     head = d.ring.add_chain(chain)
     good = d.ring.post_tx(b"ok" * 30)
     assert lib.dr_tx(d.q, link.c, 100) == 1
-    assert frames(link) == [b"ok" * 30]
+    assert drain(link) == [b"ok" * 30]
     assert d.ring.take_used() == [(head, 0), (good, 0)]
     assert d.stats()[reason] == 1
 
