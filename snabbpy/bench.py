@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from snabbpy.apps.basic.selftest import basic1 as basic1_graph
+from snabbpy.apps.basic.basic1 import basic1 as basic1_graph
 from snabbpy.core.engine import Engine
 
 

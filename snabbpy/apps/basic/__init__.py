@@ -14,6 +14,6 @@ __all__ = ["Join", "Repeater", "Sample", "Sink", "Source", "Split", "Tee", "Trun
 
 def selftest() -> None:
     """Runs Source -> Tee -> two Sinks for a while and checks the counters."""
-    from snabbpy.apps.basic.selftest import run
+    from snabbpy.apps.basic.basic1 import run
 
     run()

@@ -1,4 +1,4 @@
-"""The basic apps' selftest: a small graph run for real."""
+"""Snabb's basic1 graph, and the basic apps' selftest that runs it."""
 
 from __future__ import annotations
 
