@@ -54,3 +54,36 @@ def test_guest_env_puts_our_python_first(monkeypatch):
     assert env["PATH"].startswith(os.path.dirname(sys.executable) + ":")
     assert env["PYTHONPATH"] == "/work/main" and env["EXTRA"] == "1"
     assert env["SNABBPY_IN_VM"] == "1"
+
+
+def test_a_checkout_under_tmp_is_shared_with_the_guest(tmp_path, monkeypatch):
+    from snabbpy.vm import runner
+
+    checkout = tmp_path / "clone"  # pytest's tmp_path lives under /tmp
+    checkout.mkdir()
+    assert str(checkout.resolve()) in runner.needed_by_guest(str(checkout))
+    shares = runner._shares([], runner.needed_by_guest(str(checkout)))
+    assert str(checkout.resolve()) in [s.path for s in shares]
+
+
+def test_directories_outside_the_guests_own_mounts_are_not_shared(tmp_path):
+    from snabbpy.vm import runner
+
+    assert "/usr/lib" not in runner.needed_by_guest("/usr/lib")
+
+
+def test_a_needed_directory_inside_a_share_is_not_shared_twice(tmp_path):
+    from snabbpy.vm import runner
+
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    shares = runner._shares([str(tmp_path)], [str(inner)])
+    assert [s.path for s in shares] == [str(tmp_path)]
+
+
+def test_shares_mount_parents_first(tmp_path):
+    from snabbpy.vm import runner
+
+    (tmp_path / "x" / "y").mkdir(parents=True)
+    shares = runner._shares([str(tmp_path / "x" / "y")], [str(tmp_path)])
+    assert [s.path for s in shares] == [str(tmp_path), str(tmp_path / "x" / "y")]

@@ -124,14 +124,39 @@ def guest_env(extra: dict[str, str]) -> dict[str, str]:
     return env
 
 
-def _shares(paths: Sequence[str]) -> list[Share]:
-    shares = []
-    for i, path in enumerate(paths):
+#: Where the guest mounts its own filesystems over the host's root.
+PRIVATE_IN_GUEST = ("/tmp", "/run", "/dev")
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def needed_by_guest(cwd: str) -> list[str]:
+    """Directories the command needs that the guest would hide behind its
+    own /tmp, /run or /dev: the working directory, the checkout holding
+    snabbpy and the Python environment (a clone or a venv under /tmp)."""
+    import snabbpy
+
+    candidates = [cwd, str(Path(snabbpy.__file__).resolve().parent.parent), sys.prefix]
+    return [os.path.realpath(p) for p in candidates
+            if any(_inside(os.path.realpath(p), d) for d in PRIVATE_IN_GUEST)]
+
+
+def _shares(paths: Sequence[str], needed: Sequence[str] = ()) -> list[Share]:
+    """The user's --share directories, then whatever else the guest needs
+    that none of them covers, parents before children (mount order)."""
+    chosen: list[str] = []
+    for path in paths:
         full = os.path.abspath(path)
         if not os.path.isdir(full):
             raise VMError(f"--share {path}: not a directory")
-        shares.append(Share(tag=f"share{i}", path=full))
-    return shares
+        chosen.append(full)
+    for path in sorted(needed, key=len):
+        if os.path.isdir(path) and not any(_inside(path, c) for c in chosen):
+            chosen.append(path)
+    chosen.sort(key=lambda p: p.count("/"))
+    return [Share(tag=f"share{i}", path=p) for i, p in enumerate(chosen)]
 
 
 def _pump(proc: subprocess.Popen, filt: ConsoleFilter, deadline: float) -> None:
@@ -175,9 +200,10 @@ def run(opts: RunOptions, out: Writer, noise: Writer | None = None) -> RunResult
     assets = find_assets()
     qemu = qemu_binary()
     accel = accel_mod.choose_accel(opts.accel, assets, qemu)
+    cwd = opts.cwd or os.getcwd()
     cmd = GuestCommand(
-        argv=list(opts.argv), cwd=opts.cwd or os.getcwd(), env=guest_env(opts.env),
-        hugepages=opts.hugepages, shares=_shares(opts.shares), token=secrets.token_hex(4),
+        argv=list(opts.argv), cwd=cwd, env=guest_env(opts.env), hugepages=opts.hugepages,
+        shares=_shares(opts.shares, needed_by_guest(cwd)), token=secrets.token_hex(4),
     )
     filt = ConsoleFilter(cmd, out, noise if opts.verbose else None)
     with tempfile.TemporaryDirectory(prefix="snabbpy-vm-") as tmp:
