@@ -128,7 +128,7 @@ def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> No
     if output:
         Path(output).write_bytes(data)
     else:
-        click.get_binary_stream("stdout").write(data)
+        sys.stdout.buffer.write(data)
 
 
 #: Commands defined in other packages: (module, click command attribute).
