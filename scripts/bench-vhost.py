@@ -22,13 +22,10 @@ Needs dpdk-testpmd (scripts/install-dpdk.sh).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -36,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from helpers_testpmd import TestPmd  # noqa: E402
 
 from snabbpy.core import config  # noqa: E402
-from snabbpy.core.engine import Engine  # noqa: E402
+from snabbpy.core.engine import running_in_thread  # noqa: E402
 
 
 def txpkts_args(size: int) -> tuple[str, ...]:
@@ -44,32 +41,10 @@ def txpkts_args(size: int) -> tuple[str, ...]:
     return ("--mbuf-size=10240", f"--txpkts={size}") if size > 2048 else (f"--txpkts={size}",)
 
 
-def _no_nap(_seconds: float) -> None:
-    """The engine's idle nap, skipped: poll like testpmd's forwarding cores."""
-
-
-@contextmanager
 def engine_on(c: config.Config, cpu: int, busy: bool = True):
     """Runs graph ``c`` in a thread pinned to ``cpu``; ``busy``: never nap
-    (an idle breath otherwise sleeps, and a sleep is at least the kernel's
-    timer slack, ~50 us: long enough for a 256-entry ring to overflow)."""
-    engine = Engine()
-    engine.configure(c)
-    stop = threading.Event()
-
-    def run() -> None:
-        """The thread: pin, then breathe until stopped."""
-        os.sched_setaffinity(0, {cpu})  # this thread only
-        engine.main(done=stop.is_set, **({"sleep": _no_nap} if busy else {}))
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    try:
-        yield engine
-    finally:
-        stop.set()
-        thread.join(30)
-        engine.stop()
+    (an idle nap lets a guest overflow a 256-entry ring meanwhile)."""
+    return running_in_thread(c, cpu=cpu, busywait=busy)
 
 
 def rate(read, seconds: float, warmup: float = 1.0, window: float = 0.5) -> float:

@@ -1,5 +1,7 @@
 """The engine: configuring, reconfiguring, breathing, ticks and timers."""
 
+import time
+
 import pytest
 
 from snabbpy.apps.basic import Sink, Source, Tee
@@ -302,3 +304,20 @@ def test_a_busywaiting_engine_never_naps():
     e.main(done=lambda: len(breaths.append(1) or breaths) >= 100, sleep=naps.append)
     assert naps == [] and e.breaths == 100
     e.stop()
+
+
+def test_a_graph_can_run_in_a_thread_while_the_caller_watches():
+    from snabbpy.core.engine import running_in_thread
+
+    c = config.new()
+    config.app(c, "src", Source)
+    config.app(c, "sink", Sink)
+    config.link(c, "src.output -> sink.input")
+    with running_in_thread(c) as e:
+        link = e.links["src.output -> sink.input"]
+        for _ in range(10_000):
+            if link.counters["rxpackets"] > 0:
+                break
+            time.sleep(0.001)
+        assert link.counters["rxpackets"] > 0
+    assert e.apps == {} and e.links == {}  # stopped on the way out

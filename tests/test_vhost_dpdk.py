@@ -14,16 +14,14 @@ so far and silently keeps 64 otherwise), or several segments
 from __future__ import annotations
 
 import os
-import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 from helpers_testpmd import TestPmd, have_testpmd
 
 from snabbpy.core import config
 from snabbpy.core.app import App, Param
-from snabbpy.core.engine import Engine
+from snabbpy.core.engine import running_in_thread
 from snabbpy.core.native import lib
 
 pytestmark = pytest.mark.interop
@@ -63,21 +61,10 @@ class CountedSource(App):
         packet.free(self.template)
 
 
-@contextmanager
 def running(c):
     """Runs the graph ``c`` in a thread of its own while the test talks to
     testpmd; stops it (and every app) on the way out."""
-    engine = Engine()
-    engine.configure(c)
-    stop = threading.Event()
-    thread = threading.Thread(target=engine.main, kwargs={"done": stop.is_set})
-    thread.start()
-    try:
-        yield engine
-    finally:
-        stop.set()
-        thread.join(30)
-        engine.stop()
+    return running_in_thread(c)
 
 
 def wait_until(condition, what, timeout=60.0):

@@ -9,8 +9,11 @@ then every ``push()`` upstream first, then due timers (ticks among them);
 from __future__ import annotations
 
 import ctypes
+import os
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -261,3 +264,28 @@ class Engine:
     def packets_held(self) -> int:
         """Packets sitting on links now."""
         return sum(link.nreadable() for link in self.links.values())
+
+
+@contextmanager
+def running_in_thread(c: Config, cpu: int | None = None, busywait: bool = False):
+    """Runs graph ``c`` in a thread of its own (pinned to ``cpu`` if given)
+    for the duration of a ``with`` block, which gets the engine; then stops
+    it and every app. For tests and benchmarks that talk to a peer while
+    the graph runs."""
+    engine = Engine(busywait=busywait)
+    engine.configure(c)
+    stop = threading.Event()
+
+    def run() -> None:
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})  # this thread only
+        engine.main(done=stop.is_set)
+
+    thread = threading.Thread(target=run, name="snabbpy-engine")
+    thread.start()
+    try:
+        yield engine
+    finally:
+        stop.set()
+        thread.join(30)
+        engine.stop()
