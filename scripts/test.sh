@@ -5,7 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+if ! python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'; then
+    # The package index could not be reached (it happens): build the native
+    # core with the setuptools and cffi already installed instead.
+    echo "pip could not install from the index; building with installed tools" >&2
+    python3 -m pip install --quiet --disable-pip-version-check \
+        --no-build-isolation --no-deps -e .
+fi
 
 # The interop and VM tests need real peers; each script is idempotent.
 for script in scripts/install-dpdk.sh scripts/install-netutils.sh scripts/setup-vm-lab.sh; do
