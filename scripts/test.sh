@@ -6,11 +6,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if ! python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'; then
-    # The package index could not be reached (it happens): build the native
-    # core with the setuptools and cffi already installed instead.
-    echo "pip could not install from the index; building with installed tools" >&2
-    python3 -m pip install --quiet --disable-pip-version-check \
-        --no-build-isolation --no-deps -e .
+    # The package index could not be reached (it happens). The machine has
+    # the dependencies already: build the native core in place and run this
+    # checkout as the installed package would (the snabbpy command included).
+    echo "pip could not install from the index; building in place instead" >&2
+    python3 snabbpy/native_build.py
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    bin=$(mktemp -d)
+    printf '#!/bin/sh\nexec %s -m snabbpy "$@"\n' "$(command -v python3)" > "$bin/snabbpy"
+    chmod +x "$bin/snabbpy"
+    export PATH="$bin:$PATH"
 fi
 
 # The interop and VM tests need real peers; each script is idempotent.
