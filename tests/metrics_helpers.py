@@ -19,5 +19,6 @@ def parse(text: str) -> dict:
 
 
 def samples(text: str, family: str) -> list:
-    """The samples of one family."""
-    return list(parse(text)[family].samples)
+    """The samples of one family (none when the scrape has no such family)."""
+    fam = parse(text).get(family)
+    return list(fam.samples) if fam else []
