@@ -88,6 +88,45 @@ def test_a_process_that_exits_mid_scrape_is_left_out(shm, basic1, monkeypatch):
         e.stop()
 
 
+def test_the_engine_publishes_breaths_naps_and_packet_counts(shm, basic1):
+    from snabbpy.core import packet
+    from snabbpy.core.engine_stats import SYNC_BREATHS
+
+    e = Engine(publish=True)
+    e.configure(basic1)
+    try:
+        e.main(done=lambda: e.breaths >= SYNC_BREATHS + 3)
+        mid = collect.read_one(os.getpid())
+        e.main(done=lambda: e.breaths >= 2 * SYNC_BREATHS + 5, sleep=lambda s: None)
+        p = collect.read_one(os.getpid())
+    finally:
+        e.stop()
+    assert mid.engine["breaths"] == SYNC_BREATHS + 3  # copied when main() returns
+    assert p.engine["breaths"] == e.breaths == 2 * SYNC_BREATHS + 5
+    assert p.engine["naps"] == e.naps and p.engine["nap_us"] == e.nap_us
+    assert p.engine["freed"] > mid.engine["freed"] > 0
+    assert set(p.engine_gauges) == {"nfree"} and "nfree" not in p.engine
+    assert p.engine["allocated"] <= packet.stats()["allocated"]
+    assert not (shm / str(os.getpid())).exists()  # stop() removed the engine file too
+
+
+def test_an_idle_engine_counts_its_naps(shm):
+    from snabbpy.core import config
+
+    c = config.new()
+    config.app(c, "sink", "basic.Sink")
+    e = Engine(publish=True)
+    e.configure(c)
+    naps = []
+    try:
+        e.main(done=lambda: e.breaths >= 10, sleep=naps.append)
+        p = collect.read_one(os.getpid())
+    finally:
+        e.stop()
+    assert p.engine["naps"] == len(naps) == 9  # no nap after the last breath
+    assert p.engine["nap_us"] == sum(range(1, 10)) == round(sum(naps) * 1e6)
+
+
 def test_process_names_come_from_the_config_file(shm):
     assert collect.process_name(1, {"config": "/x/configs/basic1.yaml"}) == "basic1"
     assert collect.process_name(os.getpid(), None) == \
@@ -154,6 +193,11 @@ def test_a_running_graph_scraped_over_loopback(shm, via):
                                "link": "tee.out1 -> sink.in1", "from_app": "tee",
                                "to_app": "sink", "counter": "txdrop"}
         assert samples(text, "snabbpy_processes")[0].value == 1
+        def engine() -> dict:  # copied every SYNC_BREATHS breaths: wait for the first copy
+            return {s.labels["counter"]: s.value
+                    for s in samples(_scrape(url), "snabbpy_engine_counter")}
+        wait_for(lambda: engine().get("breaths", 0) > 0, "the engine's breaths")
+        assert engine()["freed"] > 0
         (started,) = samples(text, "snabbpy_process_start_time_seconds")
         assert started.labels == {"pid": str(run.pid), "process": "basic1"}
     finally:

@@ -34,11 +34,14 @@ def test_help_and_type_lines_come_before_the_samples():
 
 def test_app_engine_and_start_time_families():
     text = ex.render([one(apps={"rx": {"rxerrors": 2}}, engine={"breaths": 10},
-                          started=1700000000.5)])
+                          engine_gauges={"nfree": 5}, started=1700000000.5)])
     fams = parse(text)
     assert fams["snabbpy_app_counter"].samples[0].labels["app"] == "rx"
     assert fams["snabbpy_engine_counter"].samples[0].labels["counter"] == "breaths"
     assert fams["snabbpy_engine_counter"].samples[0].value == 10
+    assert fams["snabbpy_engine_gauge"].type == "gauge"
+    assert fams["snabbpy_engine_gauge"].samples[0].labels == {"pid": "42", "process": "basic1",
+                                                              "counter": "nfree"}
     assert fams["snabbpy_process_start_time_seconds"].type == "gauge"
     assert fams["snabbpy_process_start_time_seconds"].samples[0].value == 1700000000.5
     assert fams["snabbpy_processes"].samples[0].value == 1

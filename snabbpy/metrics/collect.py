@@ -7,10 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from snabbpy.core import counter
+from snabbpy.core.engine_stats import FILE_NAME as ENGINE_FILE
+from snabbpy.core.engine_stats import GAUGES
 from snabbpy.metrics.exposition import ProcessCounters
-
-#: The counter file an engine may publish beside links/ and apps/.
-ENGINE_FILE = "engine"
 
 
 def process_name(pid: int, info: dict | None) -> str:
@@ -44,7 +43,8 @@ def read_one(pid: int) -> ProcessCounters | None:
     started = (info or {}).get("started")
     return ProcessCounters(
         pid=pid, name=process_name(pid, info), links=seen["links"], apps=seen["apps"],
-        engine=engine,
+        engine={k: v for k, v in engine.items() if k not in GAUGES},
+        engine_gauges={k: v for k, v in engine.items() if k in GAUGES},
         started=float(started) if isinstance(started, (int, float)) else None)
 
 

@@ -7,6 +7,7 @@ Families (every sample carries ``pid`` and ``process``)::
     snabbpy_link_counter_total{link, from_app, to_app, counter}
     snabbpy_app_counter_total{app, counter}
     snabbpy_engine_counter_total{counter}
+    snabbpy_engine_gauge{counter}          (gauge: levels such as nfree)
     snabbpy_process_start_time_seconds     (gauge)
     snabbpy_processes                      (gauge, no process labels)
 """
@@ -28,13 +29,15 @@ _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 @dataclass
 class ProcessCounters:
     """One reading of one process: ``links`` {spec: {counter: value}},
-    ``apps`` {app: {counter: value}}, ``engine`` {counter: value}."""
+    ``apps`` {app: {counter: value}}, ``engine`` {counter: value} and
+    ``engine_gauges`` {name: value} (levels, not counts)."""
 
     pid: int
     name: str
     links: dict[str, dict[str, int]] = field(default_factory=dict)
     apps: dict[str, dict[str, int]] = field(default_factory=dict)
     engine: dict[str, int] = field(default_factory=dict)
+    engine_gauges: dict[str, float] = field(default_factory=dict)
     started: float | None = None
 
 
@@ -52,7 +55,10 @@ LINKS = Family("snabbpy_link_counter_total", "counter",
                "Counters of a link between two apps (rx/tx packets and bytes, txdrop).")
 APPS = Family("snabbpy_app_counter_total", "counter", "Counters an app keeps.")
 ENGINE = Family("snabbpy_engine_counter_total", "counter",
-                "Counters of a process's engine (breaths, naps).")
+                "Counters of a process's engine: breaths, naps (idle sleeps), nap_us, "
+                "and packets allocated, freed, freed_bytes, created.")
+ENGINE_GAUGES = Family("snabbpy_engine_gauge", "gauge",
+                       "Levels of a process's engine: nfree (packets on the freelist).")
 STARTED = Family("snabbpy_process_start_time_seconds", "gauge",
                  "When the snabbpy process started, in seconds since the epoch.")
 PROCESSES = Family("snabbpy_processes", "gauge", "Running snabbpy processes seen by this scrape.")
@@ -133,8 +139,8 @@ def _samples(processes: list[ProcessCounters], family: Family):
             for app, counters in sorted(p.apps.items()):
                 for key, value in counters.items():
                     yield {**who, "app": app, "counter": key}, value
-        elif family is ENGINE:
-            for key, value in p.engine.items():
+        elif family is ENGINE or family is ENGINE_GAUGES:
+            for key, value in (p.engine if family is ENGINE else p.engine_gauges).items():
                 yield {**who, "counter": key}, value
         elif family is STARTED and p.started is not None:
             yield who, float(p.started)
@@ -144,6 +150,6 @@ def render(processes: Iterable[ProcessCounters]) -> str:
     """The whole scrape: every family with samples, ending in a newline."""
     processes = sorted(processes, key=lambda p: p.pid)
     lines = format_family(PROCESSES, [({}, len(processes))])
-    for family in (LINKS, APPS, ENGINE, STARTED):
+    for family in (LINKS, APPS, ENGINE, ENGINE_GAUGES, STARTED):
         lines += format_family(family, _samples(processes, family))
     return "\n".join(lines) + "\n"
