@@ -14,6 +14,7 @@ Families (every sample carries ``pid`` and ``process``)::
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable
@@ -99,12 +100,15 @@ def format_labels(labels: dict[str, str]) -> str:
     a ValueError."""
     if not labels:
         return ""
-    parts = []
-    for key, value in labels.items():
-        if not _LABEL.fullmatch(key) or key.startswith("__"):
-            raise ValueError(f"{key!r} is not a Prometheus label name")
-        parts.append(f'{key}="{escape_label_value(str(value))}"')
-    return "{" + ",".join(parts) + "}"
+    return "{" + ",".join(f'{_label_name(key)}="{escape_label_value(str(value))}"'
+                          for key, value in labels.items()) + "}"
+
+
+@functools.lru_cache(maxsize=64)
+def _label_name(key: str) -> str:
+    if not _LABEL.fullmatch(key) or key.startswith("__"):
+        raise ValueError(f"{key!r} is not a Prometheus label name")
+    return key
 
 
 def format_family(family: Family, samples: Iterable[tuple[dict[str, str], float]]) -> list[str]:
