@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import urllib.error
 import urllib.request
 
 import pytest
@@ -75,6 +76,39 @@ def test_a_scrape_sees_a_publishing_engine_and_not_stale_directories(shm, basic1
         assert links == set(e.links)
     finally:
         e.stop()
+
+
+def test_garbled_counter_files_are_skipped(shm, basic1):
+    e = Engine(publish=True)
+    e.configure(basic1)
+    mine = shm / str(os.getpid())
+    try:
+        (mine / "links" / "short").write_bytes(b"SNBPY")
+        (mine / "links" / "huge-count").write_bytes(b"SNBPYCNT" + b"\xff" * 8)
+        (mine / "apps" / "bad-name").write_bytes(
+            counter._HEADER.pack(counter.MAGIC, 1, 0) + b"\xff" * 32 + bytes(8))
+        (mine / "engine").write_bytes(b"not counters")
+        (p,) = collect.read_all()
+        assert set(p.links) == set(e.links) and p.engine == {}
+        assert "snabbpy_link_counter_total" in server.scrape()
+    finally:
+        e.stop()
+
+
+def test_only_metrics_is_served(shm):
+    httpd = server.bind("127.0.0.1:0", render=lambda: "x 1\n")
+    server.serve_in_thread(httpd)
+    try:
+        base = server.url(httpd).removesuffix("/metrics")
+        with urllib.request.urlopen(base + "/metrics?x=1", timeout=30) as reply:
+            assert reply.read() == b"x 1\n"
+        with urllib.request.urlopen(base + "/", timeout=30) as reply:
+            assert b'href="/metrics"' in reply.read()
+        with pytest.raises(urllib.error.HTTPError, match="404"):
+            urllib.request.urlopen(base + "/other", timeout=30)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_a_process_that_exits_mid_scrape_is_left_out(shm, basic1, monkeypatch):
