@@ -54,7 +54,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     if metrics:
         from snabbpy.metrics import server
 
-        httpd = server.bind(metrics)
+        httpd = server.bind(metrics, option="--metrics")
         server.serve_in_thread(httpd)
         click.echo(f"metrics: serving {server.url(httpd)}", err=True)
     engine = Engine(publish=True, busywait=busywait)

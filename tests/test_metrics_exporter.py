@@ -49,13 +49,16 @@ def test_a_port_in_use_is_one_line_and_exit_2():
                      ["run", "configs/basic1.yaml", "--metrics", f"127.0.0.1:{port}"]):
             r = CliRunner().invoke(main, args)
             assert r.exit_code == 2, r.output
-            assert r.output == f"snabbpy: error: --listen 127.0.0.1:{port}: " \
+            assert r.output == f"snabbpy: error: {args[-2]} 127.0.0.1:{port}: " \
                                "address already in use\n"
 
 
 def test_a_bad_port_is_one_line_and_exit_2():
     r = CliRunner().invoke(main, ["exporter", "--listen", "127.0.0.1:70000"])
     assert r.exit_code == 2 and len(r.output.splitlines()) == 1, r.output
+    r = CliRunner().invoke(main, ["run", "configs/basic1.yaml", "--metrics", "nowhere"])
+    assert r.output == "snabbpy: error: --metrics 'nowhere': expected HOST:PORT, " \
+                       "e.g. 127.0.0.1:9100\n"
 
 
 def test_a_scrape_sees_a_publishing_engine_and_not_stale_directories(shm, basic1):

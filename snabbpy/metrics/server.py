@@ -15,22 +15,22 @@ from snabbpy.core.config import ConfigError
 from snabbpy.metrics import collect, exposition
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, option: str = "--listen") -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6; PORT 0 picks a free one) ->
-    (host, port); a ConfigError names what is wrong."""
+    (host, port); a ConfigError names ``option`` and what is wrong."""
     host, colon, port = text.rpartition(":")
     if not colon or not host:
-        raise ConfigError(f"--listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9100")
+        raise ConfigError(f"{option} {text!r}: expected HOST:PORT, e.g. 127.0.0.1:9100")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         try:
             ipaddress.IPv6Address(host)
         except ValueError:
-            raise ConfigError(f"--listen {text!r}: {host!r} is not an IPv6 address") from None
+            raise ConfigError(f"{option} {text!r}: {host!r} is not an IPv6 address") from None
     elif ":" in host:
-        raise ConfigError(f"--listen {text!r}: write an IPv6 address in brackets, [::1]:9100")
+        raise ConfigError(f"{option} {text!r}: write an IPv6 address in brackets, [::1]:9100")
     if not (port.isascii() and port.isdigit()) or int(port) > 65535:
-        raise ConfigError(f"--listen {text!r}: port {port!r} is not a number from 0 to 65535")
+        raise ConfigError(f"{option} {text!r}: port {port!r} is not a number from 0 to 65535")
     return host, int(port)
 
 
@@ -73,17 +73,19 @@ def scrape() -> str:
     return exposition.render(collect.read_all())
 
 
-def bind(listen: str, render: Callable[[], str] = scrape) -> ThreadingHTTPServer:
+def bind(listen: str, render: Callable[[], str] = scrape,
+         option: str = "--listen") -> ThreadingHTTPServer:
     """A server bound to ``listen`` (HOST:PORT), not yet serving; a bad
-    address, a port in use or one not allowed is a ConfigError."""
-    address = parse_listen(listen)
+    address, a port in use or one not allowed is a ConfigError naming
+    ``option``."""
+    address = parse_listen(listen, option)
     try:
         return _Server(address, render)
     except OSError as exc:
         why = {errno.EADDRINUSE: "address already in use",
                errno.EADDRNOTAVAIL: "address not available on this machine",
                errno.EACCES: "permission denied"}.get(exc.errno, exc.strerror or str(exc))
-        raise ConfigError(f"--listen {listen}: {why}") from None
+        raise ConfigError(f"{option} {listen}: {why}") from None
 
 
 def url(server: ThreadingHTTPServer) -> str:
