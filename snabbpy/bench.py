@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+import re
 import time
+from decimal import Decimal
 
 from snabbpy.apps.basic.basic1 import basic1 as basic1_graph
+from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
+
+_DECIMAL = re.compile(r"\+?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_HEX = re.compile(r"\+?0[xX][0-9a-fA-F]+")
+
+
+def parse_count(option: str, text: str) -> int:
+    """A count written as Snabb's snabbmark takes it (Lua's tonumber):
+    ``30e6``, ``1e9``, ``2.5e6``, ``5000000``, ``0x1000``. It must come to
+    a whole number of at least 1; anything else is a ConfigError naming
+    ``option``."""
+    word = text.strip()
+    if _HEX.fullmatch(word):
+        value = Decimal(int(word, 16))
+    elif _DECIMAL.fullmatch(word):
+        value = Decimal(word)
+    else:
+        raise ConfigError(f"{option} {text!r}: not a number (write e.g. 30e6 or 30000000)")
+    if value > 2**64 - 1:  # before anything else: 1e999999999 must stay cheap
+        raise ConfigError(f"{option} {text!r}: more than a 64-bit counter holds")
+    if value != value.to_integral_value():
+        raise ConfigError(f"{option} {text!r}: not a whole number")
+    if value < 1:
+        raise ConfigError(f"{option} {text!r}: must be at least 1")
+    return int(value)
 
 
 def basic1(npackets: int, size: int = 60) -> tuple[int, float]:

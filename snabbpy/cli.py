@@ -40,8 +40,10 @@ def main() -> None:
               help="Write the final counters to this file as JSON.")
 @click.option("--busywait", is_flag=True,
               help="Never nap when idle: lowest latency, one core kept busy.")
+@click.option("--metrics", metavar="HOST:PORT",
+              help="Also serve Prometheus metrics on http://HOST:PORT/metrics (a thread).")
 def run(config_file: str, duration: float | None, report_interval: float,
-        report_json: str | None, busywait: bool) -> None:
+        report_json: str | None, busywait: bool, metrics: str | None) -> None:
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
     from snabbpy.core import config, counter
@@ -49,6 +51,12 @@ def run(config_file: str, duration: float | None, report_interval: float,
     from snabbpy.core.report import LoadReporter, app_report, link_report
 
     c = config.load_yaml(config_file)
+    if metrics:
+        from snabbpy.metrics import server
+
+        httpd = server.bind(metrics, option="--metrics")
+        server.serve_in_thread(httpd)
+        click.echo(f"metrics: serving {server.url(httpd)}", err=True)
     engine = Engine(publish=True, busywait=busywait)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: engine.request_stop())
@@ -96,14 +104,14 @@ def selftest(module: str, args: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("name", type=click.Choice(["basic1"]))
-@click.option("--packets", type=int, default=100_000_000, show_default=True,
-              help="Packets the source sends.")
+@click.option("--packets", default="100e6", show_default=True,
+              help="Packets the source sends (30e6, 1e9, 5000000 or 0x1000, as snabbmark).")
 @click.option("--size", type=int, default=60, show_default=True, help="Packet size.")
-def bench(name: str, packets: int, size: int) -> None:
+def bench(name: str, packets: str, size: int) -> None:
     """Run a benchmark and print its rate."""
     from snabbpy import bench as benchmarks
 
-    sent, seconds = benchmarks.basic1(packets, size)
+    sent, seconds = benchmarks.basic1(benchmarks.parse_count("--packets", packets), size)
     click.echo(benchmarks.format_rate(sent, seconds))
 
 
@@ -136,6 +144,7 @@ COMMAND_MODULES = [
     ("snabbpy.vm.cli", "vm"),
     ("snabbpy.top", "top"),
     ("snabbpy.top", "ps"),
+    ("snabbpy.metrics.command", "exporter"),
 ]
 
 

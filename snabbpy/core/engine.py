@@ -21,6 +21,7 @@ from snabbpy.core import config as config_mod
 from snabbpy.core import counter, diff, memory, order
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
+from snabbpy.core.engine_stats import SYNC_BREATHS, EngineStats
 from snabbpy.core.link import COUNTERS as LINK_COUNTERS
 from snabbpy.core.link import Link
 from snabbpy.core.native import lib
@@ -63,6 +64,9 @@ class Engine:
         self.timers = Timers()
         self.now = clock()
         self.breaths = 0
+        self.naps = 0  # times main() slept while idle
+        self.nap_us = 0  # microseconds it asked to sleep, in all
+        self._stats: EngineStats | None = None
         self.stop_requested = False
         self._pulls: list[Callable[[], Any]] = []
         self._sources_done: list[Callable[[], bool]] = []
@@ -208,9 +212,14 @@ class Engine:
         interval = int(report_interval * 1e9) if report_interval else None
         next_report = start + interval if interval else None
         nap_us = 0
+        if self.shm_dir and self._stats is None:
+            self._stats = EngineStats(self.shm_dir)
+        stats = self._stats
         while not self.stop_requested:
             before = lib.link_progress()
             self.breathe()
+            if stats is not None and not self.breaths % SYNC_BREATHS:
+                stats.sync(self.breaths, self.naps, self.nap_us)
             if done is not None and done():
                 break
             if deadline is not None and self.now >= deadline:
@@ -221,9 +230,13 @@ class Engine:
                     on_report()
             if lib.link_progress() == before and not self.busywait:
                 nap_us = min(nap_us + 1, MAX_SLEEP_US)
+                self.naps += 1
+                self.nap_us += nap_us
                 sleep(nap_us / 1e6)
             else:
                 nap_us = 0
+        if stats is not None:
+            stats.sync(self.breaths, self.naps, self.nap_us)
         self.stop_requested = False
 
     def finished(self) -> bool:
@@ -245,6 +258,9 @@ class Engine:
     def stop(self) -> None:
         """Stops every app and frees every link: an empty graph."""
         self.configure(config_mod.new())
+        if self._stats is not None:
+            self._stats.close()
+            self._stats = None
         if self.shm_dir:
             counter.remove_process_dir()
 
