@@ -3,7 +3,9 @@ request handlers, fed a session of messages from a hostile frontend.
 
 Run: ``python3 tests/fuzz/fuzz_vhost_user.py [libFuzzer flags] [corpus dirs]``.
 
-Each input is a session of up to 12 messages. A message is mostly built
+Each input is a session of up to 12 messages, half the time after a good
+setup (features, an 8-page memory region, both rings) so that later
+messages meet running rings. A message is mostly built
 from structured choices (a request the device handles, a valid header, a
 payload of the right shape whose memory regions and ring addresses mostly
 fit the fds that come with it), sometimes raw bytes, so the fuzzer gets past
@@ -100,11 +102,12 @@ class Session:
             return struct.pack("<Q", f.ConsumeIntInRange(0, 0x3ff)), 0
         if code in (Request.SET_VRING_NUM, Request.SET_VRING_BASE, Request.GET_VRING_BASE,
                     Request.SET_VRING_ENABLE):
-            num = (1 << f.ConsumeIntInRange(0, 16)) if f.ConsumeBool() else f.ConsumeInt(4)
+            num = (1 << f.ConsumeIntInRange(0, 16) % 9) if f.ConsumeBool() else f.ConsumeInt(4)
             return struct.pack("<II", index, num & 0xFFFFFFFF), 0
         if code == Request.SET_VRING_ADDR:
             base = USER[f.ConsumeIntInRange(0, len(USER) - 1)]
-            addrs = [(base + f.ConsumeIntInRange(0, 8 * PAGE)) & (2**64 - 1) for _ in range(3)]
+            addrs = [(base + 16 * f.ConsumeIntInRange(0, 8 * PAGE // 16)
+                      + (f.ConsumeIntInRange(0, 7) == 0)) & (2**64 - 1) for _ in range(3)]
             return struct.pack("<IIQQQQ", index, f.ConsumeIntInRange(0, 1), *addrs, 0), 0
         if code in (Request.SET_VRING_KICK, Request.SET_VRING_CALL, Request.SET_VRING_ERR):
             nofd = f.ConsumeBool()
@@ -126,6 +129,29 @@ class Session:
         fds = [self.make_fd() for _ in range(min(nfds, 10))]
         return struct.pack("<III", code, flags, len(body)) + body, fds
 
+    def prologue(self) -> list[tuple[bytes, list[int]]]:
+        """A good setup: features, one 8-page region, both rings of 8
+        entries (descriptors, avail, used in its first three pages), so the
+        messages after it reach running rings."""
+        fd = os.memfd_create("fuzz-guest")
+        os.ftruncate(fd, 8 * PAGE)
+        self.memfds.append(fd)
+        self.mine.append(fd)
+        user = USER[0]
+        out = [(_msg(Request.SET_FEATURES, struct.pack("<Q", SUPPORTED_FEATURES)), []),
+               (_msg(Request.SET_MEM_TABLE, struct.pack("<IIQQQQ", 1, 0, GPA[0], 8 * PAGE,
+                                                      user, 0)), [fd])]
+        for index in (0, 1):
+            base = user + index * 4 * PAGE
+            kick = os.eventfd(0, os.EFD_NONBLOCK)
+            self.mine.append(kick)
+            out += [(_msg(Request.SET_VRING_NUM, struct.pack("<II", index, 8)), []),
+                    (_msg(Request.SET_VRING_ADDR, struct.pack(
+                        "<IIQQQQ", index, 0, base, base + 2 * PAGE, base + PAGE, 0)), []),
+                    (_msg(Request.SET_VRING_KICK, struct.pack("<Q", index)), [kick]),
+                    (_msg(Request.SET_VRING_ENABLE, struct.pack("<II", index, 1)), [])]
+        return out
+
     def scribble(self) -> None:
         """The frontend writes ring contents into its memory."""
         if self.memfds and self.fdp.ConsumeBool():
@@ -144,6 +170,10 @@ class Session:
             os.close(fd)
 
 
+def _msg(code: int, body: bytes) -> bytes:
+    return struct.pack("<III", code, 1, len(body)) + body
+
+
 def run_session(data: bytes) -> None:
     """One input: a session of messages, then every fd accounted for."""
     before = _open_fds()
@@ -153,8 +183,9 @@ def run_session(data: bytes) -> None:
     device = VhostDevice(SUPPORTED_FEATURES, stats, max_queue_size=256)
     decoder = MessageDecoder(FRONTEND)
     try:
-        for _ in range(fdp.ConsumeIntInRange(1, 12)):
-            raw, fds = session.message()
+        script = session.prologue() if fdp.ConsumeBool() else []
+        for step in range(len(script) + fdp.ConsumeIntInRange(1, 12)):
+            raw, fds = script[step] if step < len(script) else session.message()
             try:
                 messages = []
                 at, first = 0, True
@@ -174,6 +205,8 @@ def run_session(data: bytes) -> None:
                     device.handle(msg)
                 except DeviceError:
                     pass
+            if step + 1 < len(script):
+                continue
             session.scribble()
             for vring in device.vrings:
                 if vring.started:
