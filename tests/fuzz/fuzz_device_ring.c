@@ -155,12 +155,40 @@ static void fuzz_memory_table(struct input *in)
     }
 }
 
+/* FUZZ_STATS=1 in the environment: at exit, the ring counters summed over
+ * every input run, to see how deep the inputs reach (docs/fuzzing.md). */
+static struct dr_stats total[2];
+
+static void print_totals(void)
+{
+    static const char *names[] = { "packets", "bytes", "chains", "interrupts",
+        "bad_avail_idx", "bad_index", "bad_addr", "bad_chain", "bad_indirect",
+        "bad_direction", "bad_header", "too_long", "no_memory", "no_buffers", "discarded" };
+    for (int d = 0; d < 2; d++) {
+        const uint64_t *v = (const uint64_t *)&total[d];
+        fprintf(stderr, "%s:", d ? "rx" : "tx");
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            fprintf(stderr, " %s=%llu", names[i], (unsigned long long)v[i]);
+        fprintf(stderr, "\n");
+    }
+}
+
+static void add_totals(struct dr_stats *t, const struct dr_stats *s)
+{
+    uint64_t *a = (uint64_t *)t;
+    const uint64_t *b = (const uint64_t *)s;
+    for (size_t i = 0; i < sizeof *s / 8; i++)
+        a[i] += b[i];
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
     if (!ready) {
         map_guest();
         fuzz_packets_init();
+        if (getenv("FUZZ_STATS"))
+            atexit(print_totals);
         ready = 1;
     }
     struct input in = { data, size };
@@ -292,6 +320,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             memcpy(L.avail + 2, &avail_index, 2);
         }
     }
+    add_totals(&total[rx], &s);
     FUZZ_CHECK(dr_queue_stop(&q) == q.last_avail);
     FUZZ_CHECK(in_guest(q.used, 4 + 8ull * L.size));
     fuzz_link_free(&link);

@@ -52,8 +52,29 @@ static int heads_in_flight(struct virtq *vq, uint16_t *out)
     return n;
 }
 
+/* FUZZ_STATS=1 in the environment: at exit, the counters summed over every
+ * input, to see how deep the inputs reach. */
+static struct virtq_stats total;
+static uint64_t merged;   /* packets received from more than one buffer */
+
+static void print_totals(void)
+{
+    fprintf(stderr, "virtq: packets=%llu bytes=%llu bad_id=%llu bad_len=%llu bad_idx=%llu "
+            "oversize=%llu bad_num_buffers=%llu notifications=%llu nomem=%llu merged=%llu\n",
+            (unsigned long long)total.packets, (unsigned long long)total.bytes,
+            (unsigned long long)total.bad_id, (unsigned long long)total.bad_len,
+            (unsigned long long)total.bad_idx, (unsigned long long)total.oversize,
+            (unsigned long long)total.bad_num_buffers,
+            (unsigned long long)total.notifications, (unsigned long long)total.nomem,
+            (unsigned long long)merged);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static int ready;
+    if (!ready && getenv("FUZZ_STATS"))
+        atexit(print_totals);
+    ready = 1;
     fuzz_packets_init();
     struct input in = { data, size };
     uint8_t c0 = in_u8(&in), c1 = in_u8(&in);
@@ -110,7 +131,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1:
             FUZZ_CHECK(virtq_rx_refill(&vq) >= 0);
             break;
-        case 2: case 3: {                           /* the device completes */
+        case 3: if (vq.mrg_rxbuf && op & 0x40) {     /* a whole merged packet */
+            int n = heads_in_flight(&vq, heads);
+            int k = 1 + in_u8(&in) % 5;
+            if (k > n)
+                k = n;
+            for (int j = 0; j < k; j++) {
+                uint16_t id = heads[(in_u8(&in) + j) % n];
+                uint32_t len = vq.hdr_size + in_u16(&in) % (vq.rx_buffer_size + 1);
+                if (j == 0) {
+                    uint16_t nb = (uint16_t)k;
+                    struct packet *p = vq.owner[id];
+                    memcpy(p->buf + p->headroom - vq.hdr_size + 10, &nb, 2);
+                } else {
+                    len -= vq.hdr_size;
+                }
+                struct vring_used_elem *e = &vq.used->ring[dev_used & (vq.size - 1)];
+                e->id = id;
+                e->len = len;
+                dev_used++;
+            }
+            __atomic_store_n(&vq.used->idx, dev_used, __ATOMIC_RELEASE);
+            break;
+        }
+        /* fall through */
+        case 2: {                                   /* the device completes */
             int n = heads_in_flight(&vq, heads);
             uint8_t how = in_u8(&in);
             uint32_t id = n && how < 224 ? heads[in_u8(&in) % n] : in_u16(&in);
@@ -139,6 +184,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             while (!link_empty(&rx)) {
                 struct packet *p = link_receive(&rx);
                 FUZZ_CHECK(p->length <= PACKET_PAYLOAD_SIZE);
+                merged += p->length > vq.rx_buffer_size;
                 packet_free(p);
             }
             break;
@@ -158,6 +204,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_bookkeeping(&vq);
         FUZZ_CHECK(virtq_in_flight(&vq) <= (int)vq.size);
     }
+    const uint64_t *from = (const uint64_t *)&stats;
+    uint64_t *to = (uint64_t *)&total;
+    for (size_t i = 0; i < sizeof stats / 8; i++)
+        to[i] += from[i];
     virtq_release_all(&vq);
     check_bookkeeping(&vq);
     FUZZ_CHECK(vq.num_free == vq.size);
