@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "fuzz"))
 
-import run as fuzz_run  # noqa: E402
+import fuzz_run  # noqa: E402
 
 #: Executions per target in the test suite, by speed: all targets together
 #: take about a minute on two cores. SNABBPY_FUZZ_SCALE multiplies them;

@@ -1,4 +1,4 @@
-/* Shared by the C harnesses: the native core (built by build.py into
+/* Shared by the C harnesses: the native core (built by fuzz_build.py into
  * native_amalgam.c), a packet pool in place of Python's, and a byte reader
  * over the fuzzer's input. */
 

@@ -1,5 +1,5 @@
 """Builds the libFuzzer harnesses of tests/fuzz (the C rings, the pcap
-record reader) with clang: ``python3 tests/fuzz/build.py [OUTDIR]``.
+record reader) with clang: ``python3 tests/fuzz/fuzz_build.py [OUTDIR]``.
 
 Each harness is one C file that includes ``native_amalgam.c``: the native
 core exactly as ``snabbpy/native_build.py`` feeds it to the C compiler

@@ -1,7 +1,7 @@
 """Runs one fuzz target for a fixed number of executions, for the tests
 (tests/test_fuzz_*.py) and by hand; see docs/fuzzing.md.
 
-``python3 tests/fuzz/run.py TARGET [RUNS]`` runs a target over its corpus
+``python3 tests/fuzz/fuzz_run.py TARGET [RUNS]`` runs a target over its corpus
 (tests/fuzz/corpus/TARGET) and then that many new inputs; it exits non-zero
 with the report on a crash, a sanitizer report, a leak or a broken
 invariant. New inputs go to a scratch directory, never into the corpus.
@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
-import build  # noqa: E402
+import fuzz_build as build  # noqa: E402
 
 #: Python targets (atheris): name -> harness.
 PYTHON_TARGETS = {"vhost_user": "fuzz_vhost_user.py", "pcap": "fuzz_pcap.py"}
@@ -90,7 +90,7 @@ def run(target: str, runs: int, seed: int = 1, max_len: int = 4096,
 def main() -> None:
     """Command line: TARGET [RUNS]."""
     if len(sys.argv) < 2 or sys.argv[1] not in TARGETS:
-        sys.exit(f"usage: run.py TARGET [RUNS]; targets: {', '.join(TARGETS)}")
+        sys.exit(f"usage: fuzz_run.py TARGET [RUNS]; targets: {', '.join(TARGETS)}")
     proc = run(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100000)
     sys.stderr.write(proc.stderr[-20000:])
     sys.exit(proc.returncode)
