@@ -12,12 +12,13 @@ fit the fds that come with it), sometimes raw bytes, so the fuzzer gets past
 the header checks into the handlers. Fds are real: memfds of chosen sizes
 (possibly shorter than their region), eventfds, a pipe, a directory. The
 bytes go through ``MessageDecoder`` in the chunks the app reads, each
-decoded request to ``VhostDevice.handle``, and a started ring is run once
-over the frontend's memory (with descriptors the input wrote there).
+decoded request to ``VhostDevice.handle``, and after each message the
+started rings run once over the frontend's memory (descriptors the input
+wrote there): the TX ring discarding, the RX ring given a few packets.
 
 A crash is any exception other than the two a peer may cause
-(``VhostUserProtocolError``, ``DeviceError``), or an fd left open after the
-session: the decoder and the device own every fd they are handed.
+(``VhostUserProtocolError``, ``DeviceError``), a packet or an fd left over
+after the session: the decoder and the device own every fd they are handed.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import atheris
 
 with atheris.instrument_imports():
     from snabbpy.apps.vhost.device import SUPPORTED_FEATURES, DeviceError, VhostDevice
+    from snabbpy.core import packet
+    from snabbpy.core.link import Link
     from snabbpy.core.native import ffi, lib
     from snabbpy.lib.vhost_user import FRONTEND, MessageDecoder, Request, VhostUserProtocolError
     from snabbpy.lib.vhost_user.constants import HEADER_SIZE
@@ -49,7 +52,15 @@ USER = (0x7f0000000000, 0x7f0000100000, 0x7f0000000000 + PAGE, 2**64 - PAGE)
 
 
 def _open_fds() -> set[int]:
-    return set(int(n) for n in os.listdir("/proc/self/fd"))
+    """Open fds, but packet memory (grown on first use, kept for good)."""
+    out = set()
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            if "snabbpy-dma" not in os.readlink(f"/proc/self/fd/{n}"):
+                out.add(int(n))
+        except OSError:
+            pass  # the fd of the listing itself
+    return out
 
 
 class Session:
@@ -174,6 +185,16 @@ def _msg(code: int, body: bytes) -> bytes:
     return struct.pack("<III", code, 1, len(body)) + body
 
 
+_LINKS: list[Link] = []
+
+
+def _link() -> Link:
+    """The one link that carries packets to the guest, made once."""
+    if not _LINKS:
+        _LINKS.append(Link("to-guest"))
+    return _LINKS[0]
+
+
 def run_session(data: bytes) -> None:
     """One input: a session of messages, then every fd accounted for."""
     before = _open_fds()
@@ -182,6 +203,8 @@ def run_session(data: bytes) -> None:
     stats = (ffi.new("struct dr_stats *"), ffi.new("struct dr_stats *"))
     device = VhostDevice(SUPPORTED_FEATURES, stats, max_queue_size=256)
     decoder = MessageDecoder(FRONTEND)
+    to_guest = _link()
+    in_use = packet.in_use()
     try:
         script = session.prologue() if fdp.ConsumeBool() else []
         for step in range(len(script) + fdp.ConsumeIntInRange(1, 12)):
@@ -209,12 +232,20 @@ def run_session(data: bytes) -> None:
                 continue
             session.scribble()
             for vring in device.vrings:
-                if vring.started:
+                if vring.started and vring.index == 1:
                     lib.dr_tx(vring.q, ffi.NULL, 64)
+                elif vring.started:  # packets into the frontend's memory
+                    for _ in range(fdp.ConsumeIntInRange(0, 3)):
+                        to_guest.transmit(packet.from_bytes(
+                            bytes(fdp.ConsumeIntInRange(0, 2000))))
+                    lib.dr_rx(vring.q, to_guest.c, 8)
+                    to_guest.drain()
     finally:
         decoder.close()
         device.reset()
         session.close()
+    if packet.in_use() != in_use:
+        raise AssertionError(f"packets leaked: {packet.in_use() - in_use}")
     leaked = _open_fds() - before
     if leaked:
         raise AssertionError(f"fds left open after the session: {sorted(leaked)}")
