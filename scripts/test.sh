@@ -19,7 +19,8 @@ if ! python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'; th
 fi
 
 # The interop and VM tests need real peers; each script is idempotent.
-for script in scripts/install-dpdk.sh scripts/install-netutils.sh scripts/setup-vm-lab.sh; do
+for script in scripts/install-dpdk.sh scripts/install-netutils.sh scripts/install-fuzz.sh \
+        scripts/setup-vm-lab.sh; do
     if [ -f "$script" ]; then
         echo "== $script"
         bash "$script"

@@ -26,9 +26,11 @@ void dr_memory_clear(struct dr_memory *m)
     memset(m, 0, sizeof *m);
 }
 
+/* Compares last bytes, not ends: a region may end at 2^64 exactly, where
+ * its end would wrap to 0. Sizes are not 0. */
 static int overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
-    return a < b + blen && b < a + alen;
+    return a <= b + (blen - 1) && b <= a + (alen - 1);
 }
 
 int dr_memory_add(struct dr_memory *m, uint64_t guest_phys, uint64_t user_addr,
