@@ -26,7 +26,7 @@ class PcapFilter(App):
         try:
             self.program = bpf.compile_expression(conf["filter"], conf["linktype"])
         except bpf.BpfError as exc:
-            raise ConfigError(f"app {self.name!r} (PcapFilter): {exc}") from None
+            raise ConfigError(f"PcapFilter: {exc}") from None
         self._counts = self.stats.pointer + self.stats.index["passed"]
         self._in = self._out = self._rejected = None
 
