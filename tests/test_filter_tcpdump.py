@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from filter_frames import frames
-from helpers import drain, fill, need_root, wire
+from helpers import SNABBPY, drain, fill, need_root, wire
 
 from snabbpy.apps.filter import PcapFilter
 from snabbpy.apps.socket import netns
@@ -174,3 +174,19 @@ def test_real_traffic_matches_tcpdump(tmp_path):
     capture = tmp_path / "indexed.pcap"
     write_indexed(capture, payloads)
     compare(capture, payloads, tmp_path, EXPRESSIONS)
+
+
+def test_the_example_graph_splits_a_capture_as_tcpdump_does(tmp_path):
+    need_tcpdump()
+    payloads = list(dict.fromkeys(frames(400, seed=80)))
+    write_indexed(tmp_path / "snabbpy-capture.pcap", payloads)
+    example = Path(__file__).resolve().parent.parent / "configs" / "filter-web.yaml"
+    (tmp_path / "graph.yaml").write_text(example.read_text())
+    subprocess.run([*SNABBPY, "run", "graph.yaml", "--report-interval", "0"], cwd=tmp_path,
+                   check=True, capture_output=True, timeout=120)
+    expression = "tcp port 80 and not src net 10.0.0.0/8"
+    want = tcpdump_selects(tmp_path / "snabbpy-capture.pcap", expression, tmp_path / "t.pcap")
+    kept = [r.ts_sec for r, _ in pcap.iter_records((tmp_path / "web.pcap").read_bytes())]
+    other = [r.ts_sec for r, _ in pcap.iter_records((tmp_path / "other.pcap").read_bytes())]
+    assert want and kept == want
+    assert sorted(kept + other) == list(range(len(payloads)))
