@@ -98,7 +98,8 @@ print(("rate: %.3f Mpps"):format(n / (engine.now() - start) / 1e6))
 
 def rate_of(cmd: list[str], env: dict | None = None) -> float:
     """Runs one side and returns the Mpps it printed."""
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env,
+                         timeout=300)
     m = RATE.search(out.stdout)
     if out.returncode or not m:
         sys.exit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")

@@ -20,12 +20,32 @@ ETH_IP_TCP80 = (bytes(12) + b"\x08\x00" + bytes.fromhex("45000028000000004006000
                 + bytes.fromhex("1234005000000000000000005002000000000000"))
 
 
+@pytest.fixture(params=["interpreter", "codegen"], autouse=True)
+def mode(request, tmp_path_factory, monkeypatch):
+    """Every test runs with programs interpreted, then compiled to C."""
+    monkeypatch.setenv("SNABBPY_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+    global CODEGEN
+    CODEGEN = request.param == "codegen"
+    return request.param
+
+
+CODEGEN = False
+
+
 def prog(*insns) -> bpf.Filter:
-    return bpf.Filter([Insn(*i) for i in insns])
+    f = bpf.Filter([Insn(*i) for i in insns])
+    if CODEGEN:
+        f.use_codegen()
+        assert f.compiled
+    return f
+
+
+def compiled(expression: str, linktype="EN10MB") -> bpf.Filter:
+    return bpf.compile_expression(expression, linktype, codegen=CODEGEN)
 
 
 def test_libpcap_compiles_an_expression_into_a_checked_program():
-    f = bpf.compile_expression("tcp port 80 and not src net 10.0.0.0/8")
+    f = compiled("tcp port 80 and not src net 10.0.0.0/8")
     assert f.expression.startswith("tcp port 80")
     assert len(f) > 5 and f.insns[-1].code in (RET_A, RET_K)
     assert f.matches(ETH_IP_TCP80)
@@ -42,7 +62,7 @@ def test_libpcap_message_names_the_fault():
 
 
 def test_link_types_by_name_and_number():
-    raw = bpf.compile_expression("tcp port 80", "RAW")
+    raw = compiled("tcp port 80", "RAW")
     assert raw.matches(ETH_IP_TCP80[14:]) and not raw.matches(ETH_IP_TCP80)
     assert bpf.linktype_value("DLT_EN10MB") == bpf.linktype_value(1) == 1
     with pytest.raises(bpf.BpfError, match="out of range"):
@@ -100,7 +120,7 @@ def test_arithmetic_division_by_x_and_scratch_memory():
 
 
 def test_match_gives_a_mask_over_any_uint8_array():
-    f = bpf.compile_expression("tcp dst port 80")
+    f = compiled("tcp dst port 80")
     other = ETH_IP_TCP80[:36] + b"\x01\xbb" + ETH_IP_TCP80[38:]
     mem = np.frombuffer(ETH_IP_TCP80 + other + ETH_IP_TCP80, dtype=np.uint8).copy()
     n = len(ETH_IP_TCP80)
@@ -119,13 +139,15 @@ def test_match_gives_a_mask_over_any_uint8_array():
 
 def test_pcapfilter_passes_counts_and_optionally_rejects():
     other = ETH_IP_TCP80[:36] + b"\x01\xbb" + ETH_IP_TCP80[38:]
-    app = wire(PcapFilter({"filter": "tcp port 80", "linktype": "EN10MB"}),
+    app = wire(PcapFilter({"filter": "tcp port 80", "linktype": "EN10MB",
+                                "codegen": CODEGEN}),
                ["input"], ["output"])
     fill(app.input["input"], [ETH_IP_TCP80, other, ETH_IP_TCP80])
     app.push()
     assert drain(app.output["output"]) == [ETH_IP_TCP80, ETH_IP_TCP80]
     assert app.stats.snapshot() == {"passed": 2, "rejected": 1}
-    both = wire(PcapFilter({"filter": "not tcp port 80", "linktype": 1}),
+    both = wire(PcapFilter({"filter": "not tcp port 80", "linktype": 1,
+                                "codegen": CODEGEN}),
                 ["input"], ["output", "rejected"])
     fill(both.input["input"], [ETH_IP_TCP80, other])
     both.push()
@@ -157,3 +179,23 @@ links:
     assert r.returncode == 2
     assert "app 'web': PcapFilter: filter 'ip and and tcp': " in r.stderr
     assert "syntax error" in r.stderr
+
+
+def test_codegen_is_cached_by_content_and_says_how_it_runs(tmp_path, monkeypatch):
+    from snabbpy.lib import bpf_codegen
+
+    monkeypatch.setenv("SNABBPY_CACHE_DIR", str(tmp_path))
+    a = bpf.compile_expression("udp port 53", codegen=True)
+    b = bpf.compile_expression("udp port 53", codegen=True)
+    assert a.compiled and int(bpf.native_ffi.cast("uintptr_t", a.fn)) == int(
+        bpf.native_ffi.cast("uintptr_t", b.fn))
+    assert len(list((tmp_path / "bpf").glob("*.so"))) == 1
+    assert "A = ld16(P + 12ULL)" in bpf_codegen.translate(a.insns)
+    app = PcapFilter({"filter": "udp port 53", "linktype": 1, "codegen": True})
+    assert app.report().endswith("compiled to C")
+    monkeypatch.setenv("CC", "/nonexistent/cc")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(bpf_codegen.sysconfig, "get_config_var", lambda name: None)
+    slow = PcapFilter({"filter": "udp port 54", "linktype": 1, "codegen": True})
+    assert not slow.program.compiled
+    assert "interpreted (no C compiler found" in slow.report()

@@ -45,6 +45,12 @@ EXPRESSIONS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path_factory, monkeypatch):
+    """Compiled filters go to a directory of this test session."""
+    monkeypatch.setenv("SNABBPY_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 def need_tcpdump() -> None:
     """Fails under CI, skips elsewhere, without tcpdump or libpcap."""
     why = ""
@@ -75,10 +81,9 @@ def tcpdump_selects(path: Path, expression: str, out: Path) -> list[int]:
 def pcapfilter_selects(payloads: list[bytes], expression: str) -> list[int]:
     """Indices of the payloads PcapFilter passes on ``output``; the others
     must come out of ``rejected``, and the counters must add up."""
-    app = PcapFilter({"filter": expression, "linktype": "EN10MB"})
+    app = PcapFilter({"filter": expression, "linktype": "EN10MB", "codegen": True})
+    assert app.program.compiled, app.how
     wire(app, ["input"], ["output", "rejected"])
-    # The payload's index rides in front of it, past the filter's view:
-    # PcapFilter must not change a packet, so the tag comes back intact.
     passed, rejected = [], []
     for start in range(0, len(payloads), 500):
         chunk = payloads[start:start + 500]
@@ -102,6 +107,7 @@ def compare(capture: Path, payloads: list[bytes], tmp_path: Path,
         want = tcpdump_selects(capture, expression, tmp_path / f"out{n}.pcap")
         got = pcapfilter_selects(payloads, expression)
         assert got == want, f"{expression!r}: PcapFilter {len(got)} vs tcpdump {len(want)}"
+        # The interpreter, through the numpy mask, must agree too.
         mask = bpf.compile_expression(expression).match(*as_arrays(payloads))
         assert list(np.flatnonzero(mask)) == want, f"{expression!r}: match() differs"
         selected[expression] = len(want)

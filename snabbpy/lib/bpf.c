@@ -91,7 +91,14 @@ uint32_t bpf_run(const struct bpf_insn *pc, const uint8_t *pkt, uint32_t len)
 
 /* mask[i] = 1 when packet i (mem[offsets[i]], lengths[i] bytes) matches.
  * A packet reaching outside mem does not match. Returns the matches. */
-int64_t bpf_match_array(const struct bpf_insn *prog, const uint8_t *mem, uint64_t memsize,
+static inline uint32_t bpf_apply(const struct bpf_insn *prog, bpf_match_fn fn,
+                                 const uint8_t *pkt, uint32_t len)
+{
+    return fn ? fn(pkt, len) : bpf_run(prog, pkt, len);
+}
+
+int64_t bpf_match_array(const struct bpf_insn *prog, bpf_match_fn fn,
+                        const uint8_t *mem, uint64_t memsize,
                         const int64_t *offsets, const int64_t *lengths, int64_t n,
                         uint8_t *mask)
 {
@@ -100,7 +107,7 @@ int64_t bpf_match_array(const struct bpf_insn *prog, const uint8_t *mem, uint64_
         int64_t off = offsets[i], len = lengths[i];
         int ok = off >= 0 && len >= 0 && (uint64_t)off <= memsize
                  && (uint64_t)len <= memsize - (uint64_t)off && len <= 0xffffffffLL
-                 && bpf_run(prog, mem + off, (uint32_t)len) != 0;
+                 && bpf_apply(prog, fn, mem + off, (uint32_t)len) != 0;
         mask[i] = (uint8_t)ok;
         hits += ok;
     }
@@ -110,14 +117,15 @@ int64_t bpf_match_array(const struct bpf_insn *prog, const uint8_t *mem, uint64_
 /* Moves every packet of `in` to `out` when it matches, to `rejected` (or
  * frees it, when NULL) when not. counters[0] += passed, counters[1] +=
  * rejected. Returns the packets taken. */
-int bpf_filter_link(const struct bpf_insn *prog, struct link *in, struct link *out,
+int bpf_filter_link(const struct bpf_insn *prog, bpf_match_fn fn, struct link *in,
+                    struct link *out,
                     struct link *rejected, uint64_t *counters)
 {
     int n = link_nreadable(in);
     uint64_t pass = 0;
     for (int i = 0; i < n; i++) {
         struct packet *p = link_receive(in);
-        if (bpf_run(prog, p->buf + p->headroom, p->length)) {
+        if (bpf_apply(prog, fn, p->buf + p->headroom, p->length)) {
             link_transmit(out, p);
             pass++;
         } else if (rejected) {

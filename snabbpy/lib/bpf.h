@@ -11,9 +11,16 @@ struct bpf_insn {
     uint32_t k;
 };
 
+/* A program translated to C and compiled (snabbpy.lib.bpf_codegen): same
+ * semantics as bpf_run. The batch functions take one, or NULL to
+ * interpret `prog`. */
+typedef uint32_t (*bpf_match_fn)(const uint8_t *pkt, uint32_t len);
+
 uint32_t bpf_run(const struct bpf_insn *prog, const uint8_t *pkt, uint32_t len);
-int64_t bpf_match_array(const struct bpf_insn *prog, const uint8_t *mem, uint64_t memsize,
+int64_t bpf_match_array(const struct bpf_insn *prog, bpf_match_fn fn,
+                        const uint8_t *mem, uint64_t memsize,
                         const int64_t *offsets, const int64_t *lengths, int64_t n,
                         uint8_t *mask);
-int bpf_filter_link(const struct bpf_insn *prog, struct link *in, struct link *out,
+int bpf_filter_link(const struct bpf_insn *prog, bpf_match_fn fn, struct link *in,
+                    struct link *out,
                     struct link *rejected, uint64_t *counters);

@@ -156,9 +156,12 @@ def validate(insns: list[Insn] | tuple[Insn, ...]) -> None:
 
 
 def compile_expression(expression: str, linktype: int | str = DLT_EN10MB,
-                       snaplen: int = SNAPLEN, optimize: bool = True) -> Filter:
+                       snaplen: int = SNAPLEN, optimize: bool = True,
+                       codegen: bool = False) -> Filter:
     """Compiles a pcap-filter expression (tcpdump's syntax) for a link type;
-    ``BpfError`` with libpcap's own message when it is not valid."""
+    ``BpfError`` with libpcap's own message when it is not valid. With
+    ``codegen`` the program is also translated to C and compiled (cached)
+    instead of interpreted (see ``Filter.use_codegen``)."""
     if not isinstance(expression, str):
         raise BpfError(f"filter {expression!r}: expected a string")
     if "\0" in expression:
@@ -183,7 +186,10 @@ def compile_expression(expression: str, linktype: int | str = DLT_EN10MB,
                 pcap.pcap_freecode(prog)
         finally:
             pcap.pcap_close(handle)
-    return Filter(insns, expression)
+    f = Filter(insns, expression)
+    if codegen:
+        f.use_codegen()
+    return f
 
 
 class Filter:
@@ -197,6 +203,20 @@ class Filter:
         self.c = native_ffi.new("struct bpf_insn[]", len(self.insns))
         for slot, i in zip(self.c, self.insns, strict=True):
             slot.code, slot.jt, slot.jf, slot.k = i.code, i.jt, i.jf, i.k
+        self.fn = native_ffi.NULL  # the compiled form, once use_codegen() made it
+
+    def use_codegen(self) -> None:
+        """Runs the program as C translated from it and compiled by the
+        system's compiler (``bpf_codegen``; cached by content), instead of
+        the interpreter; ``bpf_codegen.CodegenError`` without a compiler."""
+        from snabbpy.lib import bpf_codegen
+
+        self.fn = native_ffi.cast("bpf_match_fn", bpf_codegen.load(self.insns))
+
+    @property
+    def compiled(self) -> bool:
+        """True when the program runs as compiled C, not interpreted."""
+        return self.fn != native_ffi.NULL
 
     def __len__(self) -> int:
         return len(self.insns)
@@ -204,6 +224,8 @@ class Filter:
     def run(self, data: bytes | bytearray | memoryview) -> int:
         """The program's return value for one packet (0: rejected)."""
         buf = native_ffi.from_buffer("uint8_t[]", data)
+        if self.compiled:
+            return self.fn(buf, len(buf))
         return native_lib.bpf_run(self.c, buf, len(buf))
 
     def matches(self, data: bytes | bytearray | memoryview) -> bool:
@@ -225,7 +247,7 @@ class Filter:
         mask = np.zeros(len(off), dtype=np.bool_)
         if len(off):
             native_lib.bpf_match_array(
-                self.c, native_ffi.from_buffer("uint8_t[]", mem), mem.nbytes,
+                self.c, self.fn, native_ffi.from_buffer("uint8_t[]", mem), mem.nbytes,
                 native_ffi.from_buffer("int64_t[]", off), native_ffi.from_buffer("int64_t[]", lens),
                 len(off), native_ffi.from_buffer("uint8_t[]", mask))
         return mask
@@ -235,8 +257,8 @@ class Filter:
         ``rejected`` (not matching; freed when None), in C; adds the counts
         to ``counters[0]`` (passed) and ``counters[1]`` (rejected), a
         ``uint64_t *``. Takes cdata links; returns the packets moved."""
-        return native_lib.bpf_filter_link(self.c, inp, out, rejected or native_ffi.NULL,
-                                          counters)
+        return native_lib.bpf_filter_link(self.c, self.fn, inp, out,
+                                          rejected or native_ffi.NULL, counters)
 
     def sock_fprog(self) -> tuple[bytes, ctypes.Array]:
         """``struct sock_fprog`` for this program and the buffer its pointer

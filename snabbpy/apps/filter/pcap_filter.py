@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
-from snabbpy.lib import bpf
+from snabbpy.lib import bpf, bpf_codegen
 
 
 class PcapFilter(App):
@@ -13,12 +13,16 @@ class PcapFilter(App):
     freed otherwise. Counters: ``passed``, ``rejected``.
 
     libpcap compiles the expression for ``linktype`` (Ethernet by default)
-    when the app starts; the program runs in C over each whole link."""
+    when the app starts; the program runs in C over each whole link: as C
+    translated from it and compiled (``codegen``, the default; cached) or
+    in the BPF interpreter (without a C compiler, or ``codegen: false``)."""
 
     config = {
         "filter": Param(str, doc="pcap-filter expression, e.g. 'tcp port 80'"),
         "linktype": Param(None, default="EN10MB",
                           doc="link type of the packets: a DLT name or number"),
+        "codegen": Param(bool, default=True,
+                         doc="run the program as compiled C (else interpret it)"),
     }
     counters = ("passed", "rejected")
 
@@ -27,6 +31,13 @@ class PcapFilter(App):
             self.program = bpf.compile_expression(conf["filter"], conf["linktype"])
         except bpf.BpfError as exc:
             raise ConfigError(f"PcapFilter: {exc}") from None
+        self.how = "interpreted"
+        if conf["codegen"]:
+            try:
+                self.program.use_codegen()
+                self.how = "compiled to C"
+            except bpf_codegen.CodegenError as exc:
+                self.how = f"interpreted ({exc})"
         self._counts = self.stats.pointer + self.stats.index["passed"]
         self._in = self._out = self._rejected = None
 
@@ -41,6 +52,12 @@ class PcapFilter(App):
         """Filters the whole input link in one native call."""
         if self._in is not None and self._out is not None:
             self.program.filter_link(self._in, self._out, self._rejected, self._counts)
+
+
+    def report(self) -> str:
+        """The expression and how it runs."""
+        size = len(self.program)
+        return f"filter {self.program.expression!r}: {size} BPF instructions, {self.how}"
 
 
 def _port(ports: dict, name: str):
