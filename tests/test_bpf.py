@@ -6,7 +6,7 @@ import subprocess
 
 import numpy as np
 import pytest
-from helpers import SNABBPY, drain, fill, wire
+from helpers import SNABBPY, drain, fill, need_libpcap, wire
 
 from snabbpy.apps.filter import PcapFilter
 from snabbpy.core import config
@@ -41,6 +41,7 @@ def prog(*insns) -> bpf.Filter:
 
 
 def compiled(expression: str, linktype="EN10MB") -> bpf.Filter:
+    need_libpcap()
     return bpf.compile_expression(expression, linktype, codegen=CODEGEN)
 
 
@@ -53,6 +54,7 @@ def test_libpcap_compiles_an_expression_into_a_checked_program():
 
 
 def test_libpcap_message_names_the_fault():
+    need_libpcap()
     with pytest.raises(bpf.BpfError, match=r"filter 'tcp prot 80': .*syntax error"):
         bpf.compile_expression("tcp prot 80")
     with pytest.raises(bpf.BpfError, match="NUL"):
@@ -62,6 +64,7 @@ def test_libpcap_message_names_the_fault():
 
 
 def test_link_types_by_name_and_number():
+    need_libpcap()
     raw = compiled("tcp port 80", "RAW")
     assert raw.matches(ETH_IP_TCP80[14:]) and not raw.matches(ETH_IP_TCP80)
     assert bpf.linktype_value("DLT_EN10MB") == bpf.linktype_value(1) == 1
@@ -138,6 +141,7 @@ def test_match_gives_a_mask_over_any_uint8_array():
 
 
 def test_pcapfilter_passes_counts_and_optionally_rejects():
+    need_libpcap()
     other = ETH_IP_TCP80[:36] + b"\x01\xbb" + ETH_IP_TCP80[38:]
     app = wire(PcapFilter({"filter": "tcp port 80", "linktype": "EN10MB",
                                 "codegen": CODEGEN}),
@@ -156,6 +160,7 @@ def test_pcapfilter_passes_counts_and_optionally_rejects():
 
 
 def test_an_invalid_expression_is_a_config_error_naming_the_app():
+    need_libpcap()
     c = config.new()
     config.app(c, "web", "filter.PcapFilter", {"filter": "tcp port 99999"})
     with pytest.raises(ConfigError, match=r"app 'web': PcapFilter: filter 'tcp port 99999': "
@@ -164,6 +169,7 @@ def test_an_invalid_expression_is_a_config_error_naming_the_app():
 
 
 def test_the_cli_exits_2_on_an_invalid_expression(tmp_path):
+    need_libpcap()
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("""
 apps:
@@ -182,6 +188,7 @@ links:
 
 
 def test_codegen_is_cached_by_content_and_says_how_it_runs(tmp_path, monkeypatch):
+    need_libpcap()
     from snabbpy.lib import bpf_codegen
 
     monkeypatch.setenv("SNABBPY_CACHE_DIR", str(tmp_path))

@@ -3,12 +3,13 @@ expression rejects never reach the app (no userspace filter is in the
 graph, so any one that did would show up in the capture). Needs root and
 iproute2 (scripts/install-netutils.sh) and libpcap."""
 
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
-from helpers import SNABBPY, need_root, wait_for
+from helpers import SNABBPY, need_libpcap, need_root, wait_for
 
 from snabbpy.apps.socket import netns
 from snabbpy.apps.socket.selftest import frames
@@ -64,6 +65,7 @@ def run_until(ns: str, cfg, app: str, count: int, send) -> list[bytes]:
 
 def test_rawsocket_filter_drops_in_the_kernel(tmp_path, shm):
     need_root("ip")
+    need_libpcap()
     sent, wanted = mixed()
     cfg = tmp_path / "raw.yaml"
     with netns.veth_pair("snabbpy-kflt") as (a, b):
@@ -81,6 +83,7 @@ links:
 
 def test_tap_filter_drops_in_the_kernel(tmp_path, shm):
     need_root("ip")
+    need_libpcap()
     sent, wanted = mixed()
     tap = "sbkflt0"
     cfg = tmp_path / "tap.yaml"
@@ -91,7 +94,7 @@ apps:
 links:
   - tap.output -> writer.input
 """)
-    with netns.namespace("snabbpy-kfltt") as ns:
+    with netns.namespace(f"snabbpy-kflt-{os.getpid()}") as ns:
         # Frames sent out of the TAP device by the namespace's kernel are
         # what the Tap app reads.
         got = run_until(ns, cfg, "tap", len(wanted), lambda: netns.run(
@@ -104,6 +107,7 @@ links:
     ("tap.Tap", {"name": "sbkfltx", "filter": "tcp port nonsense"}),
 ])
 def test_an_invalid_kernel_filter_is_a_config_error(cls, conf):
+    need_libpcap()
     c = config.new()
     config.app(c, "x", cls, conf)
     with pytest.raises(ConfigError, match="app 'x': filter 'tcp port nonsense': "

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from filter_frames import frames
-from helpers import SNABBPY, drain, fill, need_root, wire
+from helpers import SNABBPY, drain, fill, need_libpcap, need_root, wire
 
 from snabbpy.apps.filter import PcapFilter
 from snabbpy.apps.socket import netns
@@ -53,16 +53,10 @@ def private_cache(tmp_path_factory, monkeypatch):
 
 def need_tcpdump() -> None:
     """Fails under CI, skips elsewhere, without tcpdump or libpcap."""
-    why = ""
     if shutil.which("tcpdump") is None:
-        why = "needs tcpdump: run scripts/install-netutils.sh"
-    else:
-        try:
-            bpf.libpcap()
-        except bpf.LibpcapMissing as exc:
-            why = str(exc)
-    if why:
-        (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            "needs tcpdump: run scripts/install-netutils.sh")
+    need_libpcap()
 
 
 def write_indexed(path: Path, payloads: list[bytes]) -> None:
