@@ -206,3 +206,13 @@ def test_codegen_is_cached_by_content_and_says_how_it_runs(tmp_path, monkeypatch
     slow = PcapFilter({"filter": "udp port 54", "linktype": 1, "codegen": True})
     assert not slow.program.compiled
     assert "interpreted (no C compiler found" in slow.report()
+
+
+def test_an_unwritable_cache_falls_back_to_the_interpreter(tmp_path, monkeypatch):
+    need_libpcap()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("SNABBPY_CACHE_DIR", str(blocker))
+    app = PcapFilter({"filter": "udp port 55", "linktype": 1, "codegen": True})
+    assert not app.program.compiled
+    assert "interpreted (cannot build or load" in app.report()

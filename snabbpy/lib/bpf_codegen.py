@@ -101,16 +101,23 @@ def load(insns) -> int:
     key = hashlib.sha256("\0".join([source, cc, *CFLAGS]).encode()).hexdigest()[:32]
     path = cache_dir() / f"bpf-{key}.so"
     if str(path) not in _loaded:
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
-                src, out = Path(tmp, "prog.c"), Path(tmp, "prog.so")
-                src.write_text(source)
-                r = subprocess.run([cc, *CFLAGS, "-o", str(out), str(src)],
-                                   capture_output=True, text=True, timeout=120)
-                if r.returncode:
-                    raise CodegenError(f"{cc} failed on a BPF program: {r.stderr.strip()[:300]}")
-                os.replace(out, path)  # atomic: concurrent loaders see all or nothing
-        _loaded[str(path)] = _ffi.dlopen(str(path))
+        try:
+            if not path.exists():
+                _build(cc, source, path)
+            _loaded[str(path)] = _ffi.dlopen(str(path))
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise CodegenError(f"cannot build or load {path}: {exc}") from None
     function = getattr(_loaded[str(path)], FUNCTION)
     return int(_ffi.cast("uintptr_t", function))
+
+
+def _build(cc: str, source: str, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
+        src, out = Path(tmp, "prog.c"), Path(tmp, "prog.so")
+        src.write_text(source)
+        r = subprocess.run([cc, *CFLAGS, "-o", str(out), str(src)],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode:
+            raise CodegenError(f"{cc} failed on a BPF program: {r.stderr.strip()[:300]}")
+        os.replace(out, path)  # atomic: concurrent loaders see all or nothing
