@@ -22,5 +22,4 @@ int64_t bpf_match_array(const struct bpf_insn *prog, bpf_match_fn fn,
                         const int64_t *offsets, const int64_t *lengths, int64_t n,
                         uint8_t *mask);
 int bpf_filter_link(const struct bpf_insn *prog, bpf_match_fn fn, struct link *in,
-                    struct link *out,
-                    struct link *rejected, uint64_t *counters);
+                    struct link *out, struct link *rejected, uint64_t *counters);
