@@ -216,3 +216,4 @@ def test_an_unwritable_cache_falls_back_to_the_interpreter(tmp_path, monkeypatch
     app = PcapFilter({"filter": "udp port 55", "linktype": 1, "codegen": True})
     assert not app.program.compiled
     assert "interpreted (cannot build or load" in app.report()
+
