@@ -45,3 +45,16 @@ def test_compiled_c_and_the_interpreter_agree_on_random_programs(tmp_path, monke
         compiled_c.use_codegen()
         for p in packets:
             assert interpreted.run(p) == compiled_c.run(p), (insns, p.hex())
+
+
+def test_the_filter_selftest_passes_both_ways(tmp_path):
+    import os
+    import subprocess
+
+    from helpers import SNABBPY, need_libpcap
+
+    need_libpcap()
+    r = subprocess.run([*SNABBPY, "selftest", "apps.filter"], capture_output=True, text=True,
+                       timeout=120, env=dict(os.environ, SNABBPY_CACHE_DIR=str(tmp_path)))
+    assert r.returncode == 0, r.stderr
+    assert "compiled to C: ok" in r.stdout and "interpreted: ok" in r.stdout
