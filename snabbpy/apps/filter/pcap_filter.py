@@ -53,7 +53,6 @@ class PcapFilter(App):
         if self._in is not None and self._out is not None:
             self.program.filter_link(self._in, self._out, self._rejected, self._counts)
 
-
     def report(self) -> str:
         """The expression and how it runs."""
         size = len(self.program)
