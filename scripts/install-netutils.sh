@@ -2,8 +2,9 @@
 # Install the network tools the pcap, raw socket, tap and graph tests use:
 # tcpdump (writes and reads the captures we compare against), iproute2
 # (`ip netns`, `ip link ... type veth`), ping (iputils-ping: the Tap test
-# pings one namespace from another through snabbpy) and graphviz (`dot`,
-# for `snabbpy graph --format png|svg`).
+# pings one namespace from another through snabbpy), graphviz (`dot`,
+# for `snabbpy graph --format png|svg`) and libpcap0.8 (the library
+# filter.PcapFilter and the `filter:` keys compile expressions with).
 #
 # Idempotent: installs only what is missing. Non-interactive, and waits for
 # the dpkg lock because other installs may run on the same machine.
@@ -15,9 +16,11 @@ command -v tcpdump >/dev/null 2>&1 || [ -x /usr/bin/tcpdump ] || [ -x /usr/sbin/
 command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || missing="$missing iproute2"
 command -v ping >/dev/null 2>&1 || missing="$missing iputils-ping"
 command -v dot >/dev/null 2>&1 || missing="$missing graphviz"
+have_libpcap() { ldconfig -p 2>/dev/null | grep -q 'libpcap\.so\.0\.8'; }
+have_libpcap || missing="$missing libpcap0.8"
 
 if [ -z "$missing" ]; then
-    echo "install-netutils.sh: tcpdump, ip, ping and dot already installed"
+    echo "install-netutils.sh: tcpdump, ip, ping, dot and libpcap already installed"
     exit 0
 fi
 
@@ -36,4 +39,5 @@ for tool in tcpdump ip ping dot; do
         exit 1
     }
 done
+have_libpcap || { echo "install-netutils.sh: libpcap.so.0.8 still missing after install" >&2; exit 1; }
 echo "install-netutils.sh: installed:$missing"

@@ -77,3 +77,14 @@ def need_vm_lab(*tools: str) -> None:
         extra = " and scripts/install-netutils.sh" if tools else ""
         message = f"VM lab not ready ({e}); run scripts/setup-vm-lab.sh{extra}"
         (pytest.fail if os.environ.get("CI") else pytest.skip)(message)
+
+
+def need_libpcap() -> None:
+    """Fails under CI, skips elsewhere, when the system's libpcap (which
+    compiles filter expressions) cannot be loaded."""
+    from snabbpy.lib import bpf
+
+    try:
+        bpf.libpcap()
+    except bpf.LibpcapMissing as exc:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(str(exc))

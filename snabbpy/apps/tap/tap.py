@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from snabbpy.apps.socket.fdapp import FdApp
+from snabbpy.apps.socket.rawsocket import kernel_filter
 from snabbpy.apps.tap import device
 from snabbpy.core import packet
 from snabbpy.core.app import Param
@@ -19,11 +20,14 @@ class Tap(FdApp):
 
     Creates the device when missing (it disappears on stop) or attaches to
     an existing one (``ip tuntap add NAME mode tap``: it stays), brings it
-    up and sets its MTU when ``mtu`` is given. Counters as RawSocket's."""
+    up and sets its MTU when ``mtu`` is given. Counters as RawSocket's.
+    ``filter`` (a pcap-filter expression) runs in the kernel
+    (TUNATTACHFILTER): frames it rejects are dropped before we read them."""
 
     config = {
         "name": Param(str, doc="the device name, e.g. tap0"),
         "mtu": Param(int, default=None, doc="MTU to set (default: leave as is)"),
+        "filter": Param(str, default=None, doc="pcap-filter expression applied in the kernel"),
     }
 
     def __init__(self, conf: dict) -> None:
@@ -32,8 +36,15 @@ class Tap(FdApp):
         if mtu is not None and not 68 <= mtu <= packet.PAYLOAD_SIZE - ETHERNET_HEADER:
             raise ConfigError(f"mtu {mtu} is outside 68..{packet.PAYLOAD_SIZE - ETHERNET_HEADER}"
                               " (a frame must fit in a packet)")
+        program = kernel_filter(conf["filter"])
         self.fd, self.created = device.open_tap(self.device_name)
         try:
+            if program is not None:
+                try:
+                    program.attach_tap(self.fd)
+                except OSError as exc:
+                    raise ConfigError(f"filter: the kernel refused the program: "
+                                      f"{exc.strerror}") from None
             if mtu is not None:
                 device.set_mtu(self.device_name, mtu)
             device.bring_up(self.device_name)
