@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import struct
 
+import numpy as np
+
 # The per-packet MacSwap is the one the README teaches, in configs/myapps.py.
 from myapps import MacSwap  # noqa: F401  (re-exported: fastapps:MacSwap)
 
@@ -45,6 +47,7 @@ from snabbpy.core.native import ffi, lib
 ETH_IPV4 = 0x0800
 TTL_OFFSET = 22  # TTL and protocol: one 16-bit word of the IPv4 header
 CSUM_OFFSET = 24
+DROP, FLOOD = -1, -2  # switch destinations besides a port number
 
 
 # --------------------------------------------------------------------------
@@ -191,6 +194,24 @@ def switch_ports(app: App) -> list[str]:
     return names + [n for n in app.input if n not in app.output]
 
 
+def l2_decide(table: dict[bytes, int], frame: bytes, port: int, outputs: list[bool]) -> int:
+    """Where one frame from ``port`` goes: a port number, DROP or FLOOD."""
+    if len(frame) < 14:
+        return DROP
+    to = -1 if frame[0] & 1 else table.get(bytes(frame[:6]), -1)
+    if to < 0:
+        return FLOOD
+    return DROP if to == port or not outputs[to] else to
+
+
+def l2_learn(table: dict[bytes, int], sources: list[bytes], port: int, max_macs: int) -> None:
+    """Learns ``sources`` (in order) on ``port``, new MACs while there is
+    room."""
+    for mac in sources:
+        if mac in table or len(table) < max_macs:
+            table[mac] = port
+
+
 class L2Switch(App):
     """A learning L2 switch, one packet at a time (see the module
     docstring)."""
@@ -210,12 +231,13 @@ class L2Switch(App):
 
     def push(self):
         outs = [self.output.get(n) for n in self.ports]
+        has = [o is not None for o in outs]
         table, view, free, clone = self.table, packet.view, packet.free, packet.clone
         counts = dict.fromkeys(L2_COUNTERS, 0)
         for name, i in self.input.items():
             port = self.ports.index(name)
             others = [o for k, o in enumerate(outs) if k != port and o is not None]
-            learnt: dict[bytes, int] = {}
+            sources, flood = [], []
             for _ in range(i.nreadable()):
                 p = i.receive()
                 if p.length < 14:
@@ -223,25 +245,280 @@ class L2Switch(App):
                     counts["runts"] += 1
                     continue
                 macs = view(p, 12)[:]
-                dst, src = macs[:6], macs[6:]
-                learnt[src] = port
-                to = -1 if dst[0] & 1 else table.get(dst, -1)
-                if to == port or (to >= 0 and outs[to] is None):
-                    free(p)
-                    counts["filtered"] += 1
-                elif to >= 0:
+                sources.append(macs[6:])
+                to = l2_decide(table, macs, port, has)
+                if to >= 0:
                     outs[to].transmit(p)
                     counts["forwarded"] += 1
-                elif not others:
+                elif to == FLOOD and others:
+                    flood.append(p)
+                else:
                     free(p)
                     counts["filtered"] += 1
-                else:
-                    for o in others[:-1]:
-                        o.transmit(clone(p))
-                    others[-1].transmit(p)
-                    counts["flooded"] += 1
-            for mac, port_of in learnt.items():
-                if mac in table or len(table) < self.max_macs:
-                    table[mac] = port_of
+            # Flooded frames follow the forwarded ones, on each output.
+            for o in others[:-1]:
+                for p in flood:
+                    o.transmit(clone(p))
+            for p in flood:
+                others[-1].transmit(p)
+            counts["flooded"] += len(flood)
+            l2_learn(table, sources, port, self.max_macs)
         for k, v in counts.items():
             self.stats.add(k, v)
+
+
+# --------------------------------------------------------------------------
+# The work of each app over a whole batch, as pure functions of packet
+# memory (``mem``: uint8), payload offsets and lengths (the arrays a Batch
+# has). Vector forms are numpy; JIT forms are plain loops numba compiles.
+
+SWAP = np.r_[6:12, 0:6]
+U16 = np.uint16
+U32 = np.uint32
+
+
+def macswap_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Swaps the MACs of every frame of at least 14 bytes; returns which
+    to keep (the others are runts)."""
+    keep = lengths >= 14
+    idx = offsets[keep][:, None] + np.arange(12)
+    mem[idx] = mem[idx[:, SWAP]]
+    return keep
+
+
+def ttl_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Decrements the TTL of every IPv4 frame with TTL >= 2 and patches its
+    checksum (RFC 1624 eqn. 3); returns which to keep."""
+    cand = np.flatnonzero(lengths >= 34)
+    o = offsets[cand]
+    vihl = mem[o + 14]
+    ok = (mem[o + 12] == 8) & (mem[o + 13] == 0) & (vihl >> 4 == 4) & (vihl & 15 >= 5) \
+        & (mem[o + 22] > 1)
+    o = o[ok]
+    old = mem[o + 22].astype(U32) << 8 | mem[o + 23]
+    s = (~(mem[o + 24].astype(U32) << 8 | mem[o + 25]) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    s = ~s & 0xFFFF
+    mem[o + 22] -= 1
+    mem[o + 24] = s >> 8
+    mem[o + 25] = s & 0xFF
+    keep = np.zeros(len(offsets), bool)
+    keep[cand[ok]] = True
+    return keep
+
+
+def macs_at(mem: np.ndarray, offsets: np.ndarray, at: int) -> np.ndarray:
+    """The 48-bit MAC at byte ``at`` of every frame, as uint64."""
+    idx = offsets[:, None] + np.arange(at, at + 6)
+    b = mem[idx].astype(np.uint64)
+    return (b[:, 0] << 40 | b[:, 1] << 32 | b[:, 2] << 24 | b[:, 3] << 16 | b[:, 4] << 8
+            | b[:, 5])
+
+
+class VectorMacTable:
+    """The vector switch's MAC table: sorted uint64 MACs and their ports
+    (searchsorted lookups, inserts merged once per batch)."""
+
+    def __init__(self, max_macs: int) -> None:
+        self.max_macs = max_macs
+        self.keys = np.zeros(0, np.uint64)
+        self.ports = np.zeros(0, np.int32)
+
+    def lookup(self, macs: np.ndarray) -> np.ndarray:
+        """The port of each MAC, -1 where unknown."""
+        if not len(self.keys):
+            return np.full(len(macs), -1, np.int32)
+        pos = np.minimum(np.searchsorted(self.keys, macs), len(self.keys) - 1)
+        return np.where(self.keys[pos] == macs, self.ports[pos], -1)
+
+    def learn(self, macs: np.ndarray, port: int) -> None:
+        """Learns every MAC of ``macs`` on ``port``; new MACs, in order of
+        first appearance, while the table has room."""
+        uniq, first = np.unique(macs, return_index=True)
+        known = np.zeros(len(uniq), bool)
+        if len(self.keys):
+            pos = np.minimum(np.searchsorted(self.keys, uniq), len(self.keys) - 1)
+            known = self.keys[pos] == uniq
+            self.ports[pos[known]] = port
+        room = self.max_macs - len(self.keys)
+        new = uniq[~known]
+        if room > 0 and len(new):
+            new = np.sort(new[np.argsort(first[~known], kind="stable")[:room]])
+            at = np.searchsorted(self.keys, new)
+            self.keys = np.insert(self.keys, at, new)
+            self.ports = np.insert(self.ports, at, np.full(len(new), port, np.int32))
+
+
+def l2_vector(table: VectorMacTable, mem: np.ndarray, offsets: np.ndarray,
+              lengths: np.ndarray, port: int, outputs: np.ndarray) -> np.ndarray:
+    """Where each frame from ``port`` goes (a port, DROP or FLOOD), with the
+    table as it was; then learns their source MACs. ``outputs[k]`` says
+    whether port k has an output."""
+    dest = np.full(len(offsets), DROP, np.int32)
+    ok = np.flatnonzero(lengths >= 14)
+    o = offsets[ok]
+    dst = macs_at(mem, o, 0)
+    to = table.lookup(dst)
+    to[(dst >> 40 & 1) == 1] = -1
+    to = np.where(to < 0, FLOOD, to)
+    unicast = to >= 0
+    to[unicast & ((to == port) | ~outputs[np.maximum(to, 0)])] = DROP
+    dest[ok] = to
+    table.learn(macs_at(mem, o, 6), port)
+    return dest
+
+
+def macswap_kernel(mem, offsets, lengths, keep):
+    """JIT MacSwap over a batch: swaps, and clears ``keep[k]`` of runts."""
+    for k in range(len(offsets)):
+        if lengths[k] < 14:
+            keep[k] = False
+            continue
+        keep[k] = True
+        o = offsets[k]
+        for j in range(6):
+            t = mem[o + j]
+            mem[o + j] = mem[o + 6 + j]
+            mem[o + 6 + j] = t
+
+
+def ttl_kernel(mem, offsets, lengths, keep):
+    """JIT TTL decrement over a batch (RFC 1624 eqn. 3)."""
+    for k in range(len(offsets)):
+        o = offsets[k]
+        keep[k] = False
+        if lengths[k] < 34 or mem[o + 12] != 8 or mem[o + 13] != 0:
+            continue
+        vihl = mem[o + 14]
+        if vihl >> 4 != 4 or vihl & 15 < 5 or mem[o + 22] <= 1:
+            continue
+        old = np.uint32(mem[o + 22]) << 8 | mem[o + 23]
+        s = (~(np.uint32(mem[o + 24]) << 8 | mem[o + 25]) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        s = ~s & 0xFFFF
+        mem[o + 22] -= 1
+        mem[o + 24] = s >> 8
+        mem[o + 25] = s & 0xFF
+        keep[k] = True
+
+
+def l2_kernel(mem, offsets, lengths, port, outputs, keys, ports, state, dest):
+    """JIT switch over a batch from ``port``: fills ``dest`` (a port, DROP
+    or FLOOD) with the table as it was, then learns the source MACs. The
+    table is open addressing with linear probing over ``keys`` (a slot holds
+    ``mac | 1 << 48``, 0 when empty; a power of two long) and ``ports``;
+    ``state[0]`` is the number of MACs in it, ``state[1]`` its limit."""
+    n = len(offsets)
+    mask = np.uint64(len(keys) - 1)
+    used = np.uint64(1 << 48)
+    for k in range(n):
+        dest[k] = DROP
+        if lengths[k] < 14:
+            continue
+        o = offsets[k]
+        if mem[o] & 1:
+            dest[k] = FLOOD
+            continue
+        mac = np.uint64(0)
+        for j in range(6):
+            mac = mac << np.uint64(8) | np.uint64(mem[o + j])
+        h = (mac * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32) & mask
+        while keys[h] != 0 and keys[h] != mac | used:
+            h = (h + np.uint64(1)) & mask
+        if keys[h] == 0:
+            dest[k] = FLOOD
+        elif ports[h] != port and outputs[ports[h]]:
+            dest[k] = ports[h]
+    for k in range(n):
+        if lengths[k] < 14:
+            continue
+        o = offsets[k] + 6
+        mac = np.uint64(0)
+        for j in range(6):
+            mac = mac << np.uint64(8) | np.uint64(mem[o + j])
+        h = (mac * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32) & mask
+        while keys[h] != 0 and keys[h] != mac | used:
+            h = (h + np.uint64(1)) & mask
+        if keys[h] != 0:
+            ports[h] = port
+        elif state[0] < state[1]:
+            keys[h] = mac | used
+            ports[h] = port
+            state[0] += 1
+
+
+# --------------------------------------------------------------------------
+# The apps around those functions
+
+
+def compile_kernel(fn):
+    """``fn`` compiled by numba (once, when an app starts)."""
+    from snabbpy import jit
+
+    return jit.compile(fn)
+
+
+class _BatchApp(App):
+    """input -> output through ``work(mem, offsets, lengths) -> keep``: each
+    push takes one batch, sends the kept packets on and frees the rest."""
+
+    counters = ("forwarded", "dropped")
+
+    def work(self, mem, offsets, lengths):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def push(self):
+        i, o = self.input["input"], self.output["output"]
+        n = min(i.nreadable(), o.nwritable())
+        if not n:
+            return
+        b = i.receive_batch(max_packets=n)
+        keep = self.work(packet.memory(), b.offsets, b.lengths)
+        kept = int(np.count_nonzero(keep))
+        if kept == len(b):
+            b.transmit(o)
+        else:
+            b.split(np.where(keep, 0, -1), [o])
+        self.stats.add("forwarded", kept)
+        self.stats.add("dropped", n - kept)
+
+
+class MacSwapVector(_BatchApp):
+    """MacSwap over a batch with numpy (runts are counted in ``dropped``)."""
+
+    def work(self, mem, offsets, lengths):
+        return macswap_vector(mem, offsets, lengths)
+
+
+class TTLDecrementVector(_BatchApp):
+    """TTL decrement over a batch with numpy."""
+
+    def work(self, mem, offsets, lengths):
+        return ttl_vector(mem, offsets, lengths)
+
+
+class _KernelApp(_BatchApp):
+    kernel = None
+
+    def __init__(self, conf: dict) -> None:
+        self._kernel = compile_kernel(type(self).kernel)
+        self._keep = np.zeros(lib.LINK_MAX_PACKETS, np.bool_)
+
+    def work(self, mem, offsets, lengths):
+        keep = self._keep[: len(offsets)]
+        self._kernel(mem, offsets, lengths, keep)
+        return keep
+
+
+class MacSwapJIT(_KernelApp):
+    """MacSwap as a numba-compiled loop over a batch."""
+
+    kernel = staticmethod(macswap_kernel)
+
+
+class TTLDecrementJIT(_KernelApp):
+    """TTL decrement as a numba-compiled loop over a batch."""
+
+    kernel = staticmethod(ttl_kernel)
