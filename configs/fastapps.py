@@ -26,8 +26,11 @@ What the apps do:
   as it stood before them (so a batch is one lookup), then their source MACs
   are learnt on that port (the last one wins; at most ``max_macs`` entries,
   MACs beyond that are not learnt). A frame to a known unicast MAC goes to
-  its port (freed, ``filtered``, when that is the input port); a frame to a
-  broadcast, multicast or unknown MAC is flooded to every other port.
+  its port (freed, ``filtered``, when that is the input port or a port with
+  no output); a frame to a broadcast, multicast or unknown MAC is flooded to
+  every other port that has an output: the frame itself goes to the last of
+  them in order with the forwarded frames, its copies to the others after
+  the batch's forwarded frames (``flooded``).
 """
 
 from __future__ import annotations
@@ -244,24 +247,26 @@ class L2Switch(App):
                     free(p)
                     counts["runts"] += 1
                     continue
-                macs = view(p, 12)[:]
-                sources.append(macs[6:])
-                to = l2_decide(table, macs, port, has)
+                head = view(p, 14)[:]
+                sources.append(head[6:12])
+                to = l2_decide(table, head, port, has)
                 if to >= 0:
                     outs[to].transmit(p)
                     counts["forwarded"] += 1
                 elif to == FLOOD and others:
-                    flood.append(p)
+                    if len(others) > 1:
+                        flood.append(clone(p))
+                    others[-1].transmit(p)
+                    counts["flooded"] += 1
                 else:
                     free(p)
                     counts["filtered"] += 1
-            # Flooded frames follow the forwarded ones, on each output.
+            # Copies of the flooded frames follow, on the other outputs.
             for o in others[:-1]:
                 for p in flood:
                     o.transmit(clone(p))
             for p in flood:
-                others[-1].transmit(p)
-            counts["flooded"] += len(flood)
+                free(p)
             l2_learn(table, sources, port, self.max_macs)
         for k, v in counts.items():
             self.stats.add(k, v)
@@ -522,3 +527,100 @@ class TTLDecrementJIT(_KernelApp):
     """TTL decrement as a numba-compiled loop over a batch."""
 
     kernel = staticmethod(ttl_kernel)
+
+
+class _SwitchApp(App):
+    """The learning switch over batches: ``decide`` says where each frame
+    of a batch goes; one ``split`` sends them (flooded frames to the last
+    other port); copies of flooded frames, when there are three ports or
+    more, are then sent to the other ports."""
+
+    config = L2Switch.config
+    counters = L2_COUNTERS
+
+    def __init__(self, conf: dict) -> None:
+        if not 1 <= conf["max_macs"] <= 1 << 24:
+            raise ConfigError(f"max_macs {conf['max_macs']} is outside 1..{1 << 24}")
+        self.max_macs = conf["max_macs"]
+        self.ports: list[str] = []
+
+    def link(self) -> None:
+        self.ports = switch_ports(self)
+        outs = [self.output.get(n) for n in self.ports]
+        self._has = np.array([o is not None for o in outs], np.bool_)
+        self._links = [o for o in outs if o is not None]
+        compact = np.cumsum(self._has) - 1
+        self._link_of = np.where(self._has, compact, -1).astype(np.int64)
+        self._inputs = [(i, self.ports.index(name),
+                         [k for k in range(len(outs)) if k != self.ports.index(name)
+                          and outs[k] is not None]) for name, i in self.input.items()]
+
+    def decide(self, mem, offsets, lengths, port):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def push(self):
+        mem = packet.memory()
+        forwarded = flooded = filtered = runts = 0
+        for i, port, others in self._inputs:
+            if i.empty():
+                continue
+            b = i.receive_batch()
+            dest = self.decide(mem, b.offsets, b.lengths, port)
+            flood = dest == FLOOD
+            nflood = int(np.count_nonzero(flood))
+            nrunts = int(np.count_nonzero(b.lengths < 14))
+            forwarded += int(np.count_nonzero(dest >= 0))
+            runts += nrunts
+            copies = []
+            if nflood and others:
+                if len(others) > 1:
+                    held = list(b)
+                    copies = [packet.clone(held[k]) for k in np.flatnonzero(flood)]
+                dest[flood] = others[-1]
+                flooded += nflood
+            elif nflood:
+                dest[flood] = DROP
+            filtered += int(np.count_nonzero(dest == DROP)) - nrunts
+            b.split(np.where(dest >= 0, self._link_of[np.maximum(dest, 0)], -1), self._links)
+            for k in others[:-1]:
+                o = self.output[self.ports[k]]
+                for c in copies:
+                    o.transmit(packet.clone(c))
+            for c in copies:
+                packet.free(c)
+        self.stats.add("forwarded", forwarded)
+        self.stats.add("flooded", flooded)
+        self.stats.add("filtered", filtered)
+        self.stats.add("runts", runts)
+
+
+class L2SwitchVector(_SwitchApp):
+    """The learning switch with numpy: a sorted MAC table, searchsorted
+    lookups, learning merged once per batch."""
+
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        self.table = VectorMacTable(self.max_macs)
+
+    def decide(self, mem, offsets, lengths, port):
+        return l2_vector(self.table, mem, offsets, lengths, port, self._has)
+
+
+class L2SwitchJIT(_SwitchApp):
+    """The learning switch as a numba-compiled loop over a batch, its MAC
+    table an open-addressing hash table in numpy arrays."""
+
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        size = 1 << max(4, (2 * self.max_macs - 1).bit_length())
+        self.keys = np.zeros(size, np.uint64)
+        self.port_of = np.zeros(size, np.int32)
+        self.state = np.array([0, self.max_macs], np.int64)
+        self._dest = np.zeros(lib.LINK_MAX_PACKETS, np.int32)
+        self._kernel = compile_kernel(l2_kernel)
+
+    def decide(self, mem, offsets, lengths, port):
+        dest = self._dest[: len(offsets)]
+        self._kernel(mem, offsets, lengths, port, self._has, self.keys, self.port_of,
+                     self.state, dest)
+        return dest
