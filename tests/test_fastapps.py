@@ -207,3 +207,131 @@ def test_switch_table_of_thousands_of_macs():
     for decide in (reference_decisions, vector_decisions, jit_decisions):
         out = decide(learn + probe, 65536)
         assert out[2] == [1] * (hosts // 2) and out[3] == [0] * (hosts // 2), decide
+
+
+# --------------------------------------------------------------------------
+# The apps themselves, on links
+
+from helpers import drain, fill, wire  # noqa: E402
+
+from snabbpy.core.link import MAX_PACKETS  # noqa: E402
+
+APPS = {
+    "macswap": {"packet": fa.MacSwap, "vector": fa.MacSwapVector, "jit": fa.MacSwapJIT},
+    "ttl": {"packet": fa.TTLDecrement, "vector": fa.TTLDecrementVector,
+            "jit": fa.TTLDecrementJIT},
+    "l2": {"packet": fa.L2Switch, "vector": fa.L2SwitchVector, "jit": fa.L2SwitchJIT},
+}
+
+
+def make(app: str, form: str, conf: dict | None = None):
+    if form == "jit":
+        njit(lambda: 0)  # numba is there (or the test fails under CI / skips)
+    cls = APPS[app][form]
+    return cls(conf) if conf is not None else cls()
+
+
+def chunks(fs: list[bytes], rng: np.random.Generator):
+    """``fs`` cut into batches that fit on a link, of random sizes."""
+    at = 0
+    while at < len(fs):
+        n = int(rng.integers(1, MAX_PACKETS))
+        yield fs[at:at + n]
+        at += n
+
+
+def run_filter(app: str, form: str, fs: list[bytes], seed: int = 0):
+    """Every frame through one input -> output app; the frames sent on and
+    the app's counters."""
+    a = wire(make(app, form), ["input"], ["output"])
+    out = []
+    for batch in chunks(fs, np.random.default_rng(seed)):
+        fill(a.input["input"], batch)
+        a.push()
+        assert a.input["input"].empty()
+        out += drain(a.output["output"])
+    return out, a.stats.snapshot()
+
+
+@pytest.mark.parametrize("app", ["macswap", "ttl"])
+def test_per_packet_app_matches_reference(app, no_leaks):
+    fs = frames(23, 3000) + every_length(24)
+    got, counts = run_filter(app, "packet", fs)
+    assert got == [r for r in map(REFS[app], fs) if r is not None]
+    assert sum(counts.values()) == len(fs)
+
+
+@pytest.mark.parametrize("form", ["vector", "jit"])
+@pytest.mark.parametrize("app", ["macswap", "ttl"])
+def test_app_matches_per_packet_app(app, form, no_leaks):
+    fs = frames(21, 4000) + every_length(22)
+    want, want_counts = run_filter(app, "packet", fs)
+    got, counts = run_filter(app, form, fs)
+    assert got == want
+    assert got == [r for r in map(REFS[app], fs) if r is not None]
+    assert sum(counts.values()) == len(fs)
+    if app == "ttl":
+        assert counts == want_counts
+
+
+def run_switch(form: str, batches, max_macs: int):
+    """Batches (port number, frames) into a three-port switch whose third
+    port is an input only; the frames on each output and the counters."""
+    a = wire(make("l2", form, {"max_macs": max_macs}), ["p1", "p2", "p3"], ["p1", "p2"])
+    names = ["p1", "p2", "p3"]
+    out = {"p1": [], "p2": []}
+    for port, fs in batches:
+        fill(a.input[names[port]], fs)
+        a.push()
+        assert a.input[names[port]].empty()
+        for name in out:
+            out[name].append(drain(a.output[name]))
+    return out, a.stats.snapshot()
+
+
+def run_two_port_switch(form: str, batches, max_macs: int):
+    a = wire(make("l2", form, {"max_macs": max_macs}), ["p1", "p2"], ["p1", "p2"])
+    out = {"p1": [], "p2": []}
+    for port, fs in batches:
+        fill(a.input[f"p{port % 2 + 1}"], fs)
+        a.push()
+        for name in out:
+            out[name].append(drain(a.output[name]))
+    return out, a.stats.snapshot()
+
+
+@pytest.mark.parametrize("max_macs", [3, 65536])
+@pytest.mark.parametrize("form", ["vector", "jit"])
+@pytest.mark.parametrize("run", [run_switch, run_two_port_switch])
+def test_switch_app_matches_per_packet_switch(run, form, max_macs, no_leaks):
+    batches = [(p, fs[:MAX_PACKETS - 1]) for p, fs in switch_batches(5, 3000)]
+    batches += [(k % 3, fs) for k, fs in enumerate(
+        chunks(every_length(6), np.random.default_rng(1)))]
+    want, want_counts = run("packet", batches, max_macs)
+    got, counts = run(form, batches, max_macs)
+    assert got == want
+    assert counts == want_counts
+    assert all(counts[k] for k in ("forwarded", "flooded", "filtered", "runts")), counts
+
+
+def test_frames_app_sends_its_templates(no_leaks):
+    a = wire(fa.Frames({"size": 64, "ttl": 9, "src_hosts": 3, "src_base": 0,
+                        "dst_hosts": 2, "dst_base": 10}), [], ["output"])
+    a.pull()
+    got = drain(a.output["output"])
+    a.stop()
+    want = fa.template_frames(64, 3, 0, 2, 10, 9)
+    assert len(want) == 3 and len(got) == MAX_PACKETS
+    assert got[:6] == want + want
+    assert all(ttl_ref(f)[22] == 8 for f in want)
+
+
+def test_frames_app_rejects_bad_config():
+    with pytest.raises(fa.ConfigError, match="size 20 is outside"):
+        fa.Frames({"size": 20, "ttl": 64, "src_hosts": 1, "src_base": 0, "dst_hosts": 1,
+                   "dst_base": 1})
+    with pytest.raises(fa.ConfigError, match="src_hosts 0 is outside"):
+        fa.Frames({"size": 64, "ttl": 64, "src_hosts": 0, "src_base": 0, "dst_hosts": 1,
+                   "dst_base": 1})
+    with pytest.raises(fa.ConfigError, match="max_macs 0 is outside"):
+        fa.L2SwitchVector({"max_macs": 0})
