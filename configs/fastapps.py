@@ -525,7 +525,7 @@ class TTLDecrementVector(_BatchApp):
 class _KernelApp(_BatchApp):
     kernel = None
 
-    def __init__(self, conf: dict) -> None:
+    def __init__(self, conf: dict | None = None) -> None:
         self._kernel = compile_kernel(type(self).kernel)
         self._keep = np.zeros(lib.LINK_MAX_PACKETS, np.bool_)
 
