@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "configs"))
 
@@ -118,6 +120,34 @@ def test_batch_function_matches_reference_on_random_frames(app, form, seed):
 @pytest.mark.parametrize("app", REFS)
 def test_batch_function_matches_reference_at_every_length(app, form):
     check_batch_function(FORMS[form](app), REFS[app], every_length(7))
+
+
+# Hypothesis: frames made of a header prefix (IPv4 with any TTL, VLAN,
+# other) and any bytes, cut anywhere.
+PREFIXES = [fa.ipv4_frame(fa.host_mac(1), fa.host_mac(2), 64, ttl)[:34] for ttl in (0, 1, 2, 255)]
+PREFIXES += [b"\xff" * 12 + b"\x81\x00\x00\x01\x08\x00", b"\x01" * 12 + b"\x86\xdd", b""]
+hyp_frames = st.lists(
+    st.builds(lambda pre, rest, cut: (pre + rest)[:cut], st.sampled_from(PREFIXES),
+              st.binary(max_size=64), st.integers(0, 120)),
+    max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(fs=hyp_frames, app=st.sampled_from(sorted(REFS)))
+def test_vector_form_matches_reference_hypothesis(fs, app):
+    check_batch_function(vector_form(app), REFS[app], fs)
+
+
+@pytest.mark.parametrize("app", REFS)
+def test_jit_form_matches_reference_hypothesis(app):
+    work = jit_form(app)
+
+    @settings(max_examples=150, deadline=None)
+    @given(fs=hyp_frames)
+    def check(fs):
+        check_batch_function(work, REFS[app], fs)
+
+    check()
 
 
 def test_ttl_reference_is_rfc1624_right():
