@@ -288,7 +288,13 @@ def rows(mem: np.ndarray, width: int) -> np.ndarray:
     starting at byte ``i``: ``rows(mem, 12)[offsets]`` gathers the first 12
     bytes of every packet as one (n, 12) array, and assigning to it scatters
     them back (one fancy index per batch instead of one per byte)."""
-    return as_strided(mem, (len(mem) - width + 1, width), (1, 1))
+    cached = _ROWS.get(width)
+    if cached is None or cached[0] is not mem:
+        cached = _ROWS[width] = (mem, as_strided(mem, (len(mem) - width + 1, width), (1, 1)))
+    return cached[1]
+
+
+_ROWS: dict = {}  # width -> (memory, window): packet memory never moves
 
 
 def macswap_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -390,25 +396,32 @@ def l2_vector(table: VectorMacTable, mem: np.ndarray, offsets: np.ndarray,
     return dest
 
 
-def macswap_kernel(mem, offsets, lengths, keep):
-    """JIT MacSwap over a batch: swaps, and clears ``keep[k]`` of runts."""
+def macswap_kernel(mem, offsets, lengths, index):
+    """JIT MacSwap over a batch: swaps the MACs of each frame and sets
+    ``index[k]`` to 0 (send) or -1 (a runt: free); returns how many are
+    sent. ``index`` is ready for ``Batch.split``."""
+    kept = 0
     for k in range(len(offsets)):
         if lengths[k] < 14:
-            keep[k] = False
+            index[k] = -1
             continue
-        keep[k] = True
+        index[k] = 0
+        kept += 1
         o = offsets[k]
         for j in range(6):
             t = mem[o + j]
             mem[o + j] = mem[o + 6 + j]
             mem[o + 6 + j] = t
+    return kept
 
 
-def ttl_kernel(mem, offsets, lengths, keep):
-    """JIT TTL decrement over a batch (RFC 1624 eqn. 3)."""
+def ttl_kernel(mem, offsets, lengths, index):
+    """JIT TTL decrement over a batch (RFC 1624 eqn. 3): ``index[k]`` 0
+    (send) or -1 (free); returns how many are sent."""
+    kept = 0
     for k in range(len(offsets)):
         o = offsets[k]
-        keep[k] = False
+        index[k] = -1
         if lengths[k] < 34 or mem[o + 12] != 8 or mem[o + 13] != 0:
             continue
         vihl = mem[o + 14]
@@ -422,7 +435,30 @@ def ttl_kernel(mem, offsets, lengths, keep):
         mem[o + 22] -= 1
         mem[o + 24] = s >> 8
         mem[o + 25] = s & 0xFF
-        keep[k] = True
+        index[k] = 0
+        kept += 1
+    return kept
+
+
+def l2_route(dest, lengths, link_of, flood_link, counts):
+    """JIT: turns the switch's decisions into ``Batch.split`` indexes in
+    place (a port -> its link ``link_of[port]``, FLOOD -> ``flood_link``,
+    DROP -> -1) and adds forwarded, flooded, filtered and runts to
+    ``counts``."""
+    for k in range(len(dest)):
+        d = dest[k]
+        if d >= 0:
+            dest[k] = link_of[d]
+            counts[0] += 1
+        elif d == FLOOD and flood_link >= 0:
+            dest[k] = flood_link
+            counts[1] += 1
+        else:
+            dest[k] = -1
+            if lengths[k] < 14:
+                counts[3] += 1
+            else:
+                counts[2] += 1
 
 
 def l2_kernel(mem, offsets, lengths, port, outputs, keys, ports, state, dest):
@@ -523,17 +559,32 @@ class TTLDecrementVector(_BatchApp):
         return ttl_vector(mem, offsets, lengths)
 
 
-class _KernelApp(_BatchApp):
+class _KernelApp(App):
+    """input -> output through a compiled ``kernel(mem, offsets, lengths,
+    index) -> sent``; one ``split`` (or ``transmit`` when all are sent)
+    per batch."""
+
     kernel = None
+    counters = ("forwarded", "dropped")
 
     def __init__(self, conf: dict | None = None) -> None:
         self._kernel = compile_kernel(type(self).kernel)
-        self._keep = np.zeros(lib.LINK_MAX_PACKETS, np.bool_)
+        self._index = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
 
-    def work(self, mem, offsets, lengths):
-        keep = self._keep[: len(offsets)]
-        self._kernel(mem, offsets, lengths, keep)
-        return keep
+    def push(self):
+        i, o = self.input["input"], self.output["output"]
+        n = min(i.nreadable(), o.nwritable())
+        if not n:
+            return
+        b = i.receive_batch(max_packets=n)
+        index = self._index[:n]
+        kept = self._kernel(packet.memory(), b.offsets, b.lengths, index)
+        if kept == n:
+            b.transmit(o)
+        else:
+            b.split(index, [o])
+        self.stats.add("forwarded", kept)
+        self.stats.add("dropped", n - kept)
 
 
 class MacSwapJIT(_KernelApp):
@@ -577,6 +628,16 @@ class _SwitchApp(App):
     def decide(self, mem, offsets, lengths, port):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _send_copies(self, copies: list, others: list[int]) -> None:
+        """Copies of flooded frames to the other ports but the last (which
+        got the frames themselves)."""
+        for k in others[:-1]:
+            o = self.output[self.ports[k]]
+            for c in copies:
+                o.transmit(packet.clone(c))
+        for c in copies:
+            packet.free(c)
+
     def push(self):
         mem = packet.memory()
         forwarded = flooded = filtered = runts = 0
@@ -593,20 +654,14 @@ class _SwitchApp(App):
             copies = []
             if nflood and others:
                 if len(others) > 1:
-                    held = list(b)
-                    copies = [packet.clone(held[k]) for k in np.flatnonzero(flood)]
+                    copies = [packet.clone(b[k]) for k in np.flatnonzero(flood)]
                 dest[flood] = others[-1]
                 flooded += nflood
             elif nflood:
                 dest[flood] = DROP
             filtered += int(np.count_nonzero(dest == DROP)) - nrunts
             b.split(np.where(dest >= 0, self._link_of[np.maximum(dest, 0)], -1), self._links)
-            for k in others[:-1]:
-                o = self.output[self.ports[k]]
-                for c in copies:
-                    o.transmit(packet.clone(c))
-            for c in copies:
-                packet.free(c)
+            self._send_copies(copies, others)
         self.stats.add("forwarded", forwarded)
         self.stats.add("flooded", flooded)
         self.stats.add("filtered", filtered)
@@ -627,7 +682,8 @@ class L2SwitchVector(_SwitchApp):
 
 class L2SwitchJIT(_SwitchApp):
     """The learning switch as a numba-compiled loop over a batch, its MAC
-    table an open-addressing hash table in numpy arrays."""
+    table an open-addressing hash table in numpy arrays; a second kernel
+    turns the decisions into split indexes and counts."""
 
     def __init__(self, conf: dict) -> None:
         super().__init__(conf)
@@ -635,11 +691,27 @@ class L2SwitchJIT(_SwitchApp):
         self.keys = np.zeros(size, np.uint64)
         self.port_of = np.zeros(size, np.int32)
         self.state = np.array([0, self.max_macs], np.int64)
-        self._dest = np.zeros(lib.LINK_MAX_PACKETS, np.int32)
+        self._dest = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
+        self._counts = np.zeros(4, np.int64)
         self._kernel = compile_kernel(l2_kernel)
+        self._route = compile_kernel(l2_route)
 
-    def decide(self, mem, offsets, lengths, port):
-        dest = self._dest[: len(offsets)]
-        self._kernel(mem, offsets, lengths, port, self._has, self.keys, self.port_of,
-                     self.state, dest)
-        return dest
+    def push(self):
+        mem, counts = packet.memory(), self._counts
+        counts[:] = 0
+        for i, port, others in self._inputs:
+            if i.empty():
+                continue
+            b = i.receive_batch()
+            dest = self._dest[: len(b)]
+            self._kernel(mem, b.offsets, b.lengths, port, self._has, self.keys, self.port_of,
+                         self.state, dest)
+            copies = []
+            if len(others) > 1:
+                copies = [packet.clone(b[k]) for k in np.flatnonzero(dest == FLOOD)]
+            flood_link = int(self._link_of[others[-1]]) if others else -1
+            self._route(dest, b.lengths, self._link_of, flood_link, counts)
+            b.split(dest, self._links)
+            self._send_copies(copies, others)
+        for name, v in zip(L2_COUNTERS, counts.tolist(), strict=True):
+            self.stats.add(name, v)

@@ -84,9 +84,10 @@ def jit_form(app: str):
     kernel = njit({"macswap": fa.macswap_kernel, "ttl": fa.ttl_kernel}[app])
 
     def work(mem, offsets, lengths):
-        keep = np.ones(len(offsets), np.bool_)
-        kernel(mem, offsets, lengths, keep)
-        return keep
+        index = np.full(len(offsets), 7, np.int64)
+        sent = kernel(mem, offsets, lengths, index)
+        assert set(index.tolist()) <= {0, -1} and sent == np.count_nonzero(index == 0)
+        return index == 0
 
     return work
 
