@@ -317,14 +317,19 @@ def ttl_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.
     w = h.view(">u2")
     vihl = h[:, 14]
     ok = (w[:, 6] == ETH_IPV4) & (vihl >> 4 == 4) & (vihl & 15 >= 5) & (w[:, 11] >= 0x200)
-    h = h[ok]
-    w = h.view(">u2")
+    every = len(cand) == len(offsets) and ok.all()  # the usual case: no copies
+    if not every:
+        h = h[ok]
+        w = h.view(">u2")
     old = w[:, 11].astype(U32)
     s = (~w[:, 12].astype(U32) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
     s = (s & 0xFFFF) + (s >> 16)
     s = (s & 0xFFFF) + (s >> 16)
     w[:, 11] = old - 0x100
     w[:, 12] = ~s & 0xFFFF
+    if every:
+        window[offsets] = h
+        return ok
     keep = np.zeros(len(offsets), bool)
     keep[cand[ok]] = True
     window[offsets[keep]] = h

@@ -151,6 +151,14 @@ def test_jit_form_matches_reference_hypothesis(app):
     check()
 
 
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("app", REFS)
+def test_batch_function_when_every_frame_is_sent(app, form):
+    # The fast path of a batch with nothing to drop.
+    fs = fa.template_frames(64, 7, 0, 5, 100, 2) + fa.template_frames(1500, 3, 9, 3, 50, 255)
+    check_batch_function(FORMS[form](app), REFS[app], fs)
+
+
 def test_ttl_reference_is_rfc1624_right():
     # The reference itself: after the incremental update the header sums
     # to a valid checksum again, and TTL 0/1 and non-IPv4 are dropped.
