@@ -21,6 +21,8 @@ from snabbpy.core import packet
 from snabbpy.core.native import ffi, lib
 
 _U8, _U16, _U32 = np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32)
+_I32, _I64 = np.dtype(np.int32), np.dtype(np.int64)
+_BASE = packet.memory_base()
 
 
 class BatchError(RuntimeError):
@@ -28,22 +30,32 @@ class BatchError(RuntimeError):
     impossible (a bad index, a length that does not fit)."""
 
 
+_ARRAY = {"int64_t *": "int64_t[]", "int32_t *": "int32_t[]", "uint8_t *": "uint8_t[]",
+          "uint16_t *": "uint16_t[]", "uint32_t *": "uint32_t[]"}
+
+
 def _ptr(ctype: str, array: np.ndarray):
-    return ffi.cast(ctype, array.ctypes.data)
+    # from_buffer is ~8 times cheaper than array.ctypes.data
+    return ffi.from_buffer(_ARRAY[ctype], array)
 
 
 class Batch:
     """Packets received together, with ``offsets`` (int64, payload start in
     ``packet.memory()``) and ``lengths`` (int32, writable) as numpy arrays."""
 
-    __slots__ = ("_pk", "_n", "offsets", "lengths", "_live")
+    __slots__ = ("_pk", "_n", "offsets", "lengths", "_live", "_op", "_la", "_lp")
 
-    def __init__(self, pk, n: int, offsets: np.ndarray, lengths: np.ndarray) -> None:
+    def __init__(self, pk, n: int, offsets: np.ndarray, lengths: np.ndarray,
+                 op=None, lp=None) -> None:
         self._pk = pk
         self._n = n
         self.offsets = offsets
         self.lengths = lengths
         self._live = True
+        # C pointers to the arrays, kept while the arrays are the same
+        self._op = op if op is not None else ffi.from_buffer("int64_t[]", offsets)
+        self._la = lengths
+        self._lp = lp if lp is not None else ffi.from_buffer("int32_t[]", lengths)
 
     # -- making batches ----------------------------------------------------
 
@@ -53,11 +65,13 @@ class Batch:
         if max_packets < 0:
             raise ValueError(f"max_packets must be >= 0, not {max_packets}")
         pk = ffi.new("struct packet *[]", max(max_packets, 1))
-        offs = np.empty(max_packets, np.int64)
-        lens = np.empty(max_packets, np.int32)
-        n = lib.batch_receive(link.c, pk, max_packets, packet.memory_base(),
-                              _ptr("int64_t *", offs), _ptr("int32_t *", lens))
-        return cls(pk, n, offs[:n], lens[:n])
+        offs = np.empty(max_packets, _I64)
+        lens = np.empty(max_packets, _I32)
+        op, lp = ffi.from_buffer("int64_t[]", offs), ffi.from_buffer("int32_t[]", lens)
+        n = lib.batch_receive(link.c, pk, max_packets, _BASE, op, lp)
+        if n < max_packets:
+            offs, lens = offs[:n], lens[:n]
+        return cls(pk, n, offs, lens, op, lp)
 
     @classmethod
     def of(cls, packets) -> Batch:
@@ -75,23 +89,30 @@ class Batch:
     def _check(self) -> None:
         if not self._live:
             raise BatchError("batch used after it was sent or freed")
-        if self.lengths.shape != (self._n,) or self.lengths.dtype != np.int32:
-            raise BatchError(f"batch lengths must stay an int32 array of {self._n}, "
-                             f"not {self.lengths.dtype} {self.lengths.shape}")
-        if not self.lengths.flags.c_contiguous:
-            self.lengths = np.ascontiguousarray(self.lengths)
+        if self.lengths is self._la:
+            return
+        # the caller replaced the lengths array: take it if it fits
+        lengths = np.asarray(self.lengths)
+        if lengths.shape != (self._n,):
+            raise BatchError(f"batch lengths must stay an array of {self._n}, "
+                             f"not of shape {lengths.shape}")
+        self.lengths = self._la = np.ascontiguousarray(lengths, dtype=_I32)
+        self._lp = ffi.from_buffer("int32_t[]", self._la)
 
     def _lens(self):
-        return _ptr("int32_t *", self.lengths)
+        return self._lp
 
     def _offs(self):
-        return _ptr("int64_t *", self.offsets)
+        return self._op
 
     def _end(self) -> None:
         self._live = False
         self._n = 0
-        self.offsets = self.offsets[:0]
-        self.lengths = self.lengths[:0]
+
+    def _shrink(self) -> None:
+        # slices start where the arrays did: the C pointers stay valid
+        self.offsets = self.offsets[:self._n]
+        self.lengths = self._la = self._la[:self._n]
 
     def _mask(self, mask) -> np.ndarray:
         m = np.asarray(mask)
@@ -147,7 +168,7 @@ class Batch:
         """Re-reads offsets and lengths from the packets (after per-packet
         code changed them)."""
         self._check()
-        lib.batch_refresh(self._pk, self._n, packet.memory_base(), self._offs(), self._lens())
+        lib.batch_refresh(self._pk, self._n, _BASE, self._offs(), self._lens())
 
     # -- ending a batch ------------------------------------------------------
 
@@ -170,7 +191,7 @@ class Batch:
         m = self._mask(mask)
         self._n = lib.batch_free_mask(self._pk, self._n, _ptr("uint8_t *", m),
                                       self._offs(), self._lens())
-        self.offsets, self.lengths = self.offsets[:self._n], self.lengths[:self._n]
+        self._shrink()
 
     def select(self, mask) -> Batch:
         """Moves the packets where ``mask`` is true into a new batch (in
@@ -183,7 +204,7 @@ class Batch:
         lib.batch_select(self._pk, self._n, _ptr("uint8_t *", m), self._offs(), self._lens(),
                          out, _ptr("int64_t *", oo), _ptr("int32_t *", ol))
         self._n -= count
-        self.offsets, self.lengths = self.offsets[:self._n], self.lengths[:self._n]
+        self._shrink()
         return Batch(out, count, oo, ol)
 
     def split(self, index, links) -> None:
