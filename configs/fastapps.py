@@ -248,7 +248,7 @@ class L2Switch(App):
                     free(p)
                     counts["runts"] += 1
                     continue
-                head = view(p, 14)[:]
+                head = bytes(view(p, 14))
                 sources.append(head[6:12])
                 to = l2_decide(table, head, port, has)
                 if to >= 0:
@@ -575,6 +575,9 @@ class _KernelApp(App):
     def __init__(self, conf: dict | None = None) -> None:
         self._kernel = compile_kernel(type(self).kernel)
         self._index = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
+        # Compile now, at app start, for the types a batch has.
+        self._kernel(np.zeros(1, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int32),
+                     self._index[:0])
 
     def push(self):
         i, o = self.input["input"], self.output["output"]
@@ -700,6 +703,11 @@ class L2SwitchJIT(_SwitchApp):
         self._counts = np.zeros(4, np.int64)
         self._kernel = compile_kernel(l2_kernel)
         self._route = compile_kernel(l2_route)
+        # Compile now, at app start, for the types a batch has.
+        none, lens = self._dest[:0], np.zeros(0, np.int32)
+        self._kernel(np.zeros(1, np.uint8), none, lens, 0, np.zeros(1, np.bool_), self.keys,
+                     self.port_of, self.state, none)
+        self._route(none, lens, none, -1, self._counts)
 
     def push(self):
         mem, counts = packet.memory(), self._counts
