@@ -164,3 +164,18 @@ def test_empty_batch_is_fine(no_leak) -> None:
     assert len(batch) == 0 and not batch and len(batch.u16be(12)) == 0
     batch.transmit(a)
     assert Batch.of([]).select([]).alive
+
+
+def test_arrays_kept_by_the_caller_are_never_reused(no_leak) -> None:
+    a, b = Link(), Link()
+    fill(a, [b"x" * 30] * 3)
+    first = a.receive_batch(max_packets=8)
+    kept_lengths, kept_view = first.lengths, first.offsets[1:]
+    values = (kept_lengths.copy(), kept_view.copy())
+    first.transmit(b)
+    for _ in range(3):  # ended batches' arrays go back to a pool...
+        fill(a, [b"y" * 50] * 8)
+        a.receive_batch(max_packets=8).transmit(b)
+    # ...but not the ones still held
+    assert (kept_lengths == values[0]).all() and (kept_view == values[1]).all()
+    assert len(drain(b)) == 27

@@ -15,6 +15,8 @@ setters leave such a packet alone. ``bytes`` zero-fills the missing tail.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from snabbpy.core import packet
@@ -39,11 +41,33 @@ def _ptr(ctype: str, array: np.ndarray):
     return ffi.from_buffer(_ARRAY[ctype], array)
 
 
+class _Buffers:
+    """The arrays of one batch, kept for reuse once the batch ended."""
+
+    __slots__ = ("pk", "offs", "lens", "op", "lp", "refs_offs", "refs_lens")
+
+    def __init__(self, size: int) -> None:
+        self.pk = ffi.new("struct packet *[]", max(size, 1))
+        self.offs = np.empty(size, _I64)
+        self.lens = np.empty(size, _I32)
+        self.op = ffi.from_buffer("int64_t[]", self.offs)
+        self.lp = ffi.from_buffer("int32_t[]", self.lens)
+        # references while in use: ours, the cdata's, one batch slice's, getrefcount's
+        self.refs_offs = sys.getrefcount(self.offs) + 1
+        self.refs_lens = sys.getrefcount(self.lens) + 1
+
+
+#: Ended batches' arrays by size: allocating them cost more than the rest
+#: of a receive.
+_POOL: dict[int, list[_Buffers]] = {}
+_POOL_DEPTH = 4
+
+
 class Batch:
     """Packets received together, with ``offsets`` (int64, payload start in
     ``packet.memory()``) and ``lengths`` (int32, writable) as numpy arrays."""
 
-    __slots__ = ("_pk", "_n", "offsets", "lengths", "_live", "_op", "_la", "_lp")
+    __slots__ = ("_pk", "_n", "offsets", "lengths", "_live", "_op", "_la", "_lp", "_buf")
 
     def __init__(self, pk, n: int, offsets: np.ndarray, lengths: np.ndarray,
                  op=None, lp=None) -> None:
@@ -56,6 +80,7 @@ class Batch:
         self._op = op if op is not None else ffi.from_buffer("int64_t[]", offsets)
         self._la = lengths
         self._lp = lp if lp is not None else ffi.from_buffer("int32_t[]", lengths)
+        self._buf: _Buffers | None = None
 
     # -- making batches ----------------------------------------------------
 
@@ -64,14 +89,12 @@ class Batch:
         """Takes up to ``max_packets`` packets from ``link``."""
         if max_packets < 0:
             raise ValueError(f"max_packets must be >= 0, not {max_packets}")
-        pk = ffi.new("struct packet *[]", max(max_packets, 1))
-        offs = np.empty(max_packets, _I64)
-        lens = np.empty(max_packets, _I32)
-        op, lp = ffi.from_buffer("int64_t[]", offs), ffi.from_buffer("int32_t[]", lens)
-        n = lib.batch_receive(link.c, pk, max_packets, _BASE, op, lp)
-        if n < max_packets:
-            offs, lens = offs[:n], lens[:n]
-        return cls(pk, n, offs, lens, op, lp)
+        pool = _POOL.get(max_packets)
+        buf = pool.pop() if pool else _Buffers(max_packets)
+        n = lib.batch_receive(link.c, buf.pk, max_packets, _BASE, buf.op, buf.lp)
+        b = cls(buf.pk, n, buf.offs[:n], buf.lens[:n], buf.op, buf.lp)
+        b._buf = buf
+        return b
 
     @classmethod
     def of(cls, packets) -> Batch:
@@ -108,6 +131,17 @@ class Batch:
     def _end(self) -> None:
         self._live = False
         self._n = 0
+        buf, self._buf = self._buf, None
+        # Give the arrays back for the next receive, unless someone else
+        # still holds them (or a view of them): then they are theirs.
+        if (buf is not None and self._la is self.lengths and self._lp is buf.lp
+                and sys.getrefcount(self.offsets) == 2 and sys.getrefcount(self.lengths) == 3
+                and sys.getrefcount(buf.offs) == buf.refs_offs
+                and sys.getrefcount(buf.lens) == buf.refs_lens):
+            pool = _POOL.setdefault(len(buf.offs), [])
+            if len(pool) < _POOL_DEPTH:
+                self.offsets = self.lengths = self._la = None
+                pool.append(buf)
 
     def _shrink(self) -> None:
         # slices start where the arrays did: the C pointers stay valid
