@@ -516,13 +516,11 @@ def l2_kernel(mem, offsets, lengths, port, outputs, keys, ports, state, dest):
 
 
 def compile_kernel(fn):
-    """``fn`` compiled by numba (once, when an app starts); a ConfigError
-    naming the extra to install when numba is missing."""
-    try:
-        import numba
-    except ImportError:
-        raise ConfigError("the JIT apps need numba: pip install -e '.[jit]'") from None
-    return numba.njit(fn)
+    """``fn`` compiled by numba (the apps call it once, at start, on empty
+    arrays); without numba, snabbpy.jit's one-line error naming the extra."""
+    from snabbpy import jit
+
+    return jit.require().njit(fn)
 
 
 class _BatchApp(App):

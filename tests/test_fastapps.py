@@ -374,3 +374,14 @@ def test_frames_app_rejects_bad_config():
                    "dst_base": 1})
     with pytest.raises(fa.ConfigError, match="max_macs 0 is outside"):
         fa.L2SwitchVector({"max_macs": 0})
+
+
+def test_jit_apps_without_numba_say_so_in_one_line(monkeypatch):
+    from snabbpy import jit
+
+    monkeypatch.setattr(jit, "numba", None)
+    for cls in (fa.MacSwapJIT, fa.TTLDecrementJIT):
+        with pytest.raises(fa.ConfigError, match=r"numba.*pip install -e '\.\[jit\]'"):
+            cls()
+    with pytest.raises(fa.ConfigError, match="numba"):
+        fa.L2SwitchJIT({"max_macs": 16})
