@@ -52,6 +52,8 @@ ETH_IPV4 = 0x0800
 TTL_OFFSET = 22  # TTL and protocol: one 16-bit word of the IPv4 header
 CSUM_OFFSET = 24
 DROP, FLOOD = -1, -2  # switch destinations besides a port number
+USED = np.uint64(1 << 48)  # marks a used slot of a MAC hash table
+HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
 
 
 # --------------------------------------------------------------------------
@@ -345,42 +347,54 @@ def macs(mem: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class VectorMacTable:
-    """The vector switch's MAC table: sorted uint64 MACs and their ports
-    (searchsorted lookups, inserts merged once per batch)."""
+    """The vector switch's MAC table: open addressing with linear probing
+    in numpy arrays (a slot holds ``mac | 1 << 48``, 0 when empty), probed
+    for a whole batch at once. New MACs are inserted one by one, which
+    happens once per MAC in the table's life."""
 
     def __init__(self, max_macs: int) -> None:
         self.max_macs = max_macs
-        self.keys = np.zeros(0, np.uint64)
-        self.ports = np.zeros(0, np.int32)
+        size = 1 << max(4, (2 * max_macs - 1).bit_length())
+        self.keys = np.zeros(size, np.uint64)
+        self.ports = np.zeros(size, np.int32)
+        self.mask = np.uint64(size - 1)
+        self.count = 0
+
+    def find(self, macs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The slot of each MAC (where it is, or the empty slot where it
+        would go) and whether it is there."""
+        want = macs | USED
+        slot = (macs * HASH) >> np.uint64(32) & self.mask
+        k = self.keys[slot]
+        pending = np.flatnonzero((k != want) & (k != 0))
+        while len(pending):
+            slot[pending] = (slot[pending] + np.uint64(1)) & self.mask
+            k[pending] = self.keys[slot[pending]]
+            pending = pending[(k[pending] != want[pending]) & (k[pending] != 0)]
+        return slot, k == want
 
     def lookup(self, macs: np.ndarray) -> np.ndarray:
         """The port of each MAC, -1 where unknown."""
-        if not len(self.keys):
-            return np.full(len(macs), -1, np.int32)
-        pos = np.minimum(np.searchsorted(self.keys, macs), len(self.keys) - 1)
-        return np.where(self.keys[pos] == macs, self.ports[pos], -1)
+        slot, found = self.find(macs)
+        return np.where(found, self.ports[slot], -1)
 
     def learn(self, macs: np.ndarray, port: int) -> None:
         """Learns every MAC of ``macs`` on ``port``; new MACs, in order of
         first appearance, while the table has room."""
-        if len(self.keys):
-            # The usual case, every MAC already there on this port: one lookup.
-            pos = np.minimum(np.searchsorted(self.keys, macs), len(self.keys) - 1)
-            if np.array_equal(self.keys[pos], macs) and np.all(self.ports[pos] == port):
-                return
-        uniq, first = np.unique(macs, return_index=True)
-        known = np.zeros(len(uniq), bool)
-        if len(self.keys):
-            pos = np.minimum(np.searchsorted(self.keys, uniq), len(self.keys) - 1)
-            known = self.keys[pos] == uniq
-            self.ports[pos[known]] = port
-        room = self.max_macs - len(self.keys)
-        new = uniq[~known]
-        if room > 0 and len(new):
-            new = np.sort(new[np.argsort(first[~known], kind="stable")[:room]])
-            at = np.searchsorted(self.keys, new)
-            self.keys = np.insert(self.keys, at, new)
-            self.ports = np.insert(self.ports, at, np.full(len(new), port, np.int32))
+        slot, found = self.find(macs)
+        self.ports[slot[found]] = port
+        if found.all() or self.count >= self.max_macs:
+            return
+        new = macs[~found]
+        _, first = np.unique(new, return_index=True)
+        for mac in new[np.sort(first)].tolist():
+            if self.count >= self.max_macs:
+                break
+            s, there = self.find(np.array([mac], np.uint64))
+            if not there[0]:
+                self.keys[s[0]] = mac | (1 << 48)
+                self.ports[s[0]] = port
+                self.count += 1
 
 
 def l2_vector(table: VectorMacTable, mem: np.ndarray, offsets: np.ndarray,
