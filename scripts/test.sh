@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'; then
+if ! python3 -m pip install --quiet --disable-pip-version-check -e '.[test,jit]'; then
     # The package index could not be reached (it happens). The machine has
     # the dependencies already: build the native core in place and run this
     # checkout as the installed package would (the snabbpy command included).

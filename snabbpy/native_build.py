@@ -22,6 +22,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("core/dma.h", "core/dma.c"),
     ("core/packet.h", "core/packet.c"),
     ("core/link.h", "core/link.c"),
+    ("core/batch.h", "core/batch.c"),
     ("apps/basic/basic.h", "apps/basic/basic.c"),
     ("lib/virtio/vring.h", None),
     ("apps/vguest/virtq.h", "apps/vguest/virtq.c"),

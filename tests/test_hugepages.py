@@ -56,10 +56,10 @@ def test_packets_get_physical_addresses_page_by_page(reserved_hugepages):
 
 
 def test_without_hugepages_the_error_says_how_to_reserve_them(monkeypatch):
-    def no_hugepages(*args):
+    def no_hugepages(*args, **kw):
         raise OSError(12, "Cannot allocate memory")
 
-    monkeypatch.setattr(hugepages.mmap, "mmap", no_hugepages)
+    monkeypatch.setattr(hugepages.reservation, "map", no_hugepages)
     with pytest.raises(hugepages.HugepageError, match="nr_hugepages"):
         hugepages.HugepageBackend().new_chunk(1)
 

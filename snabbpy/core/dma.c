@@ -43,3 +43,18 @@ uint64_t dma_translate(uint64_t address)
 }
 
 uint32_t dma_map_count(void) { return nregions; }
+
+#include <sys/mman.h>
+
+uint64_t dma_reserve(uint64_t size)
+{
+    void *p = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? 0 : (uint64_t)(uintptr_t)p;
+}
+
+int dma_map_fixed(uint64_t address, uint64_t size, int fd, uint64_t fd_offset)
+{
+    void *p = mmap((void *)(uintptr_t)address, size, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_FIXED, fd, (off_t)fd_offset);
+    return p == MAP_FAILED ? errno : 0;
+}

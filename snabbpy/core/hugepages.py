@@ -15,12 +15,11 @@ hugepages: ``echo 512 > /proc/sys/vm/nr_hugepages``.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 from pathlib import Path
 
-from snabbpy.core.memory import Chunk
+from snabbpy.core.memory import Chunk, reservation
 from snabbpy.core.native import ffi
 
 HUGEPAGE_SIZE = 2 << 20
@@ -70,18 +69,18 @@ class HugepageBackend:
         try:
             fd = os.memfd_create("snabbpy-dma-huge", os.MFD_CLOEXEC | os.MFD_HUGETLB)
             os.ftruncate(fd, size)
-            mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            address = reservation.map(fd, size, 0, align=HUGEPAGE_SIZE)
         except OSError as exc:
             raise HugepageError(
                 f"cannot map {size >> 20} MiB of hugepages ({exc.strerror}; "
                 f"{free_hugepages()} free): reserve more as root with "
                 f"'echo 512 > /proc/sys/vm/nr_hugepages'"
             ) from None
-        address = int(ffi.cast("uintptr_t", ffi.from_buffer(mapping)))
+        touch = ffi.cast("uint8_t *", address)
         pieces = []
         for offset in range(0, size, HUGEPAGE_SIZE):
-            mapping[offset] = 0  # fault the page in: now it has a frame
+            touch[offset] = 0  # fault the page in: now it has a frame
             virtual = address + offset
             pieces.append((virtual, HUGEPAGE_SIZE, physical_address(virtual)))
-        return Chunk(fd=fd, address=address, size=size, mapping=mapping,
+        return Chunk(fd=fd, address=address, size=size,
                      dma_address=pieces[0][2], pieces=pieces)

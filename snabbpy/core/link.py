@@ -19,6 +19,7 @@ from __future__ import annotations
 from functools import partial
 
 from snabbpy.core import packet
+from snabbpy.core.batch import Batch
 from snabbpy.core.counter import Counters
 from snabbpy.core.native import ffi, lib
 
@@ -49,14 +50,16 @@ class Link:
     def __repr__(self) -> str:
         return f"<Link {self.name} {self.nreadable()} packets>"
 
-    def receive_batch(self, max_packets: int = MAX_PACKETS) -> list:
-        """Receives up to ``max_packets`` packets as a list."""
-        buf = ffi.new("struct packet *[]", max_packets)
-        n = lib.link_receive_batch(self.c, buf, max_packets)
-        return [buf[i] for i in range(n)]
+    def receive_batch(self, max_packets: int = MAX_PACKETS) -> Batch:
+        """Receives up to ``max_packets`` packets as a :class:`Batch`
+        (iterating it yields the packets, as the old list did)."""
+        return Batch.receive(self, max_packets)
 
-    def transmit_batch(self, packets: list) -> None:
-        """Transmits every packet of ``packets`` in order."""
+    def transmit_batch(self, packets) -> None:
+        """Transmits every packet of ``packets`` (a list or a Batch) in order."""
+        if isinstance(packets, Batch):
+            packets.transmit(self)
+            return
         lib.link_transmit_batch(self.c, packets, len(packets))
 
     def stats(self) -> dict[str, int]:

@@ -8,7 +8,9 @@ grows from DMA memory on demand; allocation never calls malloc.
 
 from __future__ import annotations
 
-from snabbpy.core.memory import dma
+import numpy as np
+
+from snabbpy.core.memory import dma, reservation
 from snabbpy.core.native import ffi, lib
 
 PAYLOAD_SIZE: int = lib.PACKET_PAYLOAD_SIZE
@@ -28,6 +30,34 @@ def snabbpy_packet_grow() -> int:
         return int(lib.packet_freelist_add(base, size, dma.backend.boundary) > 0)
     except Exception:  # noqa: BLE001 - C cannot take an exception; NULL says it
         return 0
+
+
+_memory = np.frombuffer(
+    ffi.buffer(ffi.cast("uint8_t *", reservation.base), reservation.size), dtype=np.uint8)
+_memory_pointer = ffi.cast("uint8_t *", reservation.base)
+
+
+def memory() -> np.ndarray:
+    """All packet memory as one numpy ``uint8`` array (the DMA
+    reservation): a payload is ``memory()[off:off + length]`` with ``off``
+    from :func:`offset` or a batch's ``offsets``. The array never moves as
+    memory grows. Indexing outside the memory in use faults, as in C."""
+    return _memory
+
+
+def memory_base() -> int:
+    """The virtual address of ``memory()[0]``."""
+    return reservation.base
+
+
+def memory_pointer():
+    """``memory()[0]`` as a ``uint8_t *``, for C calls."""
+    return _memory_pointer
+
+
+def offset(p) -> int:
+    """Where ``p``'s payload starts in :func:`memory`."""
+    return int(ffi.cast("uintptr_t", p.buf + p.headroom)) - reservation.base
 
 
 def allocate():

@@ -231,12 +231,15 @@ class VhostUserTransport(Transport):
     # -- memory table ----------------------------------------------------
 
     def send_memory_table(self) -> None:
-        """Announces every DMA chunk to the backend (SET_MEM_TABLE)."""
-        chunks = self.memory.chunks
+        """Announces DMA memory to the backend (SET_MEM_TABLE): one region per
+        run of chunks of one memfd, so the default memory is one region however
+        much it has grown."""
+        chunks = self.memory.regions()
         if len(chunks) > MEMORY_BASELINE_NREGIONS:
-            raise TransportError(f"{self.name}: {len(chunks)} DMA chunks, vhost-user "
+            raise TransportError(f"{self.name}: {len(chunks)} DMA memory regions, vhost-user "
                                  f"announces at most {MEMORY_BASELINE_NREGIONS}")
-        regions = tuple(MemoryRegion(c.dma_address, c.size, c.address, 0) for c in chunks)
+        regions = tuple(MemoryRegion(c.dma_address, c.size, c.address, c.fd_offset)
+                        for c in chunks)
         fds = tuple(c.fd for c in chunks)
         self.request(Request.SET_MEM_TABLE, MemoryTable(regions), fds, ack=True)
         self.table_sent = True

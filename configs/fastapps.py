@@ -1,0 +1,742 @@
+"""Three example apps, each in the three styles a user can write them in.
+
+==================  ====================  ======================  ===================
+app                 per packet            vector (numpy)          JIT (numba)
+==================  ====================  ======================  ===================
+swap dst/src MAC    ``myapps:MacSwap``    ``MacSwapVector``       ``MacSwapJIT``
+IPv4 TTL - 1        ``TTLDecrement``      ``TTLDecrementVector``  ``TTLDecrementJIT``
+learning L2 switch  ``L2Switch``          ``L2SwitchVector``      ``L2SwitchJIT``
+==================  ====================  ======================  ===================
+
+Name them in a graph as ``class: "fastapps:MacSwapVector"`` (modules next to
+the YAML file are found); ``Frames`` generates the IPv4 frames they need.
+The three forms of one app give the same output byte for byte (the tests
+check it); docs/fast-apps.md puts them side by side.
+
+What the apps do:
+
+- MacSwap swaps the Ethernet destination and source addresses; frames
+  shorter than 14 bytes are freed (``runts``).
+- TTLDecrement forwards IPv4 frames (EtherType 0x0800 right after the MACs,
+  version 4, IHL >= 5, at least 34 bytes) with TTL >= 2, after lowering the
+  TTL by one and updating the header checksum incrementally (RFC 1624,
+  eqn. 3); every other frame is freed (``dropped``).
+- L2Switch is a learning switch. A port ``X`` is the input ``X`` and the
+  output ``X``. For each input, its packets are forwarded with the MAC table
+  as it stood before them (so a batch is one lookup), then their source MACs
+  are learnt on that port (the last one wins; at most ``max_macs`` entries,
+  MACs beyond that are not learnt). A frame to a known unicast MAC goes to
+  its port (freed, ``filtered``, when that is the input port or a port with
+  no output); a frame to a broadcast, multicast or unknown MAC is flooded to
+  every other port that has an output: the frame itself goes to the last of
+  them in order with the forwarded frames, its copies to the others after
+  the batch's forwarded frames (``flooded``).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+# The per-packet MacSwap is the one the README teaches, in configs/myapps.py.
+from myapps import MacSwap  # noqa: F401  (re-exported: fastapps:MacSwap)
+from numpy.lib.stride_tricks import as_strided
+
+from snabbpy.core import packet
+from snabbpy.core.app import App, Param
+from snabbpy.core.config import ConfigError
+from snabbpy.core.native import ffi, lib
+
+ETH_IPV4 = 0x0800
+TTL_OFFSET = 22  # TTL and protocol: one 16-bit word of the IPv4 header
+CSUM_OFFSET = 24
+DROP, FLOOD = -1, -2  # switch destinations besides a port number
+USED = np.uint64(1 << 48)  # marks a used slot of a MAC hash table
+HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
+
+
+# --------------------------------------------------------------------------
+# Frames: the traffic the examples need
+
+
+def host_mac(n: int) -> bytes:
+    """The MAC of test host number ``n``: 02:00:hh:hh:hh:hh (locally
+    administered, unicast)."""
+    return b"\x02\x00" + struct.pack(">I", n & 0xFFFFFFFF)
+
+
+def ipv4_checksum(header: bytes) -> int:
+    """The Internet checksum (RFC 1071) of ``header`` (even length) whose
+    checksum field is zero."""
+    s = sum(struct.unpack(f">{len(header) // 2}H", header))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4_frame(dst: bytes, src: bytes, size: int = 64, ttl: int = 64, ident: int = 0) -> bytes:
+    """An Ethernet + IPv4 + UDP frame of ``size`` bytes (at least 42) with a
+    correct IPv4 header checksum."""
+    if size < 42:
+        raise ValueError(f"an IPv4/UDP frame needs 42 bytes, asked for {size}")
+    total = size - 14
+    ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, ident & 0xFFFF, 0, ttl,
+                               17, 0, bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])))
+    struct.pack_into(">H", ip, 10, ipv4_checksum(bytes(ip)))
+    udp = struct.pack(">HHHH", 1024, 1024, total - 20, 0)
+    return dst + src + b"\x08\x00" + bytes(ip) + udp + bytes(size - 42)
+
+
+def template_frames(size: int, src_hosts: int, src_base: int, dst_hosts: int,
+                    dst_base: int, ttl: int) -> list[bytes]:
+    """The frames ``Frames`` repeats: frame k goes from host
+    ``src_base + k % src_hosts`` to host ``dst_base + (k * 7919) % dst_hosts``
+    (7919 is prime, so every pair of a small set appears), as many frames
+    as the larger host set."""
+    n = max(src_hosts, dst_hosts)
+    return [
+        ipv4_frame(host_mac(dst_base + (k * 7919) % dst_hosts), host_mac(src_base + k % src_hosts),
+                   size, ttl, k)
+        for k in range(n)
+    ]
+
+
+class Frames(App):
+    """Fills every output, in every breath, with copies of a set of IPv4/UDP
+    frames, round and round (in C, like basic.Source): frame k goes from
+    host ``src_base + k % src_hosts`` to host
+    ``dst_base + (k * 7919) % dst_hosts`` (see ``host_mac``)."""
+
+    config = {
+        "size": Param(int, default=64, doc="frame length in bytes (42..10240)"),
+        "ttl": Param(int, default=64, doc="IPv4 TTL of every frame (0..255)"),
+        "src_hosts": Param(int, default=1, doc="distinct source MACs"),
+        "src_base": Param(int, default=0, doc="host number of the first source MAC"),
+        "dst_hosts": Param(int, default=1, doc="distinct destination MACs"),
+        "dst_base": Param(int, default=1, doc="host number of the first destination MAC"),
+    }
+
+    def __init__(self, conf: dict) -> None:
+        if not 42 <= conf["size"] <= packet.PAYLOAD_SIZE:
+            raise ConfigError(f"size {conf['size']} is outside 42..{packet.PAYLOAD_SIZE}")
+        if not 0 <= conf["ttl"] <= 255:
+            raise ConfigError(f"ttl {conf['ttl']} is outside 0..255")
+        for key in ("src_hosts", "dst_hosts"):
+            if not 1 <= conf[key] <= 1 << 20:
+                raise ConfigError(f"{key} {conf[key]} is outside 1..{1 << 20}")
+        for key in ("src_base", "dst_base"):
+            if not 0 <= conf[key] < 1 << 32:
+                raise ConfigError(f"{key} {conf[key]} is outside 0..{(1 << 32) - 1}")
+        frames = template_frames(conf["size"], conf["src_hosts"], conf["src_base"],
+                                 conf["dst_hosts"], conf["dst_base"], conf["ttl"])
+        self.packets = [packet.from_bytes(f) for f in frames]
+        self._array = ffi.new("struct packet *[]", self.packets)
+        self._outputs: list = []
+
+    def link(self) -> None:
+        self._outputs = [(o.c, ffi.new("uint32_t *")) for o in self.output.values()]
+
+    def pull(self) -> None:
+        for o, nxt in self._outputs:
+            lib.basic_repeat(o, self._array, len(self.packets), nxt)
+
+    def stop(self) -> None:
+        for p in self.packets:
+            packet.free(p)
+        self.packets = []
+
+
+# --------------------------------------------------------------------------
+# Per-packet forms (the reference the other two are tested against)
+
+
+def ttl_decrement(header) -> bool:
+    """Lowers the TTL of the IPv4 frame in ``header`` (its first 34 bytes,
+    writable) by one and patches the checksum (RFC 1624 eqn. 3); returns
+    False, changing nothing, when the frame is to be dropped."""
+    if (header[12] << 8 | header[13]) != ETH_IPV4 or header[14] >> 4 != 4 \
+            or header[14] & 15 < 5 or header[22] <= 1:
+        return False
+    old = header[22] << 8 | header[23]
+    new = old - 0x100
+    s = (~(header[24] << 8 | header[25]) & 0xFFFF) + (~old & 0xFFFF) + new
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    s = ~s & 0xFFFF
+    header[22] = new >> 8
+    header[24], header[25] = s >> 8, s & 0xFF
+    return True
+
+
+class TTLDecrement(App):
+    """IPv4 TTL decrement, one packet at a time (see the module docstring)."""
+
+    counters = ("forwarded", "dropped")
+
+    def push(self):
+        i, o = self.input["input"], self.output["output"]
+        receive, transmit, free, view = i.receive, o.transmit, packet.free, packet.view
+        forwarded = dropped = 0
+        for _ in range(min(i.nreadable(), o.nwritable())):
+            p = receive()
+            if p.length >= 34 and ttl_decrement(memoryview(view(p, 34))):
+                transmit(p)
+                forwarded += 1
+            else:
+                free(p)
+                dropped += 1
+        self.stats.add("forwarded", forwarded)
+        self.stats.add("dropped", dropped)
+
+
+L2_COUNTERS = ("forwarded", "flooded", "filtered", "runts")
+
+
+def switch_ports(app: App) -> list[str]:
+    """The ports of a switch app: its outputs in order, then any input that
+    has no output of its name. Port numbers index this list."""
+    names = list(app.output)
+    return names + [n for n in app.input if n not in app.output]
+
+
+def l2_decide(table: dict[bytes, int], frame: bytes, port: int, outputs: list[bool]) -> int:
+    """Where one frame from ``port`` goes: a port number, DROP or FLOOD."""
+    if len(frame) < 14:
+        return DROP
+    to = -1 if frame[0] & 1 else table.get(bytes(frame[:6]), -1)
+    if to < 0:
+        return FLOOD
+    return DROP if to == port or not outputs[to] else to
+
+
+def l2_learn(table: dict[bytes, int], sources: list[bytes], port: int, max_macs: int) -> None:
+    """Learns ``sources`` (in order) on ``port``, new MACs while there is
+    room."""
+    for mac in sources:
+        if mac in table or len(table) < max_macs:
+            table[mac] = port
+
+
+class L2Switch(App):
+    """A learning L2 switch, one packet at a time (see the module
+    docstring)."""
+
+    config = {"max_macs": Param(int, default=65536, doc="MAC table size")}
+    counters = L2_COUNTERS
+
+    def __init__(self, conf: dict) -> None:
+        if not 1 <= conf["max_macs"] <= 1 << 24:
+            raise ConfigError(f"max_macs {conf['max_macs']} is outside 1..{1 << 24}")
+        self.max_macs = conf["max_macs"]
+        self.table: dict[bytes, int] = {}
+        self.ports: list[str] = []
+
+    def link(self) -> None:
+        self.ports = switch_ports(self)
+
+    def push(self):
+        outs = [self.output.get(n) for n in self.ports]
+        has = [o is not None for o in outs]
+        table, view, free, clone = self.table, packet.view, packet.free, packet.clone
+        counts = dict.fromkeys(L2_COUNTERS, 0)
+        for name, i in self.input.items():
+            port = self.ports.index(name)
+            others = [o for k, o in enumerate(outs) if k != port and o is not None]
+            sources, flood = [], []
+            for _ in range(i.nreadable()):
+                p = i.receive()
+                if p.length < 14:
+                    free(p)
+                    counts["runts"] += 1
+                    continue
+                head = bytes(view(p, 14))
+                sources.append(head[6:12])
+                to = l2_decide(table, head, port, has)
+                if to >= 0:
+                    outs[to].transmit(p)
+                    counts["forwarded"] += 1
+                elif to == FLOOD and others:
+                    if len(others) > 1:
+                        flood.append(clone(p))
+                    others[-1].transmit(p)
+                    counts["flooded"] += 1
+                else:
+                    free(p)
+                    counts["filtered"] += 1
+            # Copies of the flooded frames follow, on the other outputs.
+            for o in others[:-1]:
+                for p in flood:
+                    o.transmit(clone(p))
+            for p in flood:
+                free(p)
+            l2_learn(table, sources, port, self.max_macs)
+        for k, v in counts.items():
+            self.stats.add(k, v)
+
+
+# --------------------------------------------------------------------------
+# The work of each app over a whole batch, as pure functions of packet
+# memory (``mem``: uint8), payload offsets and lengths (the arrays a Batch
+# has). Vector forms are numpy; JIT forms are plain loops numba compiles.
+
+SWAP = np.r_[6:12, 0:6]
+U16 = np.uint16
+U32 = np.uint32
+
+
+def rows(mem: np.ndarray, width: int) -> np.ndarray:
+    """Packet memory as overlapping rows of ``width`` bytes, row ``i``
+    starting at byte ``i``: ``rows(mem, 12)[offsets]`` gathers the first 12
+    bytes of every packet as one (n, 12) array, and assigning to it scatters
+    them back (one fancy index per batch instead of one per byte)."""
+    cached = _ROWS.get(width)
+    if cached is None or cached[0] is not mem:
+        cached = _ROWS[width] = (mem, as_strided(mem, (len(mem) - width + 1, width), (1, 1)))
+    return cached[1]
+
+
+_ROWS: dict = {}  # width -> (memory, window): packet memory never moves
+
+
+def macswap_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Swaps the MACs of every frame of at least 14 bytes; returns which
+    to keep (the others are runts)."""
+    keep = lengths >= 14
+    o = offsets[keep] if not keep.all() else offsets
+    window = rows(mem, 12)
+    window[o] = window[o][:, SWAP]
+    return keep
+
+
+def ttl_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Decrements the TTL of every IPv4 frame with TTL >= 2 and patches its
+    checksum (RFC 1624 eqn. 3); returns which to keep. The first 26 bytes of
+    each frame are gathered once and read as big-endian 16-bit words."""
+    cand = np.flatnonzero(lengths >= 34)
+    window = rows(mem, 26)
+    h = window[offsets[cand]]
+    w = h.view(">u2")
+    vihl = h[:, 14]
+    ok = (w[:, 6] == ETH_IPV4) & (vihl >> 4 == 4) & (vihl & 15 >= 5) & (w[:, 11] >= 0x200)
+    every = len(cand) == len(offsets) and ok.all()  # the usual case: no copies
+    if not every:
+        h = h[ok]
+        w = h.view(">u2")
+    old = w[:, 11].astype(U32)
+    s = (~w[:, 12].astype(U32) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
+    s = (s & 0xFFFF) + (s >> 16)
+    s = (s & 0xFFFF) + (s >> 16)
+    w[:, 11] = old - 0x100
+    w[:, 12] = ~s & 0xFFFF
+    if every:
+        window[offsets] = h
+        return ok
+    keep = np.zeros(len(offsets), bool)
+    keep[cand[ok]] = True
+    window[offsets[keep]] = h
+    return keep
+
+
+def macs(mem: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The destination and source MACs of every frame, as 48-bit uint64s
+    (one gather of the first 16 bytes; frames shorter than that read the
+    rest of their buffer, which is then ignored)."""
+    w = rows(mem, 16)[offsets].view(">u8").astype(np.uint64)
+    return w[:, 0] >> 16, (w[:, 0] & 0xFFFF) << 32 | w[:, 1] >> 32
+
+
+class VectorMacTable:
+    """The vector switch's MAC table: open addressing with linear probing
+    in numpy arrays (a slot holds ``mac | 1 << 48``, 0 when empty), probed
+    for a whole batch at once. New MACs are inserted one by one, which
+    happens once per MAC in the table's life."""
+
+    def __init__(self, max_macs: int) -> None:
+        self.max_macs = max_macs
+        size = 1 << max(4, (2 * max_macs - 1).bit_length())
+        self.keys = np.zeros(size, np.uint64)
+        self.ports = np.zeros(size, np.int32)
+        self.mask = np.uint64(size - 1)
+        self.count = 0
+
+    def find(self, macs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The slot of each MAC (where it is, or the empty slot where it
+        would go) and whether it is there."""
+        want = macs | USED
+        slot = (macs * HASH) >> np.uint64(32) & self.mask
+        k = self.keys[slot]
+        pending = np.flatnonzero((k != want) & (k != 0))
+        while len(pending):
+            slot[pending] = (slot[pending] + np.uint64(1)) & self.mask
+            k[pending] = self.keys[slot[pending]]
+            pending = pending[(k[pending] != want[pending]) & (k[pending] != 0)]
+        return slot, k == want
+
+    def lookup(self, macs: np.ndarray) -> np.ndarray:
+        """The port of each MAC, -1 where unknown."""
+        slot, found = self.find(macs)
+        return np.where(found, self.ports[slot], -1)
+
+    def learn(self, macs: np.ndarray, port: int) -> None:
+        """Learns every MAC of ``macs`` on ``port``; new MACs, in order of
+        first appearance, while the table has room."""
+        slot, found = self.find(macs)
+        self.ports[slot[found]] = port
+        if found.all() or self.count >= self.max_macs:
+            return
+        new = macs[~found]
+        _, first = np.unique(new, return_index=True)
+        for mac in new[np.sort(first)].tolist():
+            if self.count >= self.max_macs:
+                break
+            s, there = self.find(np.array([mac], np.uint64))
+            if not there[0]:
+                self.keys[s[0]] = mac | (1 << 48)
+                self.ports[s[0]] = port
+                self.count += 1
+
+
+def l2_vector(table: VectorMacTable, mem: np.ndarray, offsets: np.ndarray,
+              lengths: np.ndarray, port: int, outputs: np.ndarray) -> np.ndarray:
+    """Where each frame from ``port`` goes (a port, DROP or FLOOD), with the
+    table as it was; then learns their source MACs. ``outputs[k]`` says
+    whether port k has an output."""
+    dest = np.full(len(offsets), DROP, np.int32)
+    ok = np.flatnonzero(lengths >= 14)
+    dst, src = macs(mem, offsets[ok])
+    to = table.lookup(dst)
+    to[(dst >> 40 & 1) == 1] = -1
+    to = np.where(to < 0, FLOOD, to)
+    unicast = to >= 0
+    to[unicast & ((to == port) | ~outputs[np.maximum(to, 0)])] = DROP
+    dest[ok] = to
+    table.learn(src, port)
+    return dest
+
+
+def macswap_kernel(mem, offsets, lengths, index):
+    """JIT MacSwap over a batch: swaps the MACs of each frame and sets
+    ``index[k]`` to 0 (send) or -1 (a runt: free); returns how many are
+    sent. ``index`` is ready for ``Batch.split``."""
+    kept = 0
+    for k in range(len(offsets)):
+        if lengths[k] < 14:
+            index[k] = -1
+            continue
+        index[k] = 0
+        kept += 1
+        o = offsets[k]
+        for j in range(6):
+            t = mem[o + j]
+            mem[o + j] = mem[o + 6 + j]
+            mem[o + 6 + j] = t
+    return kept
+
+
+def ttl_kernel(mem, offsets, lengths, index):
+    """JIT TTL decrement over a batch (RFC 1624 eqn. 3): ``index[k]`` 0
+    (send) or -1 (free); returns how many are sent."""
+    kept = 0
+    for k in range(len(offsets)):
+        o = offsets[k]
+        index[k] = -1
+        if lengths[k] < 34 or mem[o + 12] != 8 or mem[o + 13] != 0:
+            continue
+        vihl = mem[o + 14]
+        if vihl >> 4 != 4 or vihl & 15 < 5 or mem[o + 22] <= 1:
+            continue
+        old = np.uint32(mem[o + 22]) << 8 | mem[o + 23]
+        s = (~(np.uint32(mem[o + 24]) << 8 | mem[o + 25]) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
+        s = (s & 0xFFFF) + (s >> 16)
+        s = (s & 0xFFFF) + (s >> 16)
+        s = ~s & 0xFFFF
+        mem[o + 22] -= 1
+        mem[o + 24] = s >> 8
+        mem[o + 25] = s & 0xFF
+        index[k] = 0
+        kept += 1
+    return kept
+
+
+def l2_route(dest, lengths, link_of, flood_link, counts):
+    """JIT: turns the switch's decisions into ``Batch.split`` indexes in
+    place (a port -> its link ``link_of[port]``, FLOOD -> ``flood_link``,
+    DROP -> -1) and adds forwarded, flooded, filtered and runts to
+    ``counts``."""
+    for k in range(len(dest)):
+        d = dest[k]
+        if d >= 0:
+            dest[k] = link_of[d]
+            counts[0] += 1
+        elif d == FLOOD and flood_link >= 0:
+            dest[k] = flood_link
+            counts[1] += 1
+        else:
+            dest[k] = -1
+            if lengths[k] < 14:
+                counts[3] += 1
+            else:
+                counts[2] += 1
+
+
+def l2_kernel(mem, offsets, lengths, port, outputs, keys, ports, state, dest):
+    """JIT switch over a batch from ``port``: fills ``dest`` (a port, DROP
+    or FLOOD) with the table as it was, then learns the source MACs. The
+    table is open addressing with linear probing over ``keys`` (a slot holds
+    ``mac | 1 << 48``, 0 when empty; a power of two long) and ``ports``;
+    ``state[0]`` is the number of MACs in it, ``state[1]`` its limit."""
+    n = len(offsets)
+    mask = np.uint64(len(keys) - 1)
+    used = np.uint64(1 << 48)
+    for k in range(n):
+        dest[k] = DROP
+        if lengths[k] < 14:
+            continue
+        o = offsets[k]
+        if mem[o] & 1:
+            dest[k] = FLOOD
+            continue
+        mac = np.uint64(0)
+        for j in range(6):
+            mac = mac << np.uint64(8) | np.uint64(mem[o + j])
+        h = (mac * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32) & mask
+        while keys[h] != 0 and keys[h] != mac | used:
+            h = (h + np.uint64(1)) & mask
+        if keys[h] == 0:
+            dest[k] = FLOOD
+        elif ports[h] != port and outputs[ports[h]]:
+            dest[k] = ports[h]
+    for k in range(n):
+        if lengths[k] < 14:
+            continue
+        o = offsets[k] + 6
+        mac = np.uint64(0)
+        for j in range(6):
+            mac = mac << np.uint64(8) | np.uint64(mem[o + j])
+        h = (mac * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(32) & mask
+        while keys[h] != 0 and keys[h] != mac | used:
+            h = (h + np.uint64(1)) & mask
+        if keys[h] != 0:
+            ports[h] = port
+        elif state[0] < state[1]:
+            keys[h] = mac | used
+            ports[h] = port
+            state[0] += 1
+
+
+# --------------------------------------------------------------------------
+# The apps around those functions
+
+
+def compile_kernel(fn):
+    """``fn`` compiled by numba (the apps call it once, at start, on empty
+    arrays); without numba, snabbpy.jit's one-line error naming the extra."""
+    from snabbpy import jit
+
+    return jit.require().njit(fn)
+
+
+class _BatchApp(App):
+    """input -> output through ``work(mem, offsets, lengths) -> keep``: each
+    push takes one batch, sends the kept packets on and frees the rest."""
+
+    counters = ("forwarded", "dropped")
+
+    def work(self, mem, offsets, lengths):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def push(self):
+        i, o = self.input["input"], self.output["output"]
+        n = min(i.nreadable(), o.nwritable())
+        if not n:
+            return
+        b = i.receive_batch(max_packets=n)
+        keep = self.work(packet.memory(), b.offsets, b.lengths)
+        kept = int(np.count_nonzero(keep))
+        if kept == len(b):
+            b.transmit(o)
+        else:
+            b.split(np.where(keep, 0, -1), [o])
+        self.stats.add("forwarded", kept)
+        self.stats.add("dropped", n - kept)
+
+
+class MacSwapVector(_BatchApp):
+    """MacSwap over a batch with numpy (runts are counted in ``dropped``)."""
+
+    def work(self, mem, offsets, lengths):
+        return macswap_vector(mem, offsets, lengths)
+
+
+class TTLDecrementVector(_BatchApp):
+    """TTL decrement over a batch with numpy."""
+
+    def work(self, mem, offsets, lengths):
+        return ttl_vector(mem, offsets, lengths)
+
+
+class _KernelApp(App):
+    """input -> output through a compiled ``kernel(mem, offsets, lengths,
+    index) -> sent``; one ``split`` (or ``transmit`` when all are sent)
+    per batch."""
+
+    kernel = None
+    counters = ("forwarded", "dropped")
+
+    def __init__(self, conf: dict | None = None) -> None:
+        self._kernel = compile_kernel(type(self).kernel)
+        self._index = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
+        # Compile now, at app start, for the types a batch has.
+        self._kernel(np.zeros(1, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int32),
+                     self._index[:0])
+
+    def push(self):
+        i, o = self.input["input"], self.output["output"]
+        n = min(i.nreadable(), o.nwritable())
+        if not n:
+            return
+        b = i.receive_batch(max_packets=n)
+        index = self._index[:n]
+        kept = self._kernel(packet.memory(), b.offsets, b.lengths, index)
+        if kept == n:
+            b.transmit(o)
+        else:
+            b.split(index, [o])
+        self.stats.add("forwarded", kept)
+        self.stats.add("dropped", n - kept)
+
+
+class MacSwapJIT(_KernelApp):
+    """MacSwap as a numba-compiled loop over a batch."""
+
+    kernel = staticmethod(macswap_kernel)
+
+
+class TTLDecrementJIT(_KernelApp):
+    """TTL decrement as a numba-compiled loop over a batch."""
+
+    kernel = staticmethod(ttl_kernel)
+
+
+class _SwitchApp(App):
+    """The learning switch over batches: ``decide`` says where each frame
+    of a batch goes; one ``split`` sends them (flooded frames to the last
+    other port); copies of flooded frames, when there are three ports or
+    more, are then sent to the other ports."""
+
+    config = L2Switch.config
+    counters = L2_COUNTERS
+
+    def __init__(self, conf: dict) -> None:
+        if not 1 <= conf["max_macs"] <= 1 << 24:
+            raise ConfigError(f"max_macs {conf['max_macs']} is outside 1..{1 << 24}")
+        self.max_macs = conf["max_macs"]
+        self.ports: list[str] = []
+
+    def link(self) -> None:
+        self.ports = switch_ports(self)
+        outs = [self.output.get(n) for n in self.ports]
+        self._has = np.array([o is not None for o in outs], np.bool_)
+        self._links = [o for o in outs if o is not None]
+        compact = np.cumsum(self._has) - 1
+        self._link_of = np.where(self._has, compact, -1).astype(np.int64)
+        self._inputs = [(i, self.ports.index(name),
+                         [k for k in range(len(outs)) if k != self.ports.index(name)
+                          and outs[k] is not None]) for name, i in self.input.items()]
+
+    def decide(self, mem, offsets, lengths, port):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _send_copies(self, copies: list, others: list[int]) -> None:
+        """Copies of flooded frames to the other ports but the last (which
+        got the frames themselves)."""
+        for k in others[:-1]:
+            o = self.output[self.ports[k]]
+            for c in copies:
+                o.transmit(packet.clone(c))
+        for c in copies:
+            packet.free(c)
+
+    def push(self):
+        mem = packet.memory()
+        forwarded = flooded = filtered = runts = 0
+        for i, port, others in self._inputs:
+            if i.empty():
+                continue
+            b = i.receive_batch()
+            dest = self.decide(mem, b.offsets, b.lengths, port)
+            flood = dest == FLOOD
+            nflood = int(np.count_nonzero(flood))
+            nrunts = int(np.count_nonzero(b.lengths < 14))
+            forwarded += int(np.count_nonzero(dest >= 0))
+            runts += nrunts
+            copies = []
+            if nflood and others:
+                if len(others) > 1:
+                    copies = [packet.clone(b[k]) for k in np.flatnonzero(flood)]
+                dest[flood] = others[-1]
+                flooded += nflood
+            elif nflood:
+                dest[flood] = DROP
+            filtered += int(np.count_nonzero(dest == DROP)) - nrunts
+            b.split(np.where(dest >= 0, self._link_of[np.maximum(dest, 0)], -1), self._links)
+            self._send_copies(copies, others)
+        self.stats.add("forwarded", forwarded)
+        self.stats.add("flooded", flooded)
+        self.stats.add("filtered", filtered)
+        self.stats.add("runts", runts)
+
+
+class L2SwitchVector(_SwitchApp):
+    """The learning switch with numpy: a sorted MAC table, searchsorted
+    lookups, learning merged once per batch."""
+
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        self.table = VectorMacTable(self.max_macs)
+
+    def decide(self, mem, offsets, lengths, port):
+        return l2_vector(self.table, mem, offsets, lengths, port, self._has)
+
+
+class L2SwitchJIT(_SwitchApp):
+    """The learning switch as a numba-compiled loop over a batch, its MAC
+    table an open-addressing hash table in numpy arrays; a second kernel
+    turns the decisions into split indexes and counts."""
+
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        size = 1 << max(4, (2 * self.max_macs - 1).bit_length())
+        self.keys = np.zeros(size, np.uint64)
+        self.port_of = np.zeros(size, np.int32)
+        self.state = np.array([0, self.max_macs], np.int64)
+        self._dest = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
+        self._counts = np.zeros(4, np.int64)
+        self._kernel = compile_kernel(l2_kernel)
+        self._route = compile_kernel(l2_route)
+        # Compile now, at app start, for the types a batch has.
+        none, lens = self._dest[:0], np.zeros(0, np.int32)
+        self._kernel(np.zeros(1, np.uint8), none, lens, 0, np.zeros(1, np.bool_), self.keys,
+                     self.port_of, self.state, none)
+        self._route(none, lens, none, -1, self._counts)
+
+    def push(self):
+        mem, counts = packet.memory(), self._counts
+        counts[:] = 0
+        for i, port, others in self._inputs:
+            if i.empty():
+                continue
+            b = i.receive_batch()
+            dest = self._dest[: len(b)]
+            self._kernel(mem, b.offsets, b.lengths, port, self._has, self.keys, self.port_of,
+                         self.state, dest)
+            copies = []
+            if len(others) > 1:
+                copies = [packet.clone(b[k]) for k in np.flatnonzero(dest == FLOOD)]
+            flood_link = int(self._link_of[others[-1]]) if others else -1
+            self._route(dest, b.lengths, self._link_of, flood_link, counts)
+            b.split(dest, self._links)
+            self._send_copies(copies, others)
+        for name, v in zip(L2_COUNTERS, counts.tolist(), strict=True):
+            self.stats.add(name, v)

@@ -1,0 +1,358 @@
+/* Batches (see batch.h). Every loop here is the per-packet work that a
+ * Python app would otherwise do one cffi call at a time. */
+
+int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
+                  int64_t *offs, int32_t *lens)
+{
+    int n = link_receive_batch(l, pk, max);
+    batch_refresh(pk, n, base, offs, lens);
+    return n;
+}
+
+void batch_refresh(struct packet **pk, int n, uint64_t base, int64_t *offs, int32_t *lens)
+{
+    for (int k = 0; k < n; k++) {
+        offs[k] = (int64_t)((uintptr_t)(pk[k]->buf + pk[k]->headroom) - base);
+        lens[k] = pk[k]->length;
+    }
+}
+
+/* A length is valid if the payload, grown in place, stays in the buffer. */
+static inline int valid_length(struct packet *p, int32_t len)
+{
+    return len >= 0 && len <= PACKET_PAYLOAD_SIZE
+        && (uint32_t)p->headroom + (uint32_t)len <= sizeof(p->buf);
+}
+
+int batch_writeback(struct packet **pk, int n, const int32_t *lens)
+{
+    for (int k = 0; k < n; k++)
+        if (!valid_length(pk[k], lens[k]))
+            return -(k + 1);
+    for (int k = 0; k < n; k++)
+        pk[k]->length = (uint16_t)lens[k];
+    return n;
+}
+
+int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens)
+{
+    int r = batch_writeback(pk, n, lens);
+    if (r < 0)
+        return r;
+    return link_transmit_batch(l, pk, n);
+}
+
+void batch_free(struct packet **pk, int n)
+{
+    for (int k = 0; k < n; k++)
+        packet_free(pk[k]);
+}
+
+int batch_free_mask(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, int32_t *lens)
+{
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        if (mask[k]) {
+            packet_free(pk[k]);
+        } else {
+            pk[m] = pk[k];
+            offs[m] = offs[k];
+            lens[m] = lens[k];
+            m++;
+        }
+    }
+    return m;
+}
+
+int batch_select(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, int32_t *lens,
+                 struct packet **out, int64_t *out_offs, int32_t *out_lens)
+{
+    int m = 0, kept = 0;
+    for (int k = 0; k < n; k++) {
+        if (mask[k]) {
+            out[m] = pk[k];
+            out_offs[m] = offs[k];
+            out_lens[m] = lens[k];
+            m++;
+        } else {
+            pk[kept] = pk[k];
+            offs[kept] = offs[k];
+            lens[kept] = lens[k];
+            kept++;
+        }
+    }
+    return m;
+}
+
+int batch_split(struct packet **pk, int n, const int64_t *index, struct link **links,
+                int nlinks, const int32_t *lens)
+{
+    for (int k = 0; k < n; k++)
+        if (index[k] < -1 || index[k] >= nlinks)
+            return -(k + 1);
+    int r = batch_writeback(pk, n, lens);
+    if (r < 0)
+        return r;
+    for (int k = 0; k < n; k++) {
+        if (index[k] < 0)
+            packet_free(pk[k]);
+        else
+            link_transmit(links[index[k]], pk[k]);
+    }
+    return n;
+}
+
+/* Fields. */
+
+#define FITS(k, end) ((int64_t)lens[k] >= (int64_t)(end))
+
+void batch_get_u8(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                  int32_t off, uint8_t *out)
+{
+    for (int k = 0; k < n; k++)
+        out[k] = FITS(k, off + 1) ? base[offs[k] + off] : 0;
+}
+
+static inline uint16_t load16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t load32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void store16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = (uint8_t)v; }
+static inline void store32(uint8_t *p, uint32_t v)
+{
+    p[0] = v >> 24; p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+void batch_get_u16be(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t off, uint16_t *out)
+{
+    for (int k = 0; k < n; k++)
+        out[k] = FITS(k, off + 2) ? load16(base + offs[k] + off) : 0;
+}
+
+void batch_get_u32be(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t off, uint32_t *out)
+{
+    for (int k = 0; k < n; k++)
+        out[k] = FITS(k, off + 4) ? load32(base + offs[k] + off) : 0;
+}
+
+void batch_set_u8(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                  int32_t off, const uint8_t *values)
+{
+    for (int k = 0; k < n; k++)
+        if (FITS(k, off + 1))
+            base[offs[k] + off] = values[k];
+}
+
+void batch_set_u16be(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t off, const uint16_t *values)
+{
+    for (int k = 0; k < n; k++)
+        if (FITS(k, off + 2))
+            store16(base + offs[k] + off, values[k]);
+}
+
+void batch_set_u32be(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t off, const uint32_t *values)
+{
+    for (int k = 0; k < n; k++)
+        if (FITS(k, off + 4))
+            store32(base + offs[k] + off, values[k]);
+}
+
+void batch_get_bytes(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t off, int32_t size, uint8_t *out)
+{
+    for (int k = 0; k < n; k++) {
+        int64_t have = (int64_t)lens[k] - off;
+        int32_t m = have <= 0 ? 0 : (have < size ? (int32_t)have : size);
+        if (m)
+            memcpy(out + (int64_t)k * size, base + offs[k] + off, m);
+        if (m < size)
+            memset(out + (int64_t)k * size + m, 0, size - m);
+    }
+}
+
+void batch_set_bytes(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t off, int32_t size, const uint8_t *values, int32_t stride)
+{
+    for (int k = 0; k < n; k++)
+        if (FITS(k, off + size))
+            memcpy(base + offs[k] + off, values + (int64_t)k * stride, size);
+}
+
+/* Checksums: the Internet checksum (RFC 1071) in 32-bit accumulators. */
+
+static inline uint32_t sum16(const uint8_t *p, uint32_t len, uint32_t acc)
+{
+    uint64_t s = acc;
+    while (len >= 2) {
+        s += load16(p);
+        p += 2;
+        len -= 2;
+    }
+    if (len)
+        s += (uint32_t)p[0] << 8;
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint32_t)s;
+}
+
+static inline uint16_t fold(uint32_t s)
+{
+    while (s >> 16)
+        s = (s & 0xffff) + (s >> 16);
+    return (uint16_t)s;
+}
+
+/* The IPv4 header length if an IPv4 header fits at l3, else 0. */
+static inline uint32_t ipv4_header(const uint8_t *ip, int64_t avail)
+{
+    if (avail < 20 || (ip[0] >> 4) != 4)
+        return 0;
+    uint32_t ihl = (uint32_t)(ip[0] & 15) * 4;
+    return ihl >= 20 && ihl <= avail ? ihl : 0;
+}
+
+void batch_ipv4_checksum(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                         int32_t l3, uint8_t *done)
+{
+    for (int k = 0; k < n; k++) {
+        uint8_t *ip = base + offs[k] + l3;
+        uint32_t ihl = ipv4_header(ip, (int64_t)lens[k] - l3);
+        done[k] = ihl != 0;
+        if (!ihl)
+            continue;
+        store16(ip + 10, 0);
+        store16(ip + 10, (uint16_t)~fold(sum16(ip, ihl, 0)));
+    }
+}
+
+void batch_l4_checksum(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                       int32_t l3, uint8_t *done)
+{
+    for (int k = 0; k < n; k++) {
+        uint8_t *ip = base + offs[k] + l3;
+        int64_t avail = (int64_t)lens[k] - l3;
+        uint32_t ihl = ipv4_header(ip, avail);
+        done[k] = 0;
+        if (!ihl || (load16(ip + 6) & 0x3fff))  /* fragments: no whole L4 here */
+            continue;
+        uint32_t total = load16(ip + 2), proto = ip[9];
+        if (total < ihl || total > avail || (proto != 6 && proto != 17))
+            continue;
+        uint32_t l4len = total - ihl, at = proto == 6 ? 16 : 6;
+        if (l4len < at + 2 || (proto == 6 && l4len < 20))
+            continue;
+        uint8_t *l4 = ip + ihl;
+        store16(l4 + at, 0);
+        uint32_t s = sum16(ip + 12, 8, proto + l4len);
+        uint16_t c = (uint16_t)~fold(sum16(l4, l4len, s));
+        if (proto == 17 && c == 0)
+            c = 0xffff;
+        store16(l4 + at, c);
+        done[k] = 1;
+    }
+}
+
+/* RFC 1624 equation 3: HC' = ~(~HC + ~m + m'). */
+void batch_checksum_adjust(uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                           int32_t at, const uint16_t *old, const uint16_t *new_,
+                           uint8_t *done)
+{
+    for (int k = 0; k < n; k++) {
+        done[k] = FITS(k, at + 2);
+        if (!done[k])
+            continue;
+        uint8_t *c = base + offs[k] + at;
+        uint32_t s = (uint16_t)~load16(c) + (uint32_t)(uint16_t)~old[k] + new_[k];
+        store16(c, (uint16_t)~fold(s));
+    }
+}
+
+static inline uint32_t mix32(uint32_t h, uint32_t v)
+{
+    v *= 0xcc9e2d51u;
+    v = v << 15 | v >> 17;
+    v *= 0x1b873593u;
+    h ^= v;
+    h = h << 13 | h >> 19;
+    return h * 5 + 0xe6546b64u;
+}
+
+static inline uint32_t final32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    return h ^ (h >> 16);
+}
+
+static inline int has_ports(uint8_t proto) { return proto == 6 || proto == 17 || proto == 132; }
+
+/* Symmetric: the two addresses (and the two ports) are taken in sorted
+ * order, so a flow and its reply hash alike. 0 for non-IP packets. */
+void batch_flow_hash(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t l3, uint32_t *out)
+{
+    for (int k = 0; k < n; k++) {
+        const uint8_t *ip = base + offs[k] + l3;
+        int64_t avail = (int64_t)lens[k] - l3;
+        uint32_t h = 0x9747b28cu, ports = 0, hlen = 0;
+        uint8_t proto = 0;
+        const uint8_t *a, *b;
+        int alen;
+        if (avail >= 20 && (ip[0] >> 4) == 4) {
+            hlen = ipv4_header(ip, avail);
+            if (!hlen) { out[k] = 0; continue; }
+            proto = ip[9];
+            if (load16(ip + 6) & 0x3fff)
+                hlen = 0;  /* a fragment: the ports are not in every piece */
+            a = ip + 12; b = ip + 16; alen = 4;
+        } else if (avail >= 40 && (ip[0] >> 4) == 6) {
+            proto = ip[6];
+            hlen = 40;
+            a = ip + 8; b = ip + 24; alen = 16;
+        } else {
+            out[k] = 0;
+            continue;
+        }
+        if (memcmp(a, b, alen) > 0) {
+            const uint8_t *t = a; a = b; b = t;
+        }
+        for (int i = 0; i < alen; i += 4)
+            h = mix32(h, load32(a + i));
+        for (int i = 0; i < alen; i += 4)
+            h = mix32(h, load32(b + i));
+        if (hlen && has_ports(proto) && avail >= hlen + 4) {
+            uint32_t s = load16(ip + hlen), d = load16(ip + hlen + 2);
+            ports = s < d ? s << 16 | d : d << 16 | s;
+        }
+        h = mix32(h, ports);
+        h = mix32(h, proto);
+        out[k] = final32(h ^ (uint32_t)alen);
+    }
+}
+
+int batch_prepend(struct packet **pk, int n, const uint8_t *data, uint32_t size)
+{
+    for (int k = 0; k < n; k++)
+        if (pk[k]->length + size > PACKET_PAYLOAD_SIZE)
+            return -(k + 1);
+    for (int k = 0; k < n; k++)
+        packet_prepend(pk[k], data, size);
+    return n;
+}
+
+int batch_strip(struct packet **pk, int n, uint32_t size)
+{
+    for (int k = 0; k < n; k++)
+        if (pk[k]->length < size)
+            return -(k + 1);
+    for (int k = 0; k < n; k++)
+        packet_shiftleft(pk[k], size);
+    return n;
+}
