@@ -1,0 +1,137 @@
+/* RSS: the symmetric flow hash of an Ethernet frame, and the spreading of
+ * a whole link over N outputs by it.
+ *
+ * The hash is taken over a key built from the frame:
+ *   kind 1  TCP, UDP or SCTP over IPv4/IPv6, not a fragment:
+ *           [1, proto, lo endpoint, hi endpoint], endpoint = address then
+ *           port (network order), lo/hi by memcmp;
+ *   kind 2  other IP, every fragment, or ports cut off: [2, lo addr, hi addr];
+ *   kind 3  non-IP, or an IP header cut off: [3, lo MAC, hi MAC];
+ *   kind 0  shorter than two MACs: [0, the bytes there are].
+ * Up to two 802.1Q / 802.1ad / 0x9100 tags are skipped. Sorting the two
+ * endpoints makes the key, and so the hash, the same in both directions.
+ * The key (zero-padded to 8-byte words) is folded by multiply-xorshift
+ * steps and finished by MurmurHash3's 64-bit finaliser; the hash is the
+ * top 32 bits. Nothing is read past `length`. */
+
+#include <endian.h>
+
+#define RSS_KEY_MAX 40  /* 2 + 2 * (16 + 2) = 38, padded to whole words */
+
+static inline uint32_t rss_be16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
+
+/* Puts a and b (n bytes each) into key in memcmp order. */
+static inline void rss_pair(uint8_t *key, const uint8_t *a, const uint8_t *b, uint32_t n)
+{
+    if (memcmp(a, b, n) > 0) { const uint8_t *t = a; a = b; b = t; }
+    memcpy(key, a, n);
+    memcpy(key + n, b, n);
+}
+
+static inline uint32_t rss_mix(const uint8_t *key, uint32_t n)
+{
+    uint64_t h = 0x243F6A8885A308D3ull ^ n;
+    for (uint32_t i = 0; i < n; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        h = (h ^ le64toh(w)) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 29;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)(h >> 32);
+}
+
+static inline int rss_has_ports(uint32_t proto) { return proto == 6 || proto == 17 || proto == 132; }
+
+/* Key of an L4 flow: endpoints are (addr, port) of alen + 2 bytes. */
+static inline uint32_t rss_l4_key(uint8_t *key, uint32_t proto, const uint8_t *saddr,
+                                  const uint8_t *daddr, uint32_t alen, const uint8_t *ports)
+{
+    uint8_t s[18], d[18];
+    memcpy(s, saddr, alen); memcpy(s + alen, ports, 2);
+    memcpy(d, daddr, alen); memcpy(d + alen, ports + 2, 2);
+    key[0] = 1;
+    key[1] = (uint8_t)proto;
+    rss_pair(key + 2, s, d, alen + 2);
+    return 2 + 2 * (alen + 2);
+}
+
+static inline uint32_t rss_addr_key(uint8_t *key, const uint8_t *saddr, const uint8_t *daddr,
+                                    uint32_t alen)
+{
+    key[0] = 2;
+    rss_pair(key + 1, saddr, daddr, alen);
+    return 1 + 2 * alen;
+}
+
+static uint32_t rss_key(const uint8_t *p, uint32_t len, uint8_t *key)
+{
+    if (len < 12) {
+        key[0] = 0;
+        memcpy(key + 1, p, len);
+        return 1 + len;
+    }
+    uint32_t off = 12, type = 0;
+    for (int tags = 0; off + 2 <= len; tags++) {
+        type = rss_be16(p + off);
+        off += 2;
+        if (tags == 2 || (type != 0x8100 && type != 0x88a8 && type != 0x9100)) break;
+        off += 2;  /* the tag's TCI */
+    }
+    if (off <= len && type == 0x0800 && off + 20 <= len && (p[off] >> 4) == 4) {
+        const uint8_t *ip = p + off;
+        uint32_t ihl = (ip[0] & 15) * 4, proto = ip[9];
+        int frag = (rss_be16(ip + 6) & 0x3fff) != 0;
+        if (!frag && ihl >= 20 && rss_has_ports(proto) && off + ihl + 4 <= len)
+            return rss_l4_key(key, proto, ip + 12, ip + 16, 4, ip + ihl);
+        return rss_addr_key(key, ip + 12, ip + 16, 4);
+    }
+    if (off <= len && type == 0x86dd && off + 40 <= len && (p[off] >> 4) == 6) {
+        const uint8_t *ip = p + off;
+        uint32_t nh = ip[6], l4 = off + 40;
+        /* Hop-by-hop, routing, destination options, AH: skipped (at most 8). */
+        for (int i = 0; i < 8 && l4 + 2 <= len; i++) {
+            if (nh == 0 || nh == 43 || nh == 60) {
+                uint32_t next = p[l4];
+                l4 += (p[l4 + 1] + 1) * 8;
+                nh = next;
+            } else if (nh == 51) {
+                uint32_t next = p[l4];
+                l4 += (p[l4 + 1] + 2) * 4;
+                nh = next;
+            } else {
+                break;
+            }
+        }
+        if (rss_has_ports(nh) && l4 + 4 <= len)
+            return rss_l4_key(key, nh, ip + 8, ip + 24, 16, p + l4);
+        return rss_addr_key(key, ip + 8, ip + 24, 16);
+    }
+    key[0] = 3;
+    rss_pair(key + 1, p, p + 6, 6);
+    return 13;
+}
+
+/* The symmetric flow hash of one frame. */
+uint32_t rss_hash(const uint8_t *frame, uint32_t length)
+{
+    uint8_t key[RSS_KEY_MAX] = {0};
+    return rss_mix(key, rss_key(frame, length, key));
+}
+
+/* Moves every packet of `in` to outs[hash * nouts >> 32]; a full output
+ * drops and counts (link_transmit). Returns the number of packets moved. */
+int rss_spread(struct link *in, struct link **outs, int nouts)
+{
+    int n = link_nreadable(in);
+    for (int i = 0; i < n; i++) {
+        struct packet *p = link_receive(in);
+        uint64_t h = rss_hash(packet_data(p), p->length);
+        link_transmit(outs[(h * (uint64_t)nouts) >> 32], p);
+    }
+    return n;
+}
