@@ -20,12 +20,44 @@
 
 static inline uint32_t rss_be16(const uint8_t *p) { return ((uint32_t)p[0] << 8) | p[1]; }
 
-/* Puts a and b (n bytes each) into key in memcmp order. */
-static inline void rss_pair(uint8_t *key, const uint8_t *a, const uint8_t *b, uint32_t n)
+static inline uint64_t rss_be64(const uint8_t *p) { uint64_t w; memcpy(&w, p, 8); return be64toh(w); }
+static inline uint64_t rss_be32(const uint8_t *p) { uint32_t w; memcpy(&w, p, 4); return be32toh(w); }
+static inline uint64_t rss_be48(const uint8_t *p) { return (rss_be32(p) << 16) | rss_be16(p + 4); }
+
+/* Is endpoint a (alen bytes of address, then 2 of port) after b in
+ * memcmp order? Compared as big-endian words, not byte by byte; with no
+ * ports (NULL) the addresses alone. */
+static inline int rss_after(const uint8_t *aaddr, const uint8_t *aport,
+                            const uint8_t *baddr, const uint8_t *bport, uint32_t alen)
 {
-    if (memcmp(a, b, n) > 0) { const uint8_t *t = a; a = b; b = t; }
-    memcpy(key, a, n);
-    memcpy(key + n, b, n);
+    if (alen == 4) {
+        uint64_t a = rss_be32(aaddr) << 16 | (aport ? rss_be16(aport) : 0);
+        uint64_t b = rss_be32(baddr) << 16 | (bport ? rss_be16(bport) : 0);
+        return a > b;
+    }
+    if (alen == 6)
+        return rss_be48(aaddr) > rss_be48(baddr);
+    uint64_t a = rss_be64(aaddr), b = rss_be64(baddr);
+    if (a != b) return a > b;
+    a = rss_be64(aaddr + 8); b = rss_be64(baddr + 8);
+    if (a != b) return a > b;
+    return aport && rss_be16(aport) > rss_be16(bport);
+}
+
+/* Writes endpoints a and b (alen bytes of address, plen of port) into
+ * key in memcmp order. */
+static inline void rss_pair(uint8_t *key, const uint8_t *aaddr, const uint8_t *aport,
+                            const uint8_t *baddr, const uint8_t *bport,
+                            uint32_t alen, uint32_t plen)
+{
+    if (rss_after(aaddr, aport, baddr, bport, alen)) {
+        const uint8_t *t = aaddr; aaddr = baddr; baddr = t;
+        t = aport; aport = bport; bport = t;
+    }
+    memcpy(key, aaddr, alen);
+    if (plen) memcpy(key + alen, aport, 2);
+    memcpy(key + alen + plen, baddr, alen);
+    if (plen) memcpy(key + 2 * alen + plen, bport, 2);
 }
 
 static inline uint32_t rss_mix(const uint8_t *key, uint32_t n)
@@ -51,12 +83,9 @@ static inline int rss_has_ports(uint32_t proto) { return proto == 6 || proto == 
 static inline uint32_t rss_l4_key(uint8_t *key, uint32_t proto, const uint8_t *saddr,
                                   const uint8_t *daddr, uint32_t alen, const uint8_t *ports)
 {
-    uint8_t s[18], d[18];
-    memcpy(s, saddr, alen); memcpy(s + alen, ports, 2);
-    memcpy(d, daddr, alen); memcpy(d + alen, ports + 2, 2);
     key[0] = 1;
     key[1] = (uint8_t)proto;
-    rss_pair(key + 2, s, d, alen + 2);
+    rss_pair(key + 2, saddr, ports, daddr, ports + 2, alen, 2);
     return 2 + 2 * (alen + 2);
 }
 
@@ -64,7 +93,7 @@ static inline uint32_t rss_addr_key(uint8_t *key, const uint8_t *saddr, const ui
                                     uint32_t alen)
 {
     key[0] = 2;
-    rss_pair(key + 1, saddr, daddr, alen);
+    rss_pair(key + 1, saddr, NULL, daddr, NULL, alen, 0);
     return 1 + 2 * alen;
 }
 
@@ -112,7 +141,7 @@ static uint32_t rss_key(const uint8_t *p, uint32_t len, uint8_t *key)
         return rss_addr_key(key, ip + 8, ip + 24, 16);
     }
     key[0] = 3;
-    rss_pair(key + 1, p, p + 6, 6);
+    rss_pair(key + 1, p, NULL, p + 6, NULL, 6, 0);
     return 13;
 }
 
@@ -124,12 +153,19 @@ uint32_t rss_hash(const uint8_t *frame, uint32_t length)
 }
 
 /* Moves every packet of `in` to outs[hash * nouts >> 32]; a full output
- * drops and counts (link_transmit). Returns the number of packets moved. */
+ * drops and counts (link_transmit). Returns the number of packets moved.
+ * The headers of the packet RSS_AHEAD places on are fetched early. */
+#define RSS_AHEAD 4
 int rss_spread(struct link *in, struct link **outs, int nouts)
 {
-    int n = link_nreadable(in);
+    struct packet *pkts[LINK_RING_SIZE];
+    int n = link_receive_batch(in, pkts, LINK_RING_SIZE);
+    for (int i = 0; i < n && i < RSS_AHEAD; i++)
+        __builtin_prefetch(packet_data(pkts[i]));
     for (int i = 0; i < n; i++) {
-        struct packet *p = link_receive(in);
+        struct packet *p = pkts[i];
+        if (i + RSS_AHEAD < n)
+            __builtin_prefetch(packet_data(pkts[i + RSS_AHEAD]));
         uint64_t h = rss_hash(packet_data(p), p->length);
         link_transmit(outs[(h * (uint64_t)nouts) >> 32], p);
     }
