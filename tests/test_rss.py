@@ -272,6 +272,21 @@ def test_flows_spread_evenly(n, no_leaks):
     assert chi2 < {2: 10.83, 3: 13.82, 4: 16.27}[n], counts
 
 
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_sequential_flows_spread_evenly(n):
+    """Flows that differ in a few low bits (10.0.x.y to one server, source
+    ports counting up), the case a weak hash spreads badly."""
+    counts = [0] * n
+    server = bytes([192, 168, 1, 1])
+    for i in range(12000):
+        client = bytes([10, 0, i >> 8 & 255, i & 255])
+        f = frame(4, 6, client, server, 1024 + i % 64, 80)
+        counts[output_index(flow_hash(f), n)] += 1
+    expected = 12000 / n
+    chi2 = sum((c - expected) ** 2 / expected for c in counts)
+    assert chi2 < {2: 10.83, 3: 13.82, 4: 16.27}[n], counts
+
+
 @pytest.mark.parametrize("v", [4, 6])
 def test_a_flow_and_its_reverse_land_on_one_output(v, no_leaks):
     rng = random.Random(v)
