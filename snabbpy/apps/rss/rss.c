@@ -35,8 +35,6 @@ static inline int rss_after(const uint8_t *aaddr, const uint8_t *aport,
         uint64_t b = rss_be32(baddr) << 16 | (bport ? rss_be16(bport) : 0);
         return a > b;
     }
-    if (alen == 6)
-        return rss_be48(aaddr) > rss_be48(baddr);
     uint64_t a = rss_be64(aaddr), b = rss_be64(baddr);
     if (a != b) return a > b;
     a = rss_be64(aaddr + 8); b = rss_be64(baddr + 8);
@@ -97,7 +95,7 @@ static inline uint32_t rss_addr_key(uint8_t *key, const uint8_t *saddr, const ui
     return 1 + 2 * alen;
 }
 
-/* The IPv4 keys, the same bytes as rss_l4_key and rss_addr_key give, built
+/* The IPv4 and MAC keys, the same bytes as rss_l4_key and rss_addr_key give, built
  * in registers and stored as whole words: the words rss_mix loads then
  * come straight from the stores (no store-forwarding stall). */
 static inline void rss_store(uint8_t *key, uint64_t w0, uint64_t w1)
@@ -126,6 +124,16 @@ static inline uint32_t rss_addr_key4(uint8_t *key, const uint8_t *saddr, const u
     /* [2, lo as 4 bytes big-endian, hi likewise, 0 ...] */
     rss_store(key, 2 | lo << 8 | hi << 40, hi >> 24);
     return 9;
+}
+
+static inline uint32_t rss_mac_key(uint8_t *key, const uint8_t *a, const uint8_t *b)
+{
+    uint64_t x = rss_be48(a), y = rss_be48(b);
+    uint64_t lo = x < y ? x : y, hi = x < y ? y : x;
+    /* [3, lo as 6 bytes big-endian, hi likewise, 0 ...] */
+    rss_store(key, 3 | __builtin_bswap64(lo << 16) << 8 | (hi >> 40) << 56,
+              __builtin_bswap64(hi << 24));
+    return 13;
 }
 
 static uint32_t rss_key(const uint8_t *p, uint32_t len, uint8_t *key)
@@ -171,9 +179,7 @@ static uint32_t rss_key(const uint8_t *p, uint32_t len, uint8_t *key)
             return rss_l4_key(key, nh, ip + 8, ip + 24, 16, p + l4);
         return rss_addr_key(key, ip + 8, ip + 24, 16);
     }
-    key[0] = 3;
-    rss_pair(key + 1, p, NULL, p + 6, NULL, 6, 0);
-    return 13;
+    return rss_mac_key(key, p, p + 6);
 }
 
 /* The symmetric flow hash of one frame. */
