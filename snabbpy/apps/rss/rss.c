@@ -24,17 +24,11 @@ static inline uint64_t rss_be64(const uint8_t *p) { uint64_t w; memcpy(&w, p, 8)
 static inline uint64_t rss_be32(const uint8_t *p) { uint32_t w; memcpy(&w, p, 4); return be32toh(w); }
 static inline uint64_t rss_be48(const uint8_t *p) { return (rss_be32(p) << 16) | rss_be16(p + 4); }
 
-/* Is endpoint a (alen bytes of address, then 2 of port) after b in
- * memcmp order? Compared as big-endian words, not byte by byte; with no
- * ports (NULL) the addresses alone. */
-static inline int rss_after(const uint8_t *aaddr, const uint8_t *aport,
-                            const uint8_t *baddr, const uint8_t *bport, uint32_t alen)
+/* Is IPv6 endpoint a (16 bytes of address, then 2 of port, or no port:
+ * NULL) after b in memcmp order? Compared as big-endian words. */
+static inline int rss_after6(const uint8_t *aaddr, const uint8_t *aport,
+                             const uint8_t *baddr, const uint8_t *bport)
 {
-    if (alen == 4) {
-        uint64_t a = rss_be32(aaddr) << 16 | (aport ? rss_be16(aport) : 0);
-        uint64_t b = rss_be32(baddr) << 16 | (bport ? rss_be16(bport) : 0);
-        return a > b;
-    }
     uint64_t a = rss_be64(aaddr), b = rss_be64(baddr);
     if (a != b) return a > b;
     a = rss_be64(aaddr + 8); b = rss_be64(baddr + 8);
@@ -42,13 +36,13 @@ static inline int rss_after(const uint8_t *aaddr, const uint8_t *aport,
     return aport && rss_be16(aport) > rss_be16(bport);
 }
 
-/* Writes endpoints a and b (alen bytes of address, plen of port) into
- * key in memcmp order. */
+/* Writes IPv6 endpoints a and b (alen = 16 bytes of address, plen = 2 or
+ * 0 of port) into key in memcmp order. */
 static inline void rss_pair(uint8_t *key, const uint8_t *aaddr, const uint8_t *aport,
                             const uint8_t *baddr, const uint8_t *bport,
                             uint32_t alen, uint32_t plen)
 {
-    if (rss_after(aaddr, aport, baddr, bport, alen)) {
+    if (rss_after6(aaddr, aport, baddr, bport)) {
         const uint8_t *t = aaddr; aaddr = baddr; baddr = t;
         t = aport; aport = bport; bport = t;
     }
