@@ -89,7 +89,8 @@ static inline uint32_t rss_addr_key(uint8_t *key, const uint8_t *saddr, const ui
     return 1 + 2 * alen;
 }
 
-/* The IPv4 and MAC keys, the same bytes as rss_l4_key and rss_addr_key give, built
+/* The IPv4 and MAC keys, laid out as rss_l4_key and rss_addr_key lay out
+ * the IPv6 ones (the key table above), but built
  * in registers and stored as whole words: the words rss_mix loads then
  * come straight from the stores (no store-forwarding stall). */
 static inline void rss_store(uint8_t *key, uint64_t w0, uint64_t w1)
