@@ -405,3 +405,16 @@ def test_in_an_engine_reconfigured_to_more_outputs(no_leaks):
         assert sum(out) == into, (out, into)
     finally:
         engine.stop()
+
+
+def test_selftest_passes(no_leaks, capsys):
+    import snabbpy.apps.rss
+
+    snabbpy.apps.rss.selftest()
+    assert "rss selftest: ok" in capsys.readouterr().out
+
+
+def test_selftest_through_the_cli():
+    result = subprocess.run([*SNABBPY, "selftest", "apps.rss"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0 and "rss selftest: ok" in result.stdout, result.stderr
