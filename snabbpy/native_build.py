@@ -31,6 +31,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("apps/socket/fdio.h", "apps/socket/fdio.c"),
     ("lib/virtio/device_ring.h", "lib/virtio/device_ring.c"),
     ("lib/bpf.h", "lib/bpf.c"),
+    ("apps/rss/rss.h", "apps/rss/rss.c"),
 ]
 
 PRELUDE = """

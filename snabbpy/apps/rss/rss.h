@@ -1,0 +1,5 @@
+/* RSS: a symmetric flow hash and the spreading of a link over outputs
+ * (snabbpy.apps.rss). */
+
+uint32_t rss_hash(const uint8_t *frame, uint32_t length);
+int rss_spread(struct link *in, struct link **outs, int nouts);
