@@ -180,7 +180,7 @@ class TTLDecrement(App):
         forwarded = dropped = 0
         for _ in range(min(i.nreadable(), o.nwritable())):
             p = receive()
-            if p.length >= 34 and ttl_decrement(memoryview(view(p, 34))):
+            if p.length >= 34 and ttl_decrement(view(p, 34)):
                 transmit(p)
                 forwarded += 1
             else:

@@ -51,4 +51,8 @@ def test_view_of_a_packet_reads_and_writes() -> None:
     v = packet.view(p)
     v[0:1] = b"x"
     assert packet.to_bytes(p) == b"xbc"
+    assert v[1] == ord("b")            # unsigned bytes, not 1-byte strings
+    v[2] = 0xAB
+    assert packet.to_bytes(p) == b"xb\xab"
+    assert packet.memory()[packet.offset(p) + 2] == 0xAB
     packet.free(p)

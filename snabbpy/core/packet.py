@@ -87,10 +87,11 @@ def data(p):
 
 
 def view(p, length: int | None = None):
-    """The payload (or its first ``length`` bytes) as a writable buffer:
-    slice it, assign to slices, or wrap it in a memoryview. Valid while you
+    """The payload (or its first ``length`` bytes) as a writable memoryview
+    of unsigned bytes: ``v[0]`` is an int, ``v[0] = 0xAB`` writes one byte,
+    ``v[0:2] = b"ab"`` writes two, ``bytes(v[6:12])`` copies. Valid while you
     own ``p``. Asking for just the bytes you need is fastest."""
-    return ffi.buffer(p.buf + p.headroom, p.length if length is None else length)
+    return memoryview(ffi.buffer(p.buf + p.headroom, p.length if length is None else length))
 
 
 def to_bytes(p) -> bytes:
