@@ -9,9 +9,10 @@ import pytest
 from helpers import SNABBPY, drain, fill, need_libpcap, wire
 
 from snabbpy.apps.filter import PcapFilter
-from snabbpy.core import config
+from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
+from snabbpy.core.link import Link
 from snabbpy.lib import bpf
 from snabbpy.lib.bpf import Insn
 
@@ -217,3 +218,19 @@ def test_an_unwritable_cache_falls_back_to_the_interpreter(tmp_path, monkeypatch
     assert not app.program.compiled
     assert "interpreted (cannot build or load" in app.report()
 
+
+
+def test_the_filter_masks_a_batch_received_from_a_link():
+    """The batch API and PcapFilter share one compiled program: a mask over a
+    Batch selects the matching packets, the rest are freed."""
+    f = compiled("tcp dst port 80")
+    https = ETH_IP_TCP80[:36] + b"\x01\xbb" + ETH_IP_TCP80[38:]
+    l, out = Link(), Link()
+    for frame in (ETH_IP_TCP80, https, ETH_IP_TCP80, https[:20]):
+        l.transmit(packet.from_bytes(frame))
+    b = l.receive_batch()
+    mask = f.match(packet.memory(), b.offsets, b.lengths)
+    assert mask.tolist() == [True, False, True, False]
+    b.free(~mask)
+    b.transmit(out)
+    assert drain(out) == [ETH_IP_TCP80, ETH_IP_TCP80]
