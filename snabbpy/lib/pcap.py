@@ -57,9 +57,22 @@ class FileHeader:
 
     @property
     def max_record_length(self) -> int:
-        """The longest ``incl_len`` a record may have: the snapshot length
-        (libpcap's maximum when the header says 0 or more than that)."""
-        return self.snaplen if 0 < self.snaplen <= MAXIMUM_SNAPLEN else MAXIMUM_SNAPLEN
+        """The longest ``incl_len`` read at all: libpcap's maximum. A record
+        longer than the header's snaplen but not than this is read, as
+        tcpdump does (the reader counts it in ``over_snaplen``)."""
+        return MAXIMUM_SNAPLEN
+
+    @property
+    def link_type(self) -> int:
+        """The link type proper: the low 16 bits of the field."""
+        return self.linktype & 0xFFFF
+
+    @property
+    def fcs_length(self) -> int | None:
+        """Bytes of frame check sequence at the end of each packet when the
+        field says (bit 26 set: bits 28-31 count 16-bit words), else None.
+        The upper bits are kept as read and written back unchanged."""
+        return 2 * (self.linktype >> 28) if self.linktype & 0x04000000 else None
 
 
 #: Microseconds, snaplen 262144, Ethernet: what PcapWriter writes.
@@ -129,7 +142,7 @@ def parse_record_header(
     r = RecordHeader(*struct.unpack_from(h.byte_order + _RECORD_FIELDS, data, offset))
     limit = h.max_record_length
     if r.incl_len > limit:
-        raise PcapError(f"{where}: incl_len {r.incl_len} exceeds snaplen {limit}")
+        raise PcapError(f"{where}: incl_len {r.incl_len} exceeds the largest snaplen {limit}")
     return r
 
 
