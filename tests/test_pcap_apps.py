@@ -112,7 +112,8 @@ def test_corrupt_length_stops_reading_with_the_record_named(tmp_path, capsys):
     stats = e.counters()["apps"]["reader"]
     e.stop()
     assert stats["packets"] == 2 and stats["errors"] == 1
-    assert "record 3 at offset 176: incl_len 300000 exceeds the largest snaplen 262144" in capsys.readouterr().err
+    assert ("record 3 at offset 176: incl_len 300000 exceeds the largest snaplen 262144"
+            in capsys.readouterr().err)
 
 
 def test_a_record_longer_than_the_snaplen_is_read_and_counted(tmp_path):

@@ -1,0 +1,153 @@
+"""pcapng both ways, against tshark/editcap: captures they write are read
+(sections, interfaces, resolutions, byte orders, simple packet blocks,
+unknown blocks, bad blocks), and what PcapWriter writes they read without
+a warning, every packet, timestamp and interface kept."""
+
+import struct
+
+import pytest
+from pcap_tools import frames, tool
+
+from snabbpy.apps.basic import Sink, Source
+from snabbpy.apps.pcap import PcapReader, PcapWriter
+from snabbpy.core import config
+from snabbpy.core.engine import Engine
+from snabbpy.lib import pcap, pcapng
+from snabbpy.lib.pcap import FileHeader, RecordHeader
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+
+def run(c, breaths: int = 50) -> Engine:
+    e = Engine()
+    e.configure(c)
+    for _ in range(breaths):
+        e.breathe()
+    return e
+
+
+def copy(src, out, **writer_conf) -> dict:
+    c = config.new()
+    config.app(c, "r", PcapReader, {"path": str(src)})
+    config.app(c, "w", PcapWriter, {"path": str(out), **writer_conf})
+    config.link(c, "r.output -> w.input")
+    e = run(c)
+    counters = e.counters()["apps"]
+    e.stop()
+    return counters
+
+
+def classic(tmp_path, n=20, nanosecond=False, linktype=1, name="in.pcap"):
+    recs = [(RecordHeader(1700000000 + i, 1000 * i + 7, 60 + i, 64 + i), bytes([i]) * (60 + i))
+            for i in range(n)]
+    path = tmp_path / name
+    path.write_bytes(pcap.build_file(recs, FileHeader(nanosecond=nanosecond, linktype=linktype)))
+    return path
+
+
+def editcap_ng(tmp_path, src, name="in.pcapng", *extra):
+    out = tmp_path / name
+    tool("editcap", "-F", "pcapng", *extra, str(src), str(out))
+    return out
+
+
+@pytest.mark.parametrize("nanosecond", [False, True])
+def test_pcapng_written_by_editcap_round_trips_through_snabbpy(tmp_path, nanosecond):
+    ng = editcap_ng(tmp_path, classic(tmp_path, nanosecond=nanosecond))
+    out = tmp_path / "out.pcapng"
+    stats = copy(ng, out)
+    assert stats["r"]["packets"] == 20 and stats["r"]["errors"] == 0
+    assert frames(out) == frames(ng)
+
+
+def test_pcapng_to_classic_keeps_packets_and_times(tmp_path):
+    src = classic(tmp_path)
+    ng = editcap_ng(tmp_path, src)
+    out = tmp_path / "out.pcap"
+    copy(ng, out)
+    assert out.read_bytes() == src.read_bytes()
+
+
+def test_classic_to_pcapng_by_extension_and_by_format(tmp_path):
+    src = classic(tmp_path, linktype=101)
+    for out, conf in ((tmp_path / "a.pcapng", {}), (tmp_path / "b.cap", {"format": "pcapng"})):
+        copy(src, out, **conf)
+        assert out.read_bytes()[:4] == pcapng.MAGIC
+        assert [f.split("\t")[:3] for f in frames(out)] == \
+            [f.split("\t")[:3] for f in frames(src)]
+        tcpdump_out, err = tool("tcpdump", "-nn", "-r", str(out))
+        assert "RAW" in err or "Raw" in err or "raw" in err.lower(), err
+        assert len(tcpdump_out.splitlines()) == 20
+
+
+def test_several_sections_and_interfaces_keep_their_ids(tmp_path):
+    a = editcap_ng(tmp_path, classic(tmp_path, 5, name="a.pcap"), "a.pcapng")
+    b = editcap_ng(tmp_path, classic(tmp_path, 7, nanosecond=True, linktype=101,
+                                     name="b.pcap"), "b.pcapng")
+    merged = tmp_path / "m.pcapng"
+    tool("mergecap", "-F", "pcapng", "-w", str(merged), str(a), str(b))
+    two = tmp_path / "two.pcapng"   # two sections: a file after another
+    two.write_bytes(a.read_bytes() + b.read_bytes())
+    for src in (merged, two):
+        out = tmp_path / "out.pcapng"
+        stats = copy(src, out)
+        assert stats["r"]["packets"] == 12 and stats["r"]["errors"] == 0
+        got = frames(out)
+        # one output section: the second section's interface 0 becomes 1
+        assert [f.split("\t")[:3] for f in got] == [f.split("\t")[:3] for f in frames(src)]
+        if src == merged:
+            assert got == frames(merged)
+        assert {line.split("\t")[3] for line in got} == {"0", "1"}
+
+
+def test_big_endian_sections_tsresol_tsoffset_simple_and_unknown_blocks(tmp_path):
+    o = ">"
+    idb = pcapng.build_interface(pcapng.Interface(1, 0, 1000, 100), o)  # ms, +100 s
+    epb = struct.pack(o + "IIIII", 0, 0, 1234567, 60, 70) + bytes(range(60))
+    spb = struct.pack(o + "I", 60) + bytes(60)
+    data = (pcapng.build_section_header(o) + pcapng.block(0x0BAD, b"xyz", o) + idb
+            + pcapng.block(pcapng.EPB_TYPE, epb, o) + pcapng.block(pcapng.SPB_TYPE, spb, o))
+    src, out = tmp_path / "be.pcapng", tmp_path / "out.pcapng"
+    src.write_bytes(data)
+    stats = copy(src, out)
+    assert (stats["r"]["packets"], stats["r"]["skipped_blocks"]) == (2, 1)
+    first = frames(out)[0].split("\t")
+    assert first[0].startswith("1334.567") and first[1:] == ["70", "60", "0"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: d[:-6], "truncated block"),
+    (lambda d: d[:-4] + struct.pack("<I", 99), "trailing block length differs"),
+    (lambda d: d[:4] + struct.pack("<I", 13) + d[8:], "bad block total length 13"),
+])
+def test_a_bad_block_is_reported_like_a_bad_record(tmp_path, capsys, damage, message):
+    ng = editcap_ng(tmp_path, classic(tmp_path, 3, name="s.pcap"))
+    data = ng.read_bytes()
+    last = struct.unpack_from("<I", data, len(data) - 4)[0]
+    start = len(data) - last
+    bad = tmp_path / "bad.pcapng"
+    bad.write_bytes(data[:start] + damage(data[start:]))
+    c = config.new()
+    config.app(c, "r", PcapReader, {"path": str(bad)})
+    config.app(c, "s", Sink)
+    config.link(c, "r.output -> s.input")
+    e = run(c)
+    stats = e.counters()["apps"]["r"]
+    e.stop()
+    assert (stats["packets"], stats["errors"]) == (2, 1)
+    err = capsys.readouterr().err
+    assert "bad.pcapng: block" in err and message in err, err
+
+
+def test_source_to_pcapng_reads_in_tshark_and_tcpdump(tmp_path):
+    out = tmp_path / "s.pcapng"
+    c = config.new()
+    config.app(c, "s", Source, {"size": 60})
+    config.app(c, "w", PcapWriter, {"path": str(out), "nanosecond": True})
+    config.link(c, "s.output -> w.input")
+    e = run(c, 3)
+    n = e.counters()["apps"]["w"]["packets"]
+    e.stop()
+    assert len(frames(out)) == n > 0
+    tcpdump_out, _ = tool("tcpdump", "-nn", "-r", str(out))
+    assert len(tcpdump_out.splitlines()) == n
