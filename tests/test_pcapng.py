@@ -151,3 +151,40 @@ def test_source_to_pcapng_reads_in_tshark_and_tcpdump(tmp_path):
     assert len(frames(out)) == n > 0
     tcpdump_out, _ = tool("tcpdump", "-nn", "-r", str(out))
     assert len(tcpdump_out.splitlines()) == n
+
+
+def test_loop_over_a_pcapng_file_keeps_its_interfaces(tmp_path):
+    ng = editcap_ng(tmp_path, classic(tmp_path, 4))
+    c = config.new()
+    config.app(c, "r", PcapReader, {"path": str(ng), "loop": True})
+    config.app(c, "s", Sink)
+    config.link(c, "r.output -> s.input")
+    e = run(c, 20)
+    stats = e.counters()["apps"]["r"]
+    e.stop()
+    assert stats["loops"] >= 3 and stats["errors"] == 0 and stats["packets"] >= 16
+
+
+def test_linktype_of_a_packet_names_its_capture(tmp_path):
+    from snabbpy.apps.pcap import linktype
+    from snabbpy.core import packet
+    from snabbpy.core.link import Link
+    src = classic(tmp_path, 2, linktype=113)
+    r = PcapReader({"path": str(src), "loop": False})
+    r.name, r.output = "r", {"output": Link("l")}
+    r.stats = _Stats()
+    r.link()
+    r.pull()
+    p = r.output["output"].receive()
+    assert linktype(p) == 113
+    packet.shiftleft(p, 1)   # changed: no longer the captured packet
+    assert linktype(p) is None
+    packet.free(p)
+    while not r.output["output"].empty():
+        packet.free(r.output["output"].receive())
+    r.stop()
+
+
+class _Stats(dict):
+    def add(self, name, n=1):
+        self[name] = self.get(name, 0) + n
