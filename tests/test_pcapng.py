@@ -188,3 +188,23 @@ def test_linktype_of_a_packet_names_its_capture(tmp_path):
 class _Stats(dict):
     def add(self, name, n=1):
         self[name] = self.get(name, 0) + n
+
+
+def test_interface_options_are_kept_across_byte_orders(tmp_path):
+    speed = struct.pack("<Q", 10**9)   # Interface holds numbers little-endian
+    iface = pcapng.Interface(1, 96, 10**9, 0, ((2, b"eth7"), (8, speed)))
+    be = pcapng.build_interface(iface, ">")
+    parsed = pcapng.parse_interface(be, ">", "x")
+    assert parsed.units == 10**9 and parsed.snaplen == 96
+    assert dict(parsed.options)[8] == struct.pack("<Q", 10**9)   # held little-endian
+    epb = struct.pack(">IIIII", 0, 0, 5, 60, 60) + bytes(60)
+    src, out = tmp_path / "be.pcapng", tmp_path / "out.pcapng"
+    src.write_bytes(pcapng.build_section_header(">") + be + pcapng.block(6, epb, ">"))
+    copy(src, out)
+    fields = ["-T", "fields", "-e", "frame.interface_name", "-e", "frame.time_epoch"]
+    for f in (src, out):
+        got, err = tool("tshark", "-r", str(f), *fields)
+        assert not err and got.split() == ["eth7", "0.000000005"], (got, err)
+    got, _ = tool("tshark", "-r", str(out), "-q", "-z", "io,phs")  # reads it all
+    blob = out.read_bytes()
+    assert struct.pack("<HHQ", 8, 8, 10**9) in blob   # if_speed written little-endian

@@ -46,8 +46,8 @@ BAD_REASONS = {
 @dataclass(frozen=True)
 class Interface:
     """One interface description: link type, snapshot length, timestamp
-    units per second and offset, and its options exactly as read (written
-    back unchanged, in the writer's byte order)."""
+    units per second and offset, and its other options as read (numbers
+    among them in little-endian form: see NUMERIC_OPTIONS)."""
 
     linktype: int = 1
     snaplen: int = 0
@@ -67,6 +67,21 @@ class Interface:
             if 1 << n == self.units:
                 return 0x80 | n
         raise ValueError(f"no if_tsresol for {self.units} units per second")
+
+
+#: Interface options holding numbers, and their struct format: kept in
+#: little-endian form in ``Interface.options`` and written in the file's.
+NUMERIC_OPTIONS = {8: "Q", 10: "i", 16: "Q", 17: "Q"}
+
+
+def _reorder(options, src: str, dst: str) -> tuple[tuple[int, bytes], ...]:
+    out = []
+    for code, value in options:
+        fmt = NUMERIC_OPTIONS.get(code)
+        if fmt and src != dst and len(value) == struct.calcsize(fmt):
+            value = struct.pack(dst + fmt, *struct.unpack(src + fmt, value))
+        out.append((code, value))
+    return tuple(out)
 
 
 def _pad4(n: int) -> int:
@@ -146,7 +161,8 @@ def parse_interface(data: bytes, order: str, where: str) -> Interface:
                 raise PcapError(f"{where}: if_tsresol 0x{r:02x} out of range")
         elif code == OPT_TSOFFSET and len(value) == 8:
             (offset,) = struct.unpack(order + "q", value)
-    kept = tuple((c, v) for c, v in options if c not in (OPT_TSRESOL, OPT_TSOFFSET))
+    kept = _reorder([(c, v) for c, v in options if c not in (OPT_TSRESOL, OPT_TSOFFSET)],
+                    order, "<")
     return Interface(linktype, snaplen, units, offset, kept)
 
 
@@ -158,7 +174,7 @@ def build_section_header(order: str = "<") -> bytes:
 def build_interface(i: Interface, order: str = "<") -> bytes:
     """An interface description block: ``i.options`` as they are, then
     if_tsresol and if_tsoffset from ``i.units`` and ``i.tsoffset``."""
-    options = list(i.options)
+    options = list(_reorder(i.options, "<", order))
     if i.tsresol is not None:
         options.append((OPT_TSRESOL, bytes([i.tsresol])))
     if i.tsoffset:

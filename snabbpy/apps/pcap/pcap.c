@@ -128,7 +128,7 @@ int pcap_read_batch(struct pcap_reader_state *st, const uint8_t *buf, struct lin
     return n;
 }
 
-#define PCAPNG_MAX_BLOCK (256u << 20)
+#define PCAPNG_MAX_BLOCK (16u << 20)  /* = reader.MAX_BLOCK */
 
 static void pcapng_stamp(const struct pcap_reader_state *st, uint32_t iface, uint32_t hi,
                          uint32_t lo, uint32_t *sec, uint32_t *frac, uint32_t *units)

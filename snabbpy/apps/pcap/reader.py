@@ -14,7 +14,7 @@ from snabbpy.lib import pcap, pcapng
 #: Bytes read from the file at a time: many records per read() call.
 CHUNK_SIZE = 1 << 20
 #: The largest pcapng block the reader holds in memory.
-MAX_BLOCK = 256 << 20
+MAX_BLOCK = 16 << 20
 _NATIVE_ORDER = "<" if sys.byteorder == "little" else ">"
 
 
@@ -163,8 +163,10 @@ class PcapReader(App):
             if st.need > MAX_BLOCK:
                 self._fail(f"{self._where()}: block of {st.need} bytes is too long")
                 return False
-            self.buffer.extend(bytes(st.need - len(self.buffer)))
-            self._cbuf = ffi.from_buffer(self.buffer)
+            bigger = bytearray(st.need)
+            bigger[:rest] = self.buffer[:rest]
+            self._cbuf = None  # release the old buffer's export
+            self.buffer, self._cbuf = bigger, ffi.from_buffer(bigger)
         self.buffer[:rest] = self.buffer[st.pos:st.limit]
         self._base += st.pos
         st.pos, st.limit = 0, rest
