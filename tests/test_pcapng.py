@@ -105,14 +105,17 @@ def test_big_endian_sections_tsresol_tsoffset_simple_and_unknown_blocks(tmp_path
     idb = pcapng.build_interface(pcapng.Interface(1, 0, 1000, 100), o)  # ms, +100 s
     epb = struct.pack(o + "IIIII", 0, 0, 1234567, 60, 70) + bytes(range(60))
     spb = struct.pack(o + "I", 60) + bytes(60)
+    opb = struct.pack(o + "HHIIII", 0, 0, 0, 2000, 61, 61) + bytes(61)   # obsolete block
     data = (pcapng.build_section_header(o) + pcapng.block(0x0BAD, b"xyz", o) + idb
-            + pcapng.block(pcapng.EPB_TYPE, epb, o) + pcapng.block(pcapng.SPB_TYPE, spb, o))
+            + pcapng.block(pcapng.EPB_TYPE, epb, o) + pcapng.block(pcapng.SPB_TYPE, spb, o)
+            + pcapng.block(pcapng.OPB_TYPE, opb, o))
     src, out = tmp_path / "be.pcapng", tmp_path / "out.pcapng"
     src.write_bytes(data)
     stats = copy(src, out)
-    assert (stats["r"]["packets"], stats["r"]["skipped_blocks"]) == (2, 1)
-    first = frames(out)[0].split("\t")
-    assert first[0].startswith("1334.567") and first[1:] == ["70", "60", "0"]
+    assert (stats["r"]["packets"], stats["r"]["skipped_blocks"]) == (3, 1)
+    got = [f.split("\t") for f in frames(out)]
+    assert got[0][0].startswith("1334.567") and got[0][1:] == ["70", "60", "0"]
+    assert got[2][0].startswith("102.000") and got[2][1:] == ["61", "61", "0"]
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -208,3 +211,32 @@ def test_interface_options_are_kept_across_byte_orders(tmp_path):
     got, _ = tool("tshark", "-r", str(out), "-q", "-z", "io,phs")  # reads it all
     blob = out.read_bytes()
     assert struct.pack("<HHQ", 8, 8, 10**9) in blob   # if_speed written little-endian
+
+
+def test_a_dumpcap_capture_on_lo_round_trips(tmp_path):
+    # dumpcap writes interface options (name, filter, OS) and an interface
+    # statistics block at the end: kept or skipped, never an error.
+    import subprocess
+
+    from helpers import need_root
+    need_root("dumpcap", "ping")
+    cap = tmp_path / "lo.pcapng"
+    p = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-c", "6", "-f", "icmp", "-w", str(cap)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(60):
+            subprocess.run(["ping", "-c", "1", "-W", "1", "127.0.0.1"], capture_output=True)
+            if p.poll() is not None:
+                break
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    out = tmp_path / "out.pcapng"
+    stats = copy(cap, out)
+    assert stats["r"]["packets"] == 6 and stats["r"]["errors"] == 0
+    assert stats["r"]["skipped_blocks"] >= 1   # the interface statistics block
+    assert frames(out) == frames(cap)
+    name, _ = tool("tshark", "-r", str(out), "-T", "fields", "-e", "frame.interface_name")
+    assert set(name.split()) == {"lo"}
