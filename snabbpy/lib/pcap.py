@@ -9,7 +9,11 @@ record header and ``incl_len`` bytes of packet::
 
 The magic says the byte order and the timestamp unit: ``a1b2c3d4`` is
 microseconds, ``a1b23c4d`` nanoseconds, either written in the writer's own
-byte order. This module parses and builds both headers from bytes; the
+byte order. The link-type field's low 16 bits are the link type; bit 26
+set says bits 28-31 hold the FCS length in 16-bit words (the other bits
+are reserved): the field is kept whole and written back unchanged. A
+record may be longer than the header's snaplen (tcpdump reads it); only
+one longer than libpcap's maximum, 262144, is an error. This module parses and builds both headers from bytes; the
 apps in ``snabbpy.apps.pcap`` do the reading and writing. Every fault is a
 ``PcapError`` saying where: ``in.pcap: record 17 at offset 123456:
 truncated header (8 of 16 bytes)``. Records are numbered from 1, like
@@ -106,7 +110,7 @@ def parse_file_header(data: bytes, name: str = "") -> FileHeader:
         if magic in (MAGIC_MICROSECONDS, MAGIC_NANOSECONDS):
             break
     else:
-        hint = " (a pcapng file: convert it with 'editcap -F pcap' or 'tcpdump -r IN -w OUT')" \
+        hint = " (a pcapng file: snabbpy.lib.pcapng and PcapReader read those)" \
             if data[:4] == PCAPNG_MAGIC else ""
         raise PcapError(f"{prefix}not a classic pcap file: unknown magic 0x{data[:4].hex()}{hint}")
     if len(data) < FILE_HEADER_SIZE:
