@@ -13,7 +13,8 @@ byte order. The link-type field's low 16 bits are the link type; bit 26
 set says bits 28-31 hold the FCS length in 16-bit words (the other bits
 are reserved): the field is kept whole and written back unchanged. A
 record may be longer than the header's snaplen (tcpdump reads it); only
-one longer than libpcap's maximum, 262144, is an error. This module parses and builds both headers from bytes; the
+one longer than libpcap's maximum, 262144, is an error. This module
+parses and builds both headers from bytes; the
 apps in ``snabbpy.apps.pcap`` do the reading and writing. Every fault is a
 ``PcapError`` saying where: ``in.pcap: record 17 at offset 123456:
 truncated header (8 of 16 bytes)``. Records are numbered from 1, like
