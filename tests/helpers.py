@@ -55,6 +55,15 @@ def need_root(*tools: str) -> None:
         (pytest.fail if os.environ.get("CI") else pytest.skip)(why)
 
 
+def need_tools(*tools: str) -> None:
+    """Fails under CI, skips elsewhere, when one of ``tools`` is missing
+    (no root needed)."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(
+            f"needs {', '.join(missing)}: run scripts/install-netutils.sh")
+
+
 def wait_for(predicate: Callable[[], object], what: str, timeout: float = 60.0) -> None:
     """Polls ``predicate`` until true; fails naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout

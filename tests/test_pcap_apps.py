@@ -107,23 +107,25 @@ def test_truncated_file_delivers_every_packet_before_the_fault(tmp_path, capsys)
 
 def test_corrupt_length_stops_reading_with_the_record_named(tmp_path, capsys):
     data = bytearray(pcap.build_file(capture(3), FileHeader(snaplen=65535)))
-    data[24 + 2 * 76 + 8:24 + 2 * 76 + 12] = (70000).to_bytes(4, "little")
+    data[24 + 2 * 76 + 8:24 + 2 * 76 + 12] = (300000).to_bytes(4, "little")
     e = run(reader_to(tmp_path, bytes(data)))
     stats = e.counters()["apps"]["reader"]
     e.stop()
     assert stats["packets"] == 2 and stats["errors"] == 1
-    assert "record 3 at offset 176: incl_len 70000 exceeds snaplen 65535" in capsys.readouterr().err
+    assert ("record 3 at offset 176: incl_len 300000 exceeds the largest snaplen 262144"
+            in capsys.readouterr().err)
 
 
-def test_a_whole_record_longer_than_the_snaplen_stops_reading(tmp_path, capsys):
-    # The record is all there (and would fit in a packet): the header's
-    # snaplen alone says the file is corrupt.
+def test_a_record_longer_than_the_snaplen_is_read_and_counted(tmp_path):
+    # tcpdump reads such records on; so does the reader, and copies them.
     recs = capture(1) + capture(1, size=200) + capture(1)
-    e = run(reader_to(tmp_path, pcap.build_file(recs, FileHeader(snaplen=100))))
+    data = pcap.build_file(recs, FileHeader(snaplen=100))
+    out = tmp_path / "out.pcap"
+    e = run(reader_to(tmp_path, data, PcapWriter, {"path": str(out)}))
     stats = e.counters()["apps"]["reader"]
     e.stop()
-    assert stats["packets"] == 1 and stats["errors"] == 1
-    assert "record 2 at offset 100: incl_len 200 exceeds snaplen 100" in capsys.readouterr().err
+    assert (stats["packets"], stats["over_snaplen"], stats["errors"]) == (3, 1, 0)
+    assert out.read_bytes() == data
 
 
 def test_records_longer_than_a_packet_are_skipped_and_counted(tmp_path):
@@ -138,17 +140,31 @@ def test_records_longer_than_a_packet_are_skipped_and_counted(tmp_path):
 
 def test_bad_files_are_config_errors_naming_the_file(tmp_path):
     with pytest.raises(ConfigError, match="app 'reader': .*/in.pcap: not a classic pcap file: "
-                                          "unknown magic 0x0a0d0d0a .a pcapng file"):
+                                          "unknown magic 0x0b0d0d0a"):
+        run(reader_to(tmp_path, b"\x0b\x0d\x0d\x0a" + bytes(40)))
+    with pytest.raises(ConfigError, match="app 'reader': .*/in.pcap: block 1 at offset 0: "
+                                          "bad byte-order magic 0x00000000"):
         run(reader_to(tmp_path, b"\x0a\x0d\x0d\x0a" + bytes(40)))
     with pytest.raises(ConfigError, match="path '/nonexistent/x.pcap': cannot open"):
         config.app(c := config.new(), "r", PcapReader, {"path": "/nonexistent/x.pcap"})
         Engine().configure(c)
 
 
-def test_non_ethernet_captures_are_refused(tmp_path):
-    data = pcap.build_file([], FileHeader(linktype=101))
-    with pytest.raises(ConfigError, match="link type 101 is not Ethernet"):
-        run(reader_to(tmp_path, data))
+@pytest.mark.parametrize("linktype", [101, 113, 0x30000001, 0x04000001 | 0x20000000])
+def test_any_link_type_round_trips_with_its_upper_bits(tmp_path, linktype):
+    data = pcap.build_file(capture(5), FileHeader(linktype=linktype))
+    out = tmp_path / "out.pcap"
+    e = run(reader_to(tmp_path, data, PcapWriter, {"path": str(out)}))
+    e.stop()
+    assert out.read_bytes() == data
+    h = pcap.parse_file_header(data)
+    assert h.link_type == linktype & 0xFFFF
+
+
+def test_fcs_bits_are_read_as_the_format_says():
+    assert FileHeader(linktype=0x04000001 | 0x20000000).fcs_length == 4
+    assert FileHeader(linktype=0x30000001).fcs_length is None
+    assert FileHeader(linktype=0x30000001).link_type == 1
 
 
 def test_writer_stamps_packets_without_a_capture_time(tmp_path):
@@ -187,10 +203,10 @@ def test_packets_a_full_disk_lost_are_counted_dropped_not_written(tmp_path, caps
     assert "/dev/full: write failed: No space left on device" in capsys.readouterr().err
 
 
-def test_writer_refuses_a_snaplen_smaller_than_a_packet(tmp_path):
-    with pytest.raises(ConfigError, match="snaplen 100 is outside"):
+def test_writer_refuses_a_snaplen_of_zero(tmp_path):
+    with pytest.raises(ConfigError, match="snaplen 0 is outside"):
         config.app(c := config.new(), "w", PcapWriter, {"path": str(tmp_path / "o"),
-                                                        "snaplen": 100})
+                                                        "snaplen": 0})
         Engine().configure(c)
 
 

@@ -9,7 +9,12 @@ record header and ``incl_len`` bytes of packet::
 
 The magic says the byte order and the timestamp unit: ``a1b2c3d4`` is
 microseconds, ``a1b23c4d`` nanoseconds, either written in the writer's own
-byte order. This module parses and builds both headers from bytes; the
+byte order. The link-type field's low 16 bits are the link type; bit 26
+set says bits 28-31 hold the FCS length in 16-bit words (the other bits
+are reserved): the field is kept whole and written back unchanged. A
+record may be longer than the header's snaplen (tcpdump reads it); only
+one longer than libpcap's maximum, 262144, is an error. This module
+parses and builds both headers from bytes; the
 apps in ``snabbpy.apps.pcap`` do the reading and writing. Every fault is a
 ``PcapError`` saying where: ``in.pcap: record 17 at offset 123456:
 truncated header (8 of 16 bytes)``. Records are numbered from 1, like
@@ -57,9 +62,22 @@ class FileHeader:
 
     @property
     def max_record_length(self) -> int:
-        """The longest ``incl_len`` a record may have: the snapshot length
-        (libpcap's maximum when the header says 0 or more than that)."""
-        return self.snaplen if 0 < self.snaplen <= MAXIMUM_SNAPLEN else MAXIMUM_SNAPLEN
+        """The longest ``incl_len`` read at all: libpcap's maximum. A record
+        longer than the header's snaplen but not than this is read, as
+        tcpdump does (the reader counts it in ``over_snaplen``)."""
+        return MAXIMUM_SNAPLEN
+
+    @property
+    def link_type(self) -> int:
+        """The link type proper: the low 16 bits of the field."""
+        return self.linktype & 0xFFFF
+
+    @property
+    def fcs_length(self) -> int | None:
+        """Bytes of frame check sequence at the end of each packet when the
+        field says (bit 26 set: bits 28-31 count 16-bit words), else None.
+        The upper bits are kept as read and written back unchanged."""
+        return 2 * (self.linktype >> 28) if self.linktype & 0x04000000 else None
 
 
 #: Microseconds, snaplen 262144, Ethernet: what PcapWriter writes.
@@ -93,7 +111,7 @@ def parse_file_header(data: bytes, name: str = "") -> FileHeader:
         if magic in (MAGIC_MICROSECONDS, MAGIC_NANOSECONDS):
             break
     else:
-        hint = " (a pcapng file: convert it with 'editcap -F pcap' or 'tcpdump -r IN -w OUT')" \
+        hint = " (a pcapng file: snabbpy.lib.pcapng and PcapReader read those)" \
             if data[:4] == PCAPNG_MAGIC else ""
         raise PcapError(f"{prefix}not a classic pcap file: unknown magic 0x{data[:4].hex()}{hint}")
     if len(data) < FILE_HEADER_SIZE:
@@ -129,7 +147,7 @@ def parse_record_header(
     r = RecordHeader(*struct.unpack_from(h.byte_order + _RECORD_FIELDS, data, offset))
     limit = h.max_record_length
     if r.incl_len > limit:
-        raise PcapError(f"{where}: incl_len {r.incl_len} exceeds snaplen {limit}")
+        raise PcapError(f"{where}: incl_len {r.incl_len} exceeds the largest snaplen {limit}")
     return r
 
 

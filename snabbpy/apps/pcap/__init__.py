@@ -1,9 +1,9 @@
-"""The pcap apps: read and write classic pcap files (tcpdump, Wireshark)."""
+"""The pcap apps: read and write classic pcap and pcapng files (tcpdump, Wireshark)."""
 
 from snabbpy.apps.pcap.reader import PcapReader
 from snabbpy.apps.pcap.writer import PcapWriter
 
-__all__ = ["PcapReader", "PcapWriter"]
+__all__ = ["PcapReader", "PcapWriter", "linktype"]
 
 
 def selftest() -> None:
@@ -32,3 +32,14 @@ def selftest() -> None:
         e.stop()
         assert dst.read_bytes() == src.read_bytes(), "round trip differs"
     print("pcap selftest: ok")
+
+
+def linktype(p) -> int | None:
+    """The link type a packet was captured with (a PcapReader's file or
+    pcapng interface; low 16 bits), or None for a packet no reader made or
+    that was changed since. Apps that parse Ethernet check it is 1."""
+    from snabbpy.apps.pcap import sources
+    from snabbpy.core.native import lib
+
+    found = sources.lookup(lib.pcap_packet_key(p, 0))
+    return None if found is None else found[1].linktype & 0xFFFF
