@@ -7,7 +7,7 @@ import sys
 import time
 
 from snabbpy.core import packet
-from snabbpy.core.app import App, Param
+from snabbpy.core.app import ANY, App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import ffi, lib
 from snabbpy.lib import pcap
@@ -26,12 +26,19 @@ class PcapWriter(App):
     written. Writes are buffered; the buffer is flushed when full and on
     stop."""
 
+    inputs, outputs = ANY, ()
+
     config = {
         "path": Param(str, doc="the pcap file to write (replaced if it exists)"),
         "snaplen": Param(int, default=pcap.MAXIMUM_SNAPLEN, doc="snapshot length in the header"),
         "nanosecond": Param(bool, default=False, doc="nanosecond timestamps"),
     }
     counters = ("packets", "bytes", "dropped", "write_errors")
+
+    @classmethod
+    def files(cls, conf: dict) -> list[tuple[str, str]]:
+        """The file this app writes (checked at load: see core/app.py)."""
+        return [("w", conf["path"])]
 
     def __init__(self, conf: dict) -> None:
         self.path = conf["path"]
