@@ -11,6 +11,7 @@ class MacSwap(App):
     """Swaps the Ethernet destination and source addresses of every packet
     (a reflector), and frees packets too short to be Ethernet frames."""
 
+    inputs, outputs = ("input",), ("output",)
     counters = ("swapped", "runts")
 
     def push(self):
@@ -34,6 +35,7 @@ class MacSwap(App):
 class SizeFilter(App):
     """Passes packets of at least ``min_size`` bytes, counts the others."""
 
+    inputs, outputs = ("input",), ("output",)
     config = {"min_size": Param(int, default=64)}
     counters = ("passed", "dropped")
 

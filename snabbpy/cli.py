@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
+import os
 import signal
 import sys
 from pathlib import Path
@@ -25,6 +27,54 @@ class Snabbpy(click.Group):
             ctx.exit(2)
 
 
+def _duration(ctx: click.Context, param: click.Parameter, value: float | None):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a positive number of seconds")
+    return value
+
+
+#: Shortest --report-interval: a load line every breath helps no one.
+MIN_REPORT_INTERVAL = 0.01
+
+
+def _report_interval(ctx: click.Context, param: click.Parameter, value: float):
+    if not math.isfinite(value) or value < 0 or 0 < value < MIN_REPORT_INTERVAL:
+        raise click.BadParameter(
+            f"{value}: give 0 (no load lines) or at least {MIN_REPORT_INTERVAL} seconds"
+        )
+    return value
+
+
+def check_output_file(option: str, path: str | None) -> None:
+    """Refuses, before anything runs, a file that cannot be written: its
+    directory does not exist, or it is a directory."""
+    if path is None:
+        return
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: no such directory {str(parent)!r}")
+    if Path(path).is_dir():
+        raise ConfigError(f"{option} {path}: is a directory")
+    if not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: directory {str(parent)!r} is not writable")
+
+
+def print_app_error(exc: BaseException) -> None:
+    """One line naming the app, its class and method and the exception,
+    then the frames of the user's own code (none of snabbpy's or click's)."""
+    import traceback
+
+    from snabbpy.core.engine import AppError
+
+    assert isinstance(exc, AppError)
+    click.echo(f"snabbpy: error: {exc}", err=True)
+    here = str(Path(__file__).resolve().parent)
+    frames = [f for f in traceback.extract_tb(exc.error.__traceback__)
+              if not f.filename.startswith(here) and "click" not in f.filename]
+    if frames:
+        click.echo("".join(traceback.format_list(frames)).rstrip(), err=True)
+
+
 @click.group(cls=Snabbpy)
 @click.version_option(package_name="snabbpy")
 def main() -> None:
@@ -33,9 +83,10 @@ def main() -> None:
 
 @main.command()
 @click.argument("config_file", metavar="CONFIG.yaml", type=click.Path(dir_okay=False))
-@click.option("--duration", type=float, help="Seconds to run (default: until Ctrl-C).")
+@click.option("--duration", type=float, callback=_duration,
+              help="Seconds to run (default: until Ctrl-C).")
 @click.option("--report-interval", type=float, default=1.0, show_default=True,
-              help="Seconds between load lines (0: none).")
+              callback=_report_interval, help="Seconds between load lines (0: none).")
 @click.option("--report-json", type=click.Path(dir_okay=False),
               help="Write the final counters to this file as JSON.")
 @click.option("--busywait", is_flag=True,
@@ -47,10 +98,13 @@ def run(config_file: str, duration: float | None, report_interval: float,
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
     from snabbpy.core import config, counter
-    from snabbpy.core.engine import Engine
-    from snabbpy.core.report import LoadReporter, app_report, link_report
+    from snabbpy.core.engine import AppError, Engine
+    from snabbpy.core.report import LoadReporter
 
+    check_output_file("--report-json", report_json)
     c = config.load_yaml(config_file)
+    for warning in config.warnings(c):
+        click.echo(f"snabbpy: warning: {warning}", err=True)
     if metrics:
         from snabbpy.metrics import server
 
@@ -58,26 +112,51 @@ def run(config_file: str, duration: float | None, report_interval: float,
         server.serve_in_thread(httpd)
         click.echo(f"metrics: serving {server.url(httpd)}", err=True)
     engine = Engine(publish=True, busywait=busywait)
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda *_: engine.request_stop())
+    failed: BaseException | None = None
     try:
         try:
             engine.configure(c)
+            counter.write_process_info(config_file)
+            load = LoadReporter(engine)
+            engine.main(duration=duration, done=engine.finished,
+                        report_interval=report_interval or None,
+                        on_report=lambda: click.echo(load.line()))
         except ConfigError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
-        counter.write_process_info(config_file)
-        load = LoadReporter(engine)
-        engine.main(duration=duration, done=engine.finished,
-                    report_interval=report_interval or None,
-                    on_report=lambda: click.echo(load.line()))
-        click.echo(link_report(engine))
-        apps = app_report(engine)
-        if apps:
-            click.echo(apps)
-        if report_json:
-            Path(report_json).write_text(json.dumps(engine.counters(), indent=2) + "\n")
+        except AppError as exc:
+            failed = exc
+        except OSError as exc:
+            if exc.filename and str(exc.filename).startswith(str(counter.shm_root())):
+                raise ConfigError(
+                    f"cannot publish counters in {counter.shm_root()}: {exc.strerror} "
+                    "(set SNABBPY_SHM to a writable directory)"
+                ) from None
+            raise
+        _final_report(engine, report_json)
     finally:
-        engine.stop()
+        try:
+            engine.stop()
+        except AppError as exc:
+            failed = failed or exc
+        except OSError:
+            pass
+    if failed is not None:
+        print_app_error(failed)
+        sys.exit(1)
+
+
+def _final_report(engine, report_json: str | None) -> None:
+    """The link and app report on stdout, the counters to --report-json."""
+    from snabbpy.core.report import app_report, link_report
+
+    click.echo(link_report(engine))
+    apps = app_report(engine)
+    if apps:
+        click.echo(apps)
+    if report_json:
+        Path(report_json).write_text(json.dumps(engine.counters(), indent=2) + "\n")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -127,6 +206,7 @@ def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> No
     from snabbpy.core import config
     from snabbpy.graph import RenderError, render, running_link_counters, to_dot
 
+    check_output_file("--output", output)
     c = config.load_yaml(config_file)
     try:
         dot = to_dot(c, running_link_counters(pid) if pid is not None else None)

@@ -33,6 +33,24 @@ empty, ``snabbpy run`` stops (``Engine.finished()``).
 the order the links were configured. A packet received from an input is
 owned by the app until it is transmitted on an output or freed.
 
+An app declares its ports in the class attributes ``inputs`` and
+``outputs``: a tuple of port names, or ``ANY`` for any number of ports of
+any name (Tee, Split, Join, Sink). ``config.check`` refuses a link to a
+port the app does not have, naming the ports it has. A class that declares
+nothing (None, the default here, kept for older user apps) takes any port;
+every built-in app declares its ports.
+
+Whether a graph has ended is part of the contract too: ``producing()``
+returns True while the app may still send packets it was not given (a
+live device, a generator, a Repeater that has recorded its input). When
+an app has no ``producing()``, it is taken to produce while it has
+``pull()`` and is not ``done``. The graph ends by itself (``snabbpy run``
+with no ``--duration``) when no app is producing and every link is empty.
+
+An app that reads or writes files says which with a classmethod
+``files(conf)`` returning ``("r" | "w", path)`` pairs: a FIFO to read and
+two apps on one file of which one writes are refused at load.
+
 An app declares its configuration keys in the class attribute ``config``
 (name -> ``Param``) and its counters in ``counters`` (a tuple of names). An
 app that drives a device which needs a particular kind of DMA memory (a PCI
@@ -45,10 +63,10 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from snabbpy.core.config import Param
+from snabbpy.core.config import ANY, Param
 from snabbpy.core.counter import Counters
 
-__all__ = ["App", "Param"]
+__all__ = ["ANY", "App", "Param"]
 
 
 class App:
@@ -56,6 +74,8 @@ class App:
 
     config: ClassVar[dict[str, Param]] = {}
     counters: ClassVar[tuple[str, ...]] = ()
+    inputs: ClassVar[tuple[str, ...] | str | None] = None
+    outputs: ClassVar[tuple[str, ...] | str | None] = None
 
     name: str
     stats: Counters

@@ -43,6 +43,34 @@ def precise_naps() -> None:
         pass
 
 
+class AppError(Exception):
+    """A user's app raised: which app (name, class), in which method, and
+    the exception it raised (``__cause__``)."""
+
+    def __init__(self, app: str, cls: str, method: str, exc: BaseException) -> None:
+        super().__init__(f"app {app!r} ({cls}) failed in {method}(): "
+                         f"{type(exc).__name__}: {exc}")
+        self.app, self.cls, self.method, self.error = app, cls, method, exc
+
+
+def _blame(exc: BaseException, apps: dict[str, Any], method: str) -> AppError:
+    """The AppError for ``exc`` raised in ``method`` of one of ``apps``: the
+    innermost frame of the traceback that runs that method on an app."""
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in ("pull", "push", "tick"):
+            owner = frame.f_locals.get("self")
+            for name, app in apps.items():
+                if app is owner:
+                    found = (name, frame.f_code.co_name)
+        tb = tb.tb_next
+    if found is None:
+        return AppError("?", "?", method, exc)
+    name, meth = found
+    return AppError(name, type(apps[name]).__name__, meth, exc)
+
+
 class Engine:
     """Runs apps and links. ``clock`` returns nanoseconds (inject a fake one
     in tests); ``publish`` puts counters in shared memory for ``snabbpy top``."""
@@ -69,7 +97,7 @@ class Engine:
         self._stats: EngineStats | None = None
         self.stop_requested = False
         self._pulls: list[Callable[[], Any]] = []
-        self._sources_done: list[Callable[[], bool]] = []
+        self._producing: list[Callable[[], bool]] = []
         self._pushes: list[Callable[[], Any]] = []
         self._tick_timer: Timer | None = None
 
@@ -135,10 +163,13 @@ class Engine:
             app.stats.close()
 
     def _call_app(self, name: str, method: str, *args: Any) -> Any:
+        app = self.apps[name]
         try:
-            return getattr(self.apps[name], method)(*args)
+            return getattr(app, method)(*args)
         except ConfigError as exc:
             raise ConfigError(f"app {name!r}: {exc}") from None
+        except Exception as exc:
+            raise AppError(name, type(app).__name__, method, exc) from exc
 
     def _connect(self, new_apps: set[str]) -> None:
         """Gives every app its input and output links; calls ``link()`` on
@@ -158,11 +189,8 @@ class Engine:
         """Works out what each breath calls, in which order."""
         names = order.push_order(self.apps, self.config.links.values())
         self._pulls = [a.pull for a in self.apps.values() if hasattr(a, "pull")]
-        pullers = [a for a in self.apps.values() if hasattr(a, "pull")]
-        self._sources_done = (
-            [lambda a=a: bool(a.done) for a in pullers]
-            if pullers and all(hasattr(a, "done") for a in pullers) else []
-        )
+        self._producing = [self._producer(a) for a in self.apps.values()
+                           if hasattr(a, "producing") or hasattr(a, "pull")]
         self._pushes = [self.apps[n].push for n in names if hasattr(self.apps[n], "push")]
         ticks = [a.tick for a in self.apps.values() if hasattr(a, "tick")]
         if self._tick_timer:
@@ -175,18 +203,36 @@ class Engine:
             timer = Timer(name="ticks", fn=tick_all, delay_ns=10**9 // self.tick_hz, repeating=True)
             self._tick_timer = self.timers.activate(timer, self.now)
 
+    @staticmethod
+    def _producer(app: Any) -> Callable[[], bool]:
+        """"Can this app produce more?" (see core/app.py)."""
+        if hasattr(app, "producing"):
+            return app.producing
+        if hasattr(app, "done"):
+            return lambda: not app.done
+        return lambda: True
+
     # -- running ----------------------------------------------------------
 
     def breathe(self) -> None:
-        """One round: all pulls, then all pushes, then due timers."""
+        """One round: all pulls, then all pushes, then due timers. An app
+        that raises stops the breath with an ``AppError`` naming it."""
         self.now = self.clock()
-        for pull in self._pulls:
-            pull()
-        for push in self._pushes:
-            push()
-        due = self.timers.next_due()
-        if due is not None and due <= self.now:
-            self.timers.run_due(self.now)
+        method = "pull"
+        try:
+            for pull in self._pulls:
+                pull()
+            method = "push"
+            for push in self._pushes:
+                push()
+            method = "tick"
+            due = self.timers.next_due()
+            if due is not None and due <= self.now:
+                self.timers.run_due(self.now)
+        except (AppError, ConfigError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            raise _blame(exc, self.apps, method) from exc
         self.breaths += 1
 
     def activate_timer(self, timer: Timer) -> Timer:
@@ -240,13 +286,13 @@ class Engine:
         self.stop_requested = False
 
     def finished(self) -> bool:
-        """True when the graph has nothing more to do: every app that pulls
-        packets in has said so (``done`` is true, as a PcapReader at the end
-        of its file) and no packet waits on a link. A graph with a live
-        source (one without ``done``) never finishes."""
-        if not self._sources_done:
+        """True when the graph has nothing more to do: no app can produce
+        more (``producing()``, or ``done`` on an app that pulls: see
+        core/app.py) and no packet waits on a link. A graph with a live
+        source never finishes; nor does one with no source at all."""
+        if not self._producing:
             return False
-        if not all(done() for done in self._sources_done):
+        if any(producing() for producing in self._producing):
             return False
         return all(link.empty() for link in self.links.values())
 
@@ -256,13 +302,27 @@ class Engine:
         self.stop_requested = True
 
     def stop(self) -> None:
-        """Stops every app and frees every link: an empty graph."""
-        self.configure(config_mod.new())
-        if self._stats is not None:
-            self._stats.close()
-            self._stats = None
-        if self.shm_dir:
-            counter.remove_process_dir()
+        """Stops every app and frees every link: an empty graph. An app whose
+        ``stop()`` raises does not keep the others from stopping; the first
+        such error is raised once all are stopped."""
+        failed: AppError | None = None
+        for name in list(self.apps):
+            try:
+                self._stop_app(name)
+            except AppError as exc:
+                failed = failed or exc
+                self.apps.pop(name, None)
+        self.config = Config(apps={}, links=dict(self.config.links))
+        try:
+            self.configure(config_mod.new())
+        finally:
+            if self._stats is not None:
+                self._stats.close()
+                self._stats = None
+            if self.shm_dir:
+                counter.remove_process_dir()
+        if failed:
+            raise failed
 
     # -- reports ----------------------------------------------------------
 

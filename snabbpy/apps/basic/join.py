@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from snabbpy.core.app import App
+from snabbpy.core.app import ANY, App
 from snabbpy.core.native import lib
 
 
@@ -10,13 +10,15 @@ class Join(App):
     """Moves packets from all inputs, in port order, to ``output``; what does
     not fit waits on its input (no drops)."""
 
+    inputs, outputs = ANY, ("output",)
+
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []
         self._output = None
 
     def link(self) -> None:
         self._inputs = [i.c for i in self.input.values()]
-        o = self.output.get("output") or next(iter(self.output.values()), None)
+        o = self.output.get("output")
         self._output = o.c if o else None
 
     def push(self) -> None:

@@ -11,6 +11,8 @@ class Repeater(App):
     """Keeps every packet that arrives on ``input`` and fills ``output`` with
     copies of them, in order, round and round."""
 
+    inputs, outputs = ("input",), ("output",)
+
     def __init__(self, conf: dict) -> None:
         self.packets: list = []
         self._array = ffi.new("struct packet *[]", 1)
@@ -24,6 +26,10 @@ class Repeater(App):
             self._array = ffi.new("struct packet *[]", self.packets)
         if o is not None and self.packets:
             lib.basic_repeat(o.c, self._array, len(self.packets), self._next)
+
+    def producing(self) -> bool:
+        """Once it has recorded packets it plays them forever."""
+        return bool(self.packets)
 
     def stop(self) -> None:
         for p in self.packets:

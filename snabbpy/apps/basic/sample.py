@@ -10,6 +10,8 @@ from snabbpy.core.native import ffi, lib
 class Sample(App):
     """Sends on every ``every``-th packet and frees the others."""
 
+    inputs, outputs = ("input",), ("output",)
+
     config = {"every": Param(int, doc="pass one packet in this many")}
 
     def __init__(self, conf: dict) -> None:

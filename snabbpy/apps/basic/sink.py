@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from snabbpy.core.app import App
+from snabbpy.core.app import ANY, App
 from snabbpy.core.native import lib
 
 
 class Sink(App):
     """Receives and frees every packet on every input (the link counters
     say how many)."""
+
+    inputs, outputs = ANY, ()
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from snabbpy.core import packet
-from snabbpy.core.app import App, Param
+from snabbpy.core.app import ANY, App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 
@@ -11,6 +11,8 @@ from snabbpy.core.native import lib
 class Source(App):
     """Fills each output link with copies of one packet of ``size`` bytes
     (zeros, or ``fill`` repeated) in every breath."""
+
+    inputs, outputs = (), ANY
 
     config = {
         "size": Param(int, default=60, doc="payload length in bytes"),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from snabbpy.core.app import App
+from snabbpy.core.app import ANY, App
 from snabbpy.core.native import ffi, lib
 
 
 class Split(App):
     """Sends packets from every input to the outputs in turn, skipping full
     ones; when all are full the rest wait on the input."""
+
+    inputs, outputs = ANY, ANY
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

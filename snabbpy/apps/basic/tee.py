@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from snabbpy.core.app import App
+from snabbpy.core.app import ANY, App
 from snabbpy.core.native import ffi, lib
 
 
 class Tee(App):
     """Each packet goes to all outputs (clones to all but the last). Takes
     only what every output has room for: nothing is dropped here."""
+
+    inputs, outputs = ANY, ANY
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

@@ -11,6 +11,8 @@ from snabbpy.core.native import lib
 class Truncate(App):
     """Cuts longer packets and zero-pads shorter ones to ``size`` bytes."""
 
+    inputs, outputs = ("input",), ("output",)
+
     config = {"size": Param(int, doc="length of every packet sent on")}
 
     def __init__(self, conf: dict) -> None:

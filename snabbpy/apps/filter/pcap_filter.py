@@ -24,6 +24,7 @@ class PcapFilter(App):
         "codegen": Param(bool, default=True,
                          doc="run the program as compiled C (else interpret it)"),
     }
+    inputs, outputs = ("input",), ("output", "rejected")
     counters = ("passed", "rejected")
 
     def __init__(self, conf: dict) -> None:

@@ -31,12 +31,19 @@ class PcapReader(App):
     says on stderr (and in its report) which record at which offset is bad.
     """
 
+    inputs, outputs = (), ("output",)
+
     config = {
         "path": Param(str, doc="the pcap or pcapng file to read"),
         "loop": Param(bool, default=False, doc="start over at the end of the file"),
     }
     counters = ("packets", "bytes", "oversize", "over_snaplen", "skipped_blocks", "errors",
                 "loops")
+
+    @classmethod
+    def files(cls, conf: dict) -> list[tuple[str, str]]:
+        """The file this app reads (checked at load: see core/app.py)."""
+        return [("r", conf["path"])]
 
     def __init__(self, conf: dict) -> None:
         self.path = conf["path"]
@@ -83,7 +90,7 @@ class PcapReader(App):
         self._read = lib.pcapng_read_batch if self.pcapng else lib.pcap_read_batch
 
     def link(self) -> None:
-        out = self.output.get("output") or next(iter(self.output.values()), None)
+        out = self.output.get("output")
         self._out = out.c if out is not None else None
 
     def pull(self) -> None:

@@ -9,7 +9,7 @@ import sys
 import time
 
 from snabbpy.apps.pcap import sources
-from snabbpy.core.app import App, Param
+from snabbpy.core.app import ANY, App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import ffi, lib
 from snabbpy.lib import pcap, pcapng
@@ -39,6 +39,8 @@ class PcapWriter(App):
     so reader -> writer copies a file byte for byte; other packets are
     stamped with the time they are written (on interface 0 in pcapng)."""
 
+    inputs, outputs = ANY, ()
+
     config = {
         "path": Param(str, doc="the file to write (replaced if it exists)"),
         "format": Param(_format, default=None, doc="pcap or pcapng (default: by the path)"),
@@ -47,6 +49,11 @@ class PcapWriter(App):
         "linktype": Param(int, default=None, doc="link type (default: the source's)"),
     }
     counters = ("packets", "bytes", "dropped", "linktype_mismatch", "write_errors")
+
+    @classmethod
+    def files(cls, conf: dict) -> list[tuple[str, str]]:
+        """The file this app writes (checked at load: see core/app.py)."""
+        return [("w", conf["path"])]
 
     def __init__(self, conf: dict) -> None:
         self.path = conf["path"]

@@ -6,7 +6,7 @@ import random
 import struct
 
 from snabbpy.core import packet
-from snabbpy.core.app import App, Param
+from snabbpy.core.app import ANY, App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import ffi, lib
 
@@ -26,6 +26,7 @@ class Flows(App):
     flows (random addresses and ports from ``seed``), both directions of
     each, ``size`` bytes each, in turn. For trying RSS and measuring it."""
 
+    inputs, outputs = (), ANY
     config = {
         "flows": Param(int, default=1024, doc="number of flows (1..65536)"),
         "size": Param(int, default=64, doc="frame length in bytes (42..10240)"),

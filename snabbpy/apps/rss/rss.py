@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from snabbpy.core.app import App
+from snabbpy.core.app import ANY, App
 from snabbpy.core.native import ffi, lib
 
 _DIGITS = re.compile(r"(\d+)")
@@ -43,6 +43,7 @@ class RSS(App):
     counted in ``nooutput``. The per-packet work runs in C over each whole
     link (``rss_spread``)."""
 
+    inputs, outputs = ANY, ANY
     counters = ("nooutput",)
 
     def __init__(self, conf: dict) -> None:

@@ -58,8 +58,8 @@ class FdPort:
 
 
 def first_link(ports: dict, name: str):
-    """The ``struct link *`` of port ``name``, else of the only port, else None."""
-    link = ports.get(name) or (next(iter(ports.values())) if len(ports) == 1 else None)
+    """The ``struct link *`` of port ``name``, else None."""
+    link = ports.get(name)
     return link.c if link is not None else None
 
 
@@ -70,6 +70,8 @@ class FdApp(App):
     A subclass opens its fd in ``__init__`` and calls ``open_port``; it
     closes the fd in ``close_fd`` (called by ``stop`` after the port
     freed its spare packets)."""
+
+    inputs, outputs = ("input",), ("output",)
 
     counters = COUNTERS
     port: FdPort

@@ -58,6 +58,8 @@ class CountedSource(App):
     back without flow control (testpmd io) then never finds our receive
     ring full and never drops."""
 
+    inputs, outputs = (), ("output",)
+
     config = {"count": Param(int), "size": Param(int), "window": Param(int, default=0)}
 
     def __init__(self, conf: dict) -> None:
@@ -78,6 +80,8 @@ class CountedSource(App):
 
 class CheckingSink(App):
     """Frees what arrives; counts packets that are not what was sent."""
+
+    inputs, outputs = ("input",), ()
 
     def __init__(self, conf: dict) -> None:
         self.received = self.corrupt = 0

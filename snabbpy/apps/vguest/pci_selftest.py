@@ -77,6 +77,8 @@ class Frames:
 class FrameSource(App):
     """Sends ``count`` numbered frames of ``size`` bytes, as the link takes them."""
 
+    inputs, outputs = (), ("output",)
+
     config = {"count": Param(int), "size": Param(int)}
 
     def __init__(self, conf: dict) -> None:
@@ -94,6 +96,8 @@ class FrameSource(App):
 class OrderedSink(App):
     """Counts arriving frames: intact ones in sequence, corrupt ones (not a
     numbered frame), and ones out of order; frees them all."""
+
+    inputs, outputs = ("input",), ()
 
     def __init__(self, conf: dict) -> None:
         self.received = self.corrupt = self.out_of_order = 0

@@ -66,6 +66,8 @@ def _buffer_size(value: int) -> int:
 class VGuest(App):
     """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
 
+    inputs, outputs = ("input",), ("output",)
+
     config = {
         "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),
         "pci_mode": Param(str, default="auto",

@@ -47,6 +47,8 @@ class VhostUser(App):
     """A virtio-net device whose driver is at the other end of a vhost-user
     socket. ``input``: packets for the guest; ``output``: packets from it."""
 
+    inputs, outputs = ("input",), ("output",)
+
     config = {
         "socket_path": Param(str, doc="Unix socket of the vhost-user connection"),
         "is_server": Param(bool, default=True,
