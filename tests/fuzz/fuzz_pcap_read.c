@@ -67,9 +67,9 @@ static int meta_block(struct pcap_reader_state *st, const uint8_t *b, uint64_t h
         else if (rd32(b + 8, 1) == ORDER_MAGIC) swap = 1;
         else return -1;
         uint32_t len = rd32(b + 4, swap);
-        if (len < 28 || len % 4 || rd16(b + 12, swap) != 1) return -1;
+        if (len < 28 || len % 4) return -1;
         if (have < len) { st->need = len; return 0; }
-        if (rd32(b + len - 4, swap) != len) return -1;
+        if (rd16(b + 12, swap) != 1 || rd32(b + len - 4, swap) != len) return -1;
         st->swap = swap;
         st->iface_base = st->nifaces;
         st->pos += len;
