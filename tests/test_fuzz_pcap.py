@@ -1,5 +1,6 @@
-"""Coverage-guided fuzzing of the classic-pcap readers: the PcapReader
-app's C record reader (tests/fuzz/fuzz_pcap_read.c) and lib/pcap.py
+"""Coverage-guided fuzzing of the capture-file readers: the PcapReader
+app's C classic and pcapng readers and the writer after them
+(tests/fuzz/fuzz_pcap_read.c), and lib/pcap.py and lib/pcapng.py
 (tests/fuzz/fuzz_pcap.py, atheris)."""
 
 from __future__ import annotations

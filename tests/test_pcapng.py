@@ -240,3 +240,46 @@ def test_a_dumpcap_capture_on_lo_round_trips(tmp_path):
     assert frames(out) == frames(cap)
     name, _ = tool("tshark", "-r", str(out), "-T", "fields", "-e", "frame.interface_name")
     assert set(name.split()) == {"lo"}
+
+
+def _packet_times(data: bytes) -> list[tuple[int, int]]:
+    """(interface, timestamp) of each enhanced packet block of a
+    little-endian pcapng file."""
+    out, pos = [], 0
+    while pos < len(data):
+        btype, length = struct.unpack_from("<II", data, pos)
+        if btype == pcapng.EPB_TYPE:
+            iface, hi, lo = struct.unpack_from("<III", data, pos + 8)
+            out.append((iface, hi << 32 | lo))
+        pos += length
+    return out
+
+
+def test_units_finer_than_2_32_and_extreme_tsoffset_keep_their_times(tmp_path):
+    # Found by the pcap_read fuzz target (corpus regress-pcapng-*): the
+    # writer's nanoseconds-to-units product overflowed 64 bits for
+    # picosecond (and 2^-40 s) interfaces, and an if_tsoffset of -2^63 was
+    # a signed overflow.
+    o = "<"
+    pkt = bytes(range(60))
+
+    def epb(iface, ts):
+        body = struct.pack(o + "IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, 60, 60) + pkt
+        return pcapng.block(pcapng.EPB_TYPE, body, o)
+
+    ps, fine = 17_000_000 * 10**12 + 123_456_789_012, (10_000_000 << 40) + 987_654_321
+    data = (pcapng.build_section_header(o)
+            + pcapng.build_interface(pcapng.Interface(1, 0, 10**12), o)
+            + pcapng.build_interface(pcapng.Interface(1, 0, 1 << 40), o)
+            + pcapng.build_interface(pcapng.Interface(1, 0, 10**6, -(1 << 63)), o)
+            + epb(0, ps) + epb(1, fine) + epb(2, 123))
+    src, out = tmp_path / "fine.pcapng", tmp_path / "out.pcapng"
+    src.write_bytes(data)
+    stats = copy(src, out)
+    assert stats["r"]["packets"] == 3 and stats["w"]["packets"] == 3
+    # Finer than 2^-32 s, a timestamp is carried as nanoseconds.
+    fine_ns = (987_654_321 * 10**9) >> 40
+    assert _packet_times(out.read_bytes()) == [
+        (0, ps // 1000 * 1000),
+        (1, (10_000_000 << 40) + (fine_ns << 40) // 10**9),
+        (2, 123)]

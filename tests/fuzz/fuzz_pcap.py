@@ -1,4 +1,5 @@
-"""atheris harness: the classic-pcap reader of snabbpy/lib/pcap.py.
+"""atheris harness: the classic-pcap reader of snabbpy/lib/pcap.py and the
+pcapng section header and interface parsers of snabbpy/lib/pcapng.py.
 
 Run: ``python3 tests/fuzz/fuzz_pcap.py [libFuzzer flags] [corpus dirs]``.
 
@@ -7,6 +8,13 @@ global header (either byte order, micro- or nanoseconds, the input's
 snaplen) so the fuzzer spends its time in the records. The reader may only
 raise ``PcapError``; every record it yields must hold incl_len bytes within
 the snaplen, and writing the records back must read back the same.
+
+An input starting with the pcapng section header type is a pcapng file
+instead (seeds: corpus/pcap/pcapng-*): its blocks are
+walked as PcapReader does, each section header parsed, each interface
+description parsed, built again in the same byte order and parsed back the
+same. The parsers may only raise ``PcapError`` (or ``struct.error`` on a
+short block, which the reader also catches).
 """
 
 from __future__ import annotations
@@ -17,13 +25,42 @@ import sys
 import atheris
 
 with atheris.instrument_imports():
-    from snabbpy.lib import pcap
+    from snabbpy.lib import pcap, pcapng
 
 MAGICS = (0xA1B2C3D4, 0xA1B23C4D)
 
 
+def one_pcapng(data: bytes) -> None:
+    """A pcapng file: every section header and interface description."""
+    pos, order = 0, "<"
+    try:
+        while len(data) - pos >= 12:
+            view = memoryview(data)[pos:]
+            where = f"block at offset {pos}"
+            if view[:4] == pcapng.MAGIC:
+                order, length = pcapng.parse_section_header(view, where)
+                assert length >= 28 and length % 4 == 0
+            else:
+                (btype, length) = struct.unpack_from(order + "II", view)
+                if length < 12 or length % 4:
+                    return
+            if length > len(view):
+                return
+            pcapng.check_trailer(view, order, length, where)
+            if view[:4] != pcapng.MAGIC and btype == pcapng.IDB_TYPE:
+                iface = pcapng.parse_interface(view, order, where)
+                again = pcapng.build_interface(iface, order)
+                assert pcapng.parse_interface(again, order, "again") == iface, iface
+            pos += length
+    except (pcap.PcapError, struct.error):
+        pass
+
+
 def one_file(data: bytes) -> None:
     """One input: parse, check each record, round trip."""
+    if data[:4] == pcapng.MAGIC:
+        one_pcapng(data)
+        return
     fdp = atheris.FuzzedDataProvider(data)
     if fdp.ConsumeBool():
         order = "<" if fdp.ConsumeBool() else ">"

@@ -252,16 +252,19 @@ int pcap_write_batch(struct pcap_writer_state *w, struct link *in, uint8_t *buf)
         if (w->cap - w->used < need) { w->status = PCAP_FULL; break; }
         uint64_t units = w->units[iface];
         uint32_t sec = w->sec, orig = p->length;
-        uint64_t frac = (uint64_t)w->nsec * units / 1000000000u;
+        /* 128-bit products: units may be up to 2^63 per second. */
+        uint64_t frac = (uint64_t)((unsigned __int128)w->nsec * units / 1000000000u);
         if (annotated) {
             memset(p->buf + p->headroom - PCAP_META_SIZE, 0, PCAP_META_SIZE);
             sec = m.sec;
             orig = m.orig_len;
-            frac = m.units == units ? m.frac : (uint64_t)m.frac * units / m.units;
+            frac = m.units == units ? m.frac
+                   : (uint64_t)((unsigned __int128)m.frac * units / m.units);
         }
         uint8_t *d = buf + w->used;
         if (w->pcapng) {
-            uint64_t ts = (uint64_t)((int64_t)sec - w->offset[iface]) * units + frac;
+            /* Unsigned: an if_tsoffset near -2^63 wraps as the reader's sum did. */
+            uint64_t ts = ((uint64_t)sec - (uint64_t)w->offset[iface]) * units + frac;
             pcap_put32(d, 6, w->swap);
             pcap_put32(d + 4, need, w->swap);
             pcap_put32(d + 8, iface, w->swap);
