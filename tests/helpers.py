@@ -35,6 +35,17 @@ def fill(link: Link, payloads: Iterable[bytes]) -> None:
         link.transmit(packet.from_bytes(b))
 
 
+def run(c, breaths: int = 50):
+    """Configures an engine with ``c`` and breathes it ``breaths`` times."""
+    from snabbpy.core.engine import Engine
+
+    e = Engine()
+    e.configure(c)
+    for _ in range(breaths):
+        e.breathe()
+    return e
+
+
 def drain(link: Link) -> list[bytes]:
     """Takes every packet off ``link`` (freeing it) and returns the payloads."""
     out = []

@@ -7,24 +7,11 @@ import struct
 
 import numpy as np
 import pytest
+from helpers import drain, fill
 
 from snabbpy.core import packet
 from snabbpy.core.batch import Batch, BatchError
 from snabbpy.core.link import Link
-
-
-def fill(link: Link, frames: list[bytes]) -> None:
-    for f in frames:
-        link.transmit(packet.from_bytes(f))
-
-
-def drain(link: Link) -> list[bytes]:
-    out = []
-    while not link.empty():
-        p = link.receive()
-        out.append(packet.to_bytes(p))
-        packet.free(p)
-    return out
 
 
 @pytest.fixture

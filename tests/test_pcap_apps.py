@@ -4,6 +4,7 @@ both byte orders and units, bad files, oversize records."""
 from pathlib import Path
 
 import pytest
+from helpers import run
 
 from snabbpy.apps.basic import Sink
 from snabbpy.apps.pcap import PcapReader, PcapWriter
@@ -19,14 +20,6 @@ pytestmark = pytest.mark.usefixtures("no_leaks")
 def capture(n: int, size: int = 60, start: int = 1700000000) -> list[tuple[RecordHeader, bytes]]:
     return [(RecordHeader(start + i, i * 7, size, size), (i % 256).to_bytes(1, "big") * size)
             for i in range(n)]
-
-
-def run(c, breaths: int = 50) -> Engine:
-    e = Engine()
-    e.configure(c)
-    for _ in range(breaths):
-        e.breathe()
-    return e
 
 
 def reader_to(tmp_path: Path, data: bytes, sink=Sink, sink_conf=None, **reader_conf):

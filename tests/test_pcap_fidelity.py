@@ -6,24 +6,16 @@ import errno
 import os
 
 import pytest
+from helpers import run
 from pcap_tools import frames
 
 from snabbpy.apps.basic import Source
 from snabbpy.apps.pcap import PcapReader, PcapWriter
 from snabbpy.core import config
-from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
 from snabbpy.lib.pcap import FileHeader, RecordHeader
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-
-def run(c, breaths: int = 50) -> Engine:
-    e = Engine()
-    e.configure(c)
-    for _ in range(breaths):
-        e.breathe()
-    return e
 
 
 def copy(tmp_path, data: bytes, **writer_conf) -> tuple[bytes, dict, dict]:

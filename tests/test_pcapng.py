@@ -6,24 +6,16 @@ a warning, every packet, timestamp and interface kept."""
 import struct
 
 import pytest
+from helpers import run
 from pcap_tools import frames, tool
 
 from snabbpy.apps.basic import Sink, Source
 from snabbpy.apps.pcap import PcapReader, PcapWriter
 from snabbpy.core import config
-from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap, pcapng
 from snabbpy.lib.pcap import FileHeader, RecordHeader
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-
-def run(c, breaths: int = 50) -> Engine:
-    e = Engine()
-    e.configure(c)
-    for _ in range(breaths):
-        e.breathe()
-    return e
 
 
 def copy(src, out, **writer_conf) -> dict:
