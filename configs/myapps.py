@@ -25,7 +25,8 @@ class MacSwap(App):
                 runts += 1
                 continue
             mac = view(p, 12)
-            mac[0:6], mac[6:12] = bytes(mac[6:12]), bytes(mac[0:6])
+            t = mac.tobytes()
+            mac[0:12] = t[6:12] + t[0:6]
             transmit(p)
             swapped += 1
         self.stats.add("swapped", swapped)
