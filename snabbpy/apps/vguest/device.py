@@ -18,6 +18,7 @@ from snabbpy.apps.vguest.virtq import Virtq
 from snabbpy.core.memory import DMAMemory, dma
 from snabbpy.lib.virtio import DeviceStatus, Feature, NetStatus, feature_mask, feature_names
 from snabbpy.lib.virtio.net_header import header_size
+from snabbpy.lib.virtio.packed_virtq import PackedVirtq
 from snabbpy.lib.virtio.ring import check_queue_size
 
 RX_QUEUE, TX_QUEUE = 0, 1
@@ -27,11 +28,12 @@ class DeviceError(Exception):
     """The device refused initialisation; the message says what it refused."""
 
 
-def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool) -> int:
+def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool,
+                    packed: bool = False) -> int:
     """The feature bits vguest asks for, given its options."""
     bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
     bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
-    bits += [Feature.RING_EVENT_IDX] * event_idx
+    bits += [Feature.RING_EVENT_IDX] * event_idx + [Feature.RING_PACKED] * packed
     return feature_mask(*bits)
 
 
@@ -39,22 +41,23 @@ class VirtioNetDevice:
     """One virtio-net device with one receive and one transmit queue.
 
     ``open()`` initialises it; then use ``rx``/``tx`` (``Virtq`` objects)
-    and ``kick(queue)``. ``stats`` maps "rx"/"tx" to ``uint64_t *`` counter
+    and ``kick(queue)``; they are ``PackedVirtq`` when ``packed`` asked for
+    RING_PACKED and the device offered it. ``stats`` maps "rx"/"tx" to ``uint64_t *`` counter
     blocks (see ``virtq.STATS``), or None for private ones.
     """
 
     def __init__(self, transport: Transport, *, queue_size: int = 256, mrg_rxbuf: bool = True,
-                 use_checksum: bool = False, event_idx: bool = False,
+                 use_checksum: bool = False, event_idx: bool = False, packed: bool = False,
                  rx_buffer_size: int | None = None, stats: dict[str, Any] | None = None,
                  memory: DMAMemory = dma) -> None:
         self.transport, self.memory = transport, memory
         self.queue_size = check_queue_size(queue_size)
-        self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx)
+        self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, packed)
         self.rx_buffer_size = rx_buffer_size
         self.stats = stats or {}
         self.features = 0
-        self.rx: Virtq | None = None
-        self.tx: Virtq | None = None
+        self.rx: Virtq | PackedVirtq | None = None
+        self.tx: Virtq | PackedVirtq | None = None
         self.status = 0
         self.close_error: str | None = None
 
@@ -100,7 +103,7 @@ class VirtioNetDevice:
         """True when feature ``bit`` was negotiated."""
         return bool(self.features >> bit & 1)
 
-    def _setup_queue(self, queue: int) -> Virtq:
+    def _setup_queue(self, queue: int) -> Virtq | PackedVirtq:
         t = self.transport
         limit = t.max_queue_size(queue)
         if limit == 0:
@@ -108,6 +111,23 @@ class VirtioNetDevice:
         size = limit if t.fixed_queue_size else min(self.queue_size, limit)
         if not t.fixed_queue_size:
             t.set_queue_size(queue, size)
+        vq = self._packed_queue(queue, size) if self.has(Feature.RING_PACKED) else \
+            self._split_queue(queue, size)
+        t.set_queue_addresses(queue, *vq.device_addresses())
+        t.enable_queue(queue)
+        return vq
+
+    def _packed_queue(self, queue: int, size: int) -> PackedVirtq:
+        return PackedVirtq(size, hdr_size=header_size(self.features),
+                           align=self.transport.ring_align,
+                           event_idx=self.has(Feature.RING_EVENT_IDX),
+                           mrg_rxbuf=self.has(Feature.NET_MRG_RXBUF),
+                           use_checksum=self.has(Feature.NET_CSUM) and queue == TX_QUEUE,
+                           stats=self.stats.get("rx" if queue == RX_QUEUE else "tx"),
+                           memory=self.memory, **self._rx_buffer_option(queue))
+
+    def _split_queue(self, queue: int, size: int) -> Virtq:
+        t = self.transport
         layout = t.ring_layout(size, self.has(Feature.RING_EVENT_IDX))
         any_layout = self.has(Feature.ANY_LAYOUT) or self.has(Feature.VERSION_1)
         mrg = self.has(Feature.NET_MRG_RXBUF)
@@ -117,8 +137,6 @@ class VirtioNetDevice:
                    use_checksum=self.has(Feature.NET_CSUM) and queue == TX_QUEUE,
                    stats=self.stats.get("rx" if queue == RX_QUEUE else "tx"),
                    memory=self.memory, **self._rx_buffer_option(queue))
-        t.set_queue_addresses(queue, *vq.device_addresses())
-        t.enable_queue(queue)
         return vq
 
     def _rx_buffer_option(self, queue: int) -> dict[str, int]:

@@ -19,6 +19,7 @@ from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
+from snabbpy.lib.virtio.packed_virtq import ring_calls
 from snabbpy.lib.virtio.ring import check_queue_size
 
 #: Where a PCI transport is looked for: module, factory taking (pciaddr).
@@ -78,6 +79,8 @@ class VGuest(App):
         "queue_size": Param(_queue_size, default=256, doc="descriptors per queue"),
         "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
+        "packed": Param(bool, default=True,
+                        doc="ask for RING_PACKED: packed rings when the device offers them"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
                                 doc="bytes of each receive buffer (merged when smaller)"),
     }
@@ -105,13 +108,14 @@ class VGuest(App):
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
             use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
-            rx_buffer_size=conf["rx_buffer_size"], stats=stats)
+            packed=conf["packed"], rx_buffer_size=conf["rx_buffer_size"], stats=stats)
         try:
             self.device.open()
         except (TransportError, DeviceError, PCIError) as e:
             self.device.close()  # frees the receive buffers already posted
             raise ConfigError(str(e)) from None
         self._rx, self._tx = self.device.rx.c, self.device.tx.c
+        self._calls = ring_calls(self.device.rx)
         self._in = self._out = None
 
     def link(self) -> None:
@@ -120,17 +124,17 @@ class VGuest(App):
 
     def pull(self) -> None:
         # Without an output link, received buffers wait on the ring.
-        rx = self._rx
+        rx, c = self._rx, self._calls
         if self._out is not None:
-            lib.virtq_rx_packets(rx, self._out, BATCH)
-        if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
+            c.rx_packets(rx, self._out, BATCH)
+        if c.rx_refill(rx) and c.notify_needed(rx):
             self.transport.notify(0)
 
     def push(self) -> None:
-        tx = self._tx
-        lib.virtq_tx_reclaim(tx)
-        if self._in is not None and lib.virtq_tx_packets(tx, self._in, BATCH):
-            if lib.virtq_notify_needed(tx):
+        tx, c = self._tx, self._calls
+        c.tx_reclaim(tx)
+        if self._in is not None and c.tx_packets(tx, self._in, BATCH):
+            if c.notify_needed(tx):
                 self.transport.notify(1)
 
     def report(self) -> str:

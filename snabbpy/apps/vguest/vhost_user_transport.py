@@ -42,6 +42,8 @@ PROTOCOL_FEATURES_BIT = 1 << Feature.VHOST_USER_PROTOCOL_FEATURES
 EMULATED = feature_mask(Feature.NET_MAC, Feature.NET_STATUS)
 MAX_QUEUE_SIZE = 32768
 DEFAULT_MAC = b"\x52\x54\x00\x00\x00\x01"
+#: SET_VRING_BASE of a new packed ring: avail and used slot 0, wrap counters 1.
+PACKED_START = 0x80008000
 
 
 def connect(path: str, is_server: bool, timeout: float) -> socket.socket:
@@ -107,6 +109,7 @@ class VhostUserTransport(Transport):
         self.path, self.mac, self.memory = path, mac, memory
         self.status = 0
         self.features_ok = False
+        self.packed = False
         self.kick: dict[int, int] = {}
         self.call: dict[int, int] = {}
         self.started: set[int] = set()
@@ -182,6 +185,7 @@ class VhostUserTransport(Transport):
         try:
             self.request(Request.SET_FEATURES, wanted, ack=True)
             self.features_ok = True
+            self.packed = bool(features >> Feature.RING_PACKED & 1)
         except TransportError:
             self.features_ok = False
 
@@ -200,7 +204,9 @@ class VhostUserTransport(Transport):
         self.request(Request.SET_VRING_ADDR, addr, ack=True)
 
     def enable_queue(self, queue: int) -> None:
-        self.request(Request.SET_VRING_BASE, VringState(queue, 0), ack=True)
+        # Packed: both positions at slot 0 with their wrap counters at 1.
+        base = PACKED_START if self.packed else 0
+        self.request(Request.SET_VRING_BASE, VringState(queue, base), ack=True)
         for table, request in ((self.kick, Request.SET_VRING_KICK),
                                (self.call, Request.SET_VRING_CALL)):
             if queue not in table:

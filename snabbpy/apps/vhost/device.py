@@ -34,7 +34,7 @@ RX, TX = 0, 1
 #: Everything the device can do; the app may offer less.
 SUPPORTED_FEATURES = feature_mask(
     Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
-    Feature.RING_INDIRECT_DESC, Feature.RING_EVENT_IDX,
+    Feature.RING_INDIRECT_DESC, Feature.RING_EVENT_IDX, Feature.RING_PACKED,
     Feature.VHOST_USER_PROTOCOL_FEATURES)
 PROTOCOL_FEATURES = feature_mask(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ)
 
@@ -170,7 +170,8 @@ class VhostDevice:
         state: VringState = msg.payload
         vring = self._vring(state.index)
         n = state.num
-        if not 0 < n <= self.max_queue_size or n & (n - 1):
+        packed = self._negotiated(Feature.RING_PACKED)  # any size on packed rings
+        if not 0 < n <= self.max_queue_size or (n & (n - 1) and not packed):
             raise DeviceError(f"queue size {n} is not a power of two up to "
                               f"{self.max_queue_size}")
         vring.num = n
@@ -186,10 +187,11 @@ class VhostDevice:
             vring.start(self.memory, self.features)
 
     def set_vring_base(self, msg: Message) -> None:
-        """SET_VRING_BASE: the avail index to start from."""
+        """SET_VRING_BASE: the avail index to start from (packed: the ring
+        state, avail slot and wrap counter in the low 16 bits)."""
         state: VringState = msg.payload
         vring = self._vring(state.index)
-        if state.num > 0xFFFF:
+        if state.num > 0xFFFF and not self._negotiated(Feature.RING_PACKED):
             raise DeviceError(f"ring base {state.num} does not fit a 16-bit index")
         if vring.started:
             raise DeviceError(f"ring {state.index} is running: GET_VRING_BASE first")

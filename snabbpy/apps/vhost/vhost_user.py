@@ -40,6 +40,8 @@ def _offer(conf: dict) -> int:
         offered = conf["features"]
     if not conf["mrg_rxbuf"]:
         offered &= ~(1 << Feature.NET_MRG_RXBUF)
+    if not conf["packed"]:
+        offered &= ~(1 << Feature.RING_PACKED)
     return offered
 
 
@@ -55,6 +57,8 @@ class VhostUser(App):
                            doc="listen at socket_path (else connect to it, and reconnect)"),
         "mrg_rxbuf": Param(bool, default=True,
                            doc="offer MRG_RXBUF: packets may span guest buffers (jumbo frames)"),
+        "packed": Param(bool, default=True,
+                        doc="offer RING_PACKED: packed rings when the frontend asks"),
         "features": Param(int, default=None,
                           doc="virtio feature mask to offer (default: all supported)"),
         "qsize": Param(int, default=MAX_QUEUE_SIZE, doc="largest queue size accepted"),
@@ -101,7 +105,7 @@ class VhostUser(App):
     def pull(self) -> None:
         tx = self.device.vrings[TX]
         if tx.q.ready:
-            lib.dr_tx(tx.q, self._out if tx.enabled else ffi.NULL, lib.LINK_MAX_PACKETS)
+            tx.tx_fn(tx.q, self._out if tx.enabled else ffi.NULL, lib.LINK_MAX_PACKETS)
             if tx.q.interrupt:
                 tx.interrupt()
 
@@ -110,7 +114,7 @@ class VhostUser(App):
             return
         rx = self.device.vrings[RX]
         if rx.q.ready and rx.enabled and not rx.q.broken:
-            lib.dr_rx(rx.q, self._in, lib.LINK_MAX_PACKETS)
+            rx.rx_fn(rx.q, self._in, lib.LINK_MAX_PACKETS)
             if rx.q.interrupt:
                 rx.interrupt()
         elif not lib.link_empty(self._in):

@@ -2,7 +2,11 @@
 
 A ``Vring`` collects what the frontend sends for one ring index (size,
 addresses, base, kick and call eventfds, enable) and starts the C device
-ring (``device_ring.c``) once it has all of it; GET_VRING_BASE stops it.
+ring once it has all of it: ``device_ring.c`` for a split ring,
+``packed_device.c`` when RING_PACKED is negotiated (then the three
+addresses are the ring and the driver and device areas, and the base is
+the 32-bit packed ring state with its wrap counters). GET_VRING_BASE
+stops it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,13 @@ _START_ERRORS = {
     lib.DR_E_DESC: "descriptor table is not in guest memory or not 16-byte aligned",
     lib.DR_E_AVAIL: "available ring is not in guest memory or not 2-byte aligned",
     lib.DR_E_USED: "used ring is not in guest memory or not 4-byte aligned",
+    lib.PD_E_BASE: "ring base names a slot beyond the queue size",
+}
+_PACKED_ERRORS = {
+    **_START_ERRORS,
+    lib.DR_E_SIZE: "queue size is not in 1..32768",
+    lib.DR_E_AVAIL: "driver area is not in guest memory or not 4-byte aligned",
+    lib.DR_E_USED: "device area is not in guest memory or not 4-byte aligned",
 }
 
 
@@ -55,7 +66,10 @@ def _close(fd: int | None) -> None:
 class Vring:
     """Ring ``index``: its setup, its fds and its C state ``q``.
 
-    ``stats`` is the ``struct dr_stats *`` its counters go to."""
+    ``stats`` is the ``struct dr_stats *`` its counters go to. ``q`` is
+    the running C ring (a ``struct dr_queue *`` or, packed, a
+    ``struct pd_queue *``: the same fields ready/broken/interrupt/
+    last_avail/used_idx); ``tx_fn``/``rx_fn`` are its C batch calls."""
 
     index: int
     stats: object
@@ -67,6 +81,15 @@ class Vring:
     callfd: int | None = None
     enabled: bool = False
     q: object = field(default_factory=lambda: ffi.new("struct dr_queue *"))
+    packed: bool = False
+    tx_fn: object = lib.dr_tx
+    rx_fn: object = lib.dr_rx
+    _split: object = None
+    _packed: object = None
+
+    def __post_init__(self) -> None:
+        self._split = self.q
+        self._packed = ffi.new("struct pd_queue *")
 
     @property
     def started(self) -> bool:
@@ -88,18 +111,25 @@ class Vring:
         if memory is None:
             raise VringError(f"ring {self.index}: no memory table yet")
         if self.started:
-            self.base = lib.dr_queue_stop(self.q)
+            self.base = self._stop_c()
+        self.packed = has_feature(features, Feature.RING_PACKED)
+        self.q = self._packed if self.packed else self._split
+        start = lib.pd_queue_start if self.packed else lib.dr_queue_start
+        self.tx_fn, self.rx_fn = (lib.pd_tx, lib.pd_rx) if self.packed else (lib.dr_tx, lib.dr_rx)
         a = self.addr
-        err = lib.dr_queue_start(self.q, memory.c, self.stats, self.num, a.desc_user_addr,
-                                 a.avail_user_addr, a.used_user_addr, self.base,
-                                 ring_flags(features))
+        err = start(self.q, memory.c, self.stats, self.num, a.desc_user_addr,
+                    a.avail_user_addr, a.used_user_addr, self.base, ring_flags(features))
         if err:
-            raise VringError(f"ring {self.index}: {_START_ERRORS.get(err, err)}")
+            errors = _PACKED_ERRORS if self.packed else _START_ERRORS
+            raise VringError(f"ring {self.index}: {errors.get(err, err)}")
+
+    def _stop_c(self) -> int:
+        return (lib.pd_queue_stop if self.packed else lib.dr_queue_stop)(self.q)
 
     def stop(self) -> int:
         """Stops the ring (GET_VRING_BASE); returns where to resume."""
         if self.started:
-            self.base = lib.dr_queue_stop(self.q)
+            self.base = self._stop_c()
         self.kicked = False
         _close(self.kickfd)
         self.kickfd = None

@@ -1,0 +1,439 @@
+/* Device side of a packed virtqueue over untrusted guest memory: see
+ * packed_device.h. It follows device_ring.c in the same translation unit
+ * and uses its memory functions (translate_part, guest_read), reasons and
+ * counters (enum dr_reason, count_reason) rather than copies of them. */
+
+/* -- ring access ------------------------------------------------------- */
+
+static inline uint8_t *pd_slot(struct pd_queue *q, uint16_t pos)
+{
+    return q->desc + 16u * (pos & (PK_WRAP - 1));
+}
+
+/* The flags of the descriptor at pos if the driver has made it available
+ * in pos's lap (AVAIL == wrap, USED != wrap), else -1. Read with acquire:
+ * the rest of the descriptor is read after its flags. */
+static inline int pd_avail_flags(struct pd_queue *q, uint16_t pos)
+{
+    uint16_t f = __atomic_load_n((uint16_t *)(pd_slot(q, pos) + 14), __ATOMIC_ACQUIRE);
+    int wrap = !!(pos & PK_WRAP);
+    if (!!(f & PK_DESC_F_AVAIL) != wrap || !!(f & PK_DESC_F_USED) == wrap)
+        return -1;
+    return f;
+}
+
+/* Hands a chain of slots ring slots back as one used descriptor. */
+static void pd_used_put(struct pd_queue *q, uint16_t id, uint32_t len, uint32_t slots,
+                        uint16_t write)
+{
+    uint8_t *d = pd_slot(q, q->used_idx);
+    uint16_t flags = (q->used_idx & PK_WRAP ? PK_DESC_F_AVAIL | PK_DESC_F_USED : 0) | write;
+    memcpy(d + 8, &len, 4);
+    memcpy(d + 12, &id, 2);
+    __atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
+    q->used_idx = pk_advance(q->used_idx, slots, q->size);
+    q->stats->chains++;
+}
+
+/* After a call that moved the used position from old: does the driver
+ * want an interrupt? (Full fence: see used_publish in device_ring.c.) */
+static void pd_publish(struct pd_queue *q, uint16_t old)
+{
+    q->interrupt = 0;
+    if (q->used_idx == old)
+        return;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    struct pk_event e;
+    memcpy(&e, q->driver_event, 4);
+    q->interrupt = (uint8_t)pk_need_event(e.flags, e.off_wrap, old, q->used_idx, q->size,
+                                          !!(q->flags & DR_F_EVENT_IDX));
+    q->stats->interrupts += q->interrupt;
+}
+
+uint32_t pd_queue_pending(struct pd_queue *q)
+{
+    uint32_t n = 0;
+    uint16_t pos = q->last_avail;
+    while (q->ready && n < q->size && pd_avail_flags(q, pos) >= 0) {
+        n++;
+        pos = pk_advance(pos, 1, q->size);
+    }
+    return n;
+}
+
+/* -- queue life -------------------------------------------------------- */
+
+int pd_queue_start(struct pd_queue *q, struct dr_memory *m, struct dr_stats *s,
+                   uint32_t size, uint64_t desc_user, uint64_t driver_user,
+                   uint64_t device_user, uint32_t base, uint32_t flags)
+{
+    memset(q, 0, sizeof *q);
+    q->mem = m;
+    q->stats = s;
+    if (size == 0 || size > PK_MAX_QUEUE_SIZE)
+        return DR_E_SIZE;
+    q->desc = dr_translate_user(m, desc_user, 16ull * size);
+    if (!q->desc || desc_user % 16)
+        return DR_E_DESC;
+    q->driver_event = dr_translate_user(m, driver_user, 4);
+    if (!q->driver_event || driver_user % 4)
+        return DR_E_AVAIL;
+    q->device_event = dr_translate_user(m, device_user, 4);
+    if (!q->device_event || device_user % 4)
+        return DR_E_USED;
+    if ((base & (PK_WRAP - 1)) >= size)
+        return PD_E_BASE;
+    q->size = size;
+    q->flags = flags;
+    q->hdr_len = flags & (DR_F_MRG_RXBUF | DR_F_VERSION_1) ? 12 : 10;
+    q->last_avail = q->used_idx = (uint16_t)base;
+    struct pk_event quiet = { 0, PK_EVENT_DISABLE };  /* we poll: no kicks */
+    memcpy(q->device_event, &quiet, 4);
+    q->ready = 1;
+    return 0;
+}
+
+uint32_t pd_queue_stop(struct pd_queue *q)
+{
+    q->ready = 0;
+    q->interrupt = 0;
+    return q->last_avail | (uint32_t)q->used_idx << 16;
+}
+
+/* -- chain walking ----------------------------------------------------- */
+
+/* Where a walk is: at ring slot pos (slots taken so far), or inside an
+ * indirect table (read through table when contiguous, else by address). */
+struct pwalk {
+    uint16_t pos;
+    uint16_t id;          /* buffer id: of the last ring slot read */
+    uint32_t slots;
+    uint8_t more;         /* the last ring slot had NEXT */
+    uint8_t in_table;
+    uint8_t *table;
+    uint64_t table_addr;
+    uint32_t entries, tpos;
+};
+
+static void pwalk_begin(struct pd_queue *q, struct pwalk *w)
+{
+    memset(w, 0, sizeof *w);
+    w->pos = q->last_avail;
+    w->more = 1;
+}
+
+/* Reads the ring slot at w->pos into *d (flags as checked available). */
+static int pwalk_slot(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+{
+    if (w->slots >= q->size)
+        return DR_BAD_CHAIN;
+    int f = pd_avail_flags(q, w->pos);
+    if (f < 0)
+        return DR_BAD_CHAIN;  /* NEXT into a slot the driver has not given */
+    memcpy(d, pd_slot(q, w->pos), 14);  /* addr, len, id: flags are f */
+    d->flags = (uint16_t)f;
+    w->id = d->id;
+    w->slots++;
+    w->pos = pk_advance(w->pos, 1, q->size);
+    w->more = !!(f & PK_DESC_F_NEXT);
+    q->walked++;
+    return DR_OK;
+}
+
+static int pwalk_enter_table(struct pd_queue *q, struct pwalk *w, const struct pk_desc *d)
+{
+    if (!(q->flags & DR_F_INDIRECT) || w->more || d->len == 0 || d->len % 16
+        || d->len / 16 > q->size)
+        return DR_BAD_INDIRECT;
+    w->table = dr_translate(q->mem, d->addr, d->len);
+    w->table_addr = d->addr;
+    w->entries = d->len / 16;
+    w->tpos = 0;
+    w->in_table = 1;
+    return DR_OK;
+}
+
+static int pwalk_table_entry(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+{
+    uint64_t off = 16ull * w->tpos++;
+    q->walked++;
+    if (w->table)
+        memcpy(d, w->table + off, 16);
+    else if (guest_read(q->mem, w->table_addr + off, d, 16))
+        return DR_BAD_ADDR;
+    return d->flags & PK_DESC_F_INDIRECT ? DR_BAD_INDIRECT : DR_OK;
+}
+
+/* Next buffer of the chain into *d: 1, 0 at the end, or -reason. */
+static int pwalk_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+{
+    for (;;) {
+        if (w->in_table) {
+            if (w->tpos < w->entries) {
+                int r = pwalk_table_entry(q, w, d);
+                return r ? -r : 1;
+            }
+            w->in_table = 0;
+            return 0;
+        }
+        if (!w->more)
+            return 0;
+        int r = pwalk_slot(q, w, d);
+        if (r)
+            return -r;
+        if (d->flags & PK_DESC_F_INDIRECT) {
+            if ((r = pwalk_enter_table(q, w, d)))
+                return -r;
+            continue;
+        }
+        return 1;
+    }
+}
+
+/* After a bad buffer: takes the chain's remaining ring slots (flags and
+ * id only) so that the next chain starts where the driver put it. */
+static void pwalk_skip(struct pd_queue *q, struct pwalk *w)
+{
+    struct pk_desc d;
+    w->in_table = 0;
+    while (w->more && pwalk_slot(q, w, &d) == DR_OK)
+        ;
+}
+
+/* -- guest TX: chains -> packets ---------------------------------------- */
+
+/* Copies one contiguous piece of a TX chain into p, header bytes first. */
+static int ptx_piece(struct pd_queue *q, struct packet *p, uint8_t *hdr, uint32_t *got,
+                     const uint8_t *h, uint64_t n)
+{
+    if (*got < q->hdr_len) {
+        uint64_t k = q->hdr_len - *got < n ? q->hdr_len - *got : n;
+        memcpy(hdr + *got, h, k);
+        *got += k; h += k; n -= k;
+    }
+    if (p->length + n > DR_MAX_PACKET)
+        return DR_TOO_LONG;
+    memcpy(p->buf + p->headroom + p->length, h, n);
+    p->length += n;
+    return DR_OK;
+}
+
+static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
+{
+    struct pk_desc d;
+    uint8_t hdr[12];
+    uint32_t got = 0;
+    int r;
+    while ((r = pwalk_next(q, w, &d)) > 0) {
+        if (d.flags & PK_DESC_F_WRITE)
+            return DR_BAD_DIRECTION;
+        uint64_t a = d.addr, len = d.len, room;
+        while (len) {
+            uint8_t *h = translate_part(q->mem, a, len, &room);
+            if (!h)
+                return DR_BAD_ADDR;
+            if ((r = ptx_piece(q, p, hdr, &got, h, room)))
+                return r;
+            a += room; len -= room;
+        }
+    }
+    if (r < 0)
+        return -r;
+    if (got < q->hdr_len || hdr[1] != 0 || (hdr[0] & DR_HDR_NEEDS_CSUM))
+        return DR_BAD_HEADER;
+    return DR_OK;
+}
+
+int pd_tx(struct pd_queue *q, struct link *out, int max)
+{
+    uint16_t old = q->used_idx;
+    int sent = 0;
+    if (out && max > link_nwritable(out))
+        max = link_nwritable(out);
+    q->walked = 0;
+    while (q->ready && sent < max && q->walked < DR_WALK_BUDGET
+           && pd_avail_flags(q, q->last_avail) >= 0) {
+        struct packet *p = packet_allocate();
+        if (!p) {
+            q->stats->no_memory++;
+            break;
+        }
+        struct pwalk w;
+        pwalk_begin(q, &w);
+        int r = ptx_buffers(q, &w, p);
+        if (w.slots == 0) {  /* the driver took its head back: nothing taken */
+            packet_free(p);
+            break;
+        }
+        if (r)
+            pwalk_skip(q, &w);
+        q->last_avail = w.pos;
+        pd_used_put(q, w.id, 0, w.slots, 0);
+        if (r) {
+            count_reason(q->stats, r);
+            packet_free(p);
+        } else if (!out) {
+            q->stats->discarded++;
+            packet_free(p);
+        } else {
+            q->stats->packets++;
+            q->stats->bytes += p->length;
+            link_transmit(out, p);
+            sent++;
+        }
+    }
+    pd_publish(q, old);
+    return sent;
+}
+
+/* -- guest RX: packets -> chains ---------------------------------------- */
+
+/* The chains gathered for one RX packet: their ids, ring slots and
+ * contiguous writable pieces. */
+struct pgather {
+    struct dr_seg seg[DR_MAX_RX_SEGMENTS];
+    uint16_t id[DR_MAX_RX_BUFFERS];
+    uint16_t slots[DR_MAX_RX_BUFFERS];
+    uint16_t first[DR_MAX_RX_BUFFERS + 1];
+    uint32_t nseg, nbuf;
+    uint64_t room;
+};
+
+/* Appends the writable pieces of the chain at last_avail and takes it;
+ * reason on failure (the chain taken all the same, id and slots in *w). */
+static int prx_chain(struct pd_queue *q, struct pgather *g, struct pwalk *w)
+{
+    struct pk_desc d;
+    uint32_t nseg = g->nseg;
+    uint64_t room = 0;
+    int r;
+    pwalk_begin(q, w);
+    while ((r = pwalk_next(q, w, &d)) > 0) {
+        if (!(d.flags & PK_DESC_F_WRITE))
+            break;
+        uint64_t a = d.addr, len = d.len, part;
+        while (len && nseg < DR_MAX_RX_SEGMENTS) {
+            uint8_t *h = translate_part(q->mem, a, len, &part);
+            if (!h) {
+                r = -DR_BAD_ADDR;
+                goto bad;
+            }
+            g->seg[nseg].p = h;
+            g->seg[nseg++].len = part;
+            room += part; a += part; len -= part;
+        }
+    }
+    if (r > 0)
+        r = -DR_BAD_DIRECTION;
+bad:
+    q->last_avail = w->pos;
+    if (r < 0) {
+        pwalk_skip(q, w);
+        q->last_avail = w->pos;
+        return -r;
+    }
+    g->id[g->nbuf] = w->id;
+    g->slots[g->nbuf++] = (uint16_t)w->slots;
+    g->first[g->nbuf] = (uint16_t)nseg;
+    g->nseg = nseg;
+    g->room += room;
+    return DR_OK;
+}
+
+/* Takes chains until need bytes fit (one chain without MRG_RXBUF), as
+ * rx_gather in device_ring.c: bad chains are returned at once with the
+ * good ones before them (len 0), and a shortage rewinds to the start.
+ * 1: the packet fits (or all buffers were taken), 0: out of chains, -1:
+ * walk budget spent. */
+static int prx_gather(struct pd_queue *q, struct pgather *g, uint64_t need)
+{
+    g->nseg = g->nbuf = 0;
+    g->first[0] = 0;
+    g->room = 0;
+    uint16_t start = q->last_avail;
+    while (g->room < need && g->nbuf < DR_MAX_RX_BUFFERS && g->nseg < DR_MAX_RX_SEGMENTS) {
+        if (pd_avail_flags(q, q->last_avail) < 0 || q->walked >= DR_WALK_BUDGET) {
+            int r = q->walked >= DR_WALK_BUDGET ? -1 : 0;
+            q->last_avail = start;
+            return r;
+        }
+        struct pwalk w;
+        int r = prx_chain(q, g, &w);
+        if (r && w.slots == 0) {  /* the driver took its head back */
+            q->last_avail = start;
+            return 0;
+        }
+        if (r) {
+            count_reason(q->stats, r);
+            for (uint32_t i = 0; i < g->nbuf; i++)
+                pd_used_put(q, g->id[i], 0, g->slots[i], 0);
+            pd_used_put(q, w.id, 0, w.slots, 0);
+            g->nseg = g->nbuf = 0;
+            g->room = 0;
+            start = q->last_avail;
+            continue;
+        }
+        if (!(q->flags & DR_F_MRG_RXBUF))
+            break;
+    }
+    return 1;
+}
+
+/* Writes header and payload into the gathered pieces, returns the chains. */
+static void prx_write(struct pd_queue *q, struct pgather *g, struct packet *p)
+{
+    uint8_t hdr[12] = {0};
+    uint16_t nbuf = q->flags & DR_F_MRG_RXBUF ? g->nbuf : 1;
+    memcpy(hdr + 10, &nbuf, 2);
+    const uint8_t *src[2] = { hdr, p->buf + p->headroom };
+    uint64_t left[2] = { q->hdr_len, p->length };
+    int part = 0;
+    for (uint32_t b = 0; b < g->nbuf; b++) {
+        uint64_t written = 0;
+        for (uint32_t s = g->first[b]; s < g->first[b + 1]; s++) {
+            uint8_t *dst = g->seg[s].p;
+            uint64_t room = g->seg[s].len;
+            while (room && part < 2) {
+                uint64_t k = left[part] < room ? left[part] : room;
+                memcpy(dst, src[part], k);
+                dst += k; room -= k; written += k;
+                src[part] += k; left[part] -= k;
+                if (!left[part]) part++;
+            }
+        }
+        pd_used_put(q, g->id[b], (uint32_t)written, g->slots[b], PK_DESC_F_WRITE);
+    }
+}
+
+int pd_rx(struct pd_queue *q, struct link *in, int max)
+{
+    struct pgather g;
+    uint16_t old = q->used_idx;
+    int sent = 0;
+    q->walked = 0;
+    while (q->ready && sent < max && !link_empty(in) && q->walked < DR_WALK_BUDGET) {
+        struct packet *p = link_front(in);
+        uint64_t need = q->hdr_len + p->length;
+        int r = prx_gather(q, &g, need);
+        if (r <= 0) {
+            q->stats->no_buffers += r == 0;
+            break;
+        }
+        link_receive(in);
+        if (g.room < need) {
+            /* Too big for every buffer there is: keep them for the next
+             * packet (the gathered run starts where used stands). */
+            q->last_avail = q->used_idx;
+            q->stats->too_long++;
+            packet_free(p);
+            continue;
+        }
+        prx_write(q, &g, p);
+        q->stats->packets++;
+        q->stats->bytes += p->length;
+        packet_free(p);
+        sent++;
+    }
+    pd_publish(q, old);
+    return sent;
+}

@@ -1,0 +1,290 @@
+/* vguest: the driver side of a packed virtqueue; see packed_driver.h.
+ *
+ * Ordering: a descriptor's addr, len and id are written before its flags
+ * (release), which make it available; a used descriptor's id and len are
+ * read after its flags (acquire); the device's notification wish is read
+ * after the last flags are written (full fence). */
+
+static inline struct pk_desc *pvq_slot(struct pvirtq *vq, uint16_t pos)
+{
+    return (struct pk_desc *)(vq->desc + 16u * (pos & (PK_WRAP - 1)));
+}
+
+void pvirtq_reset(struct pvirtq *vq)
+{
+    for (uint32_t i = 0; i < vq->size; i++) {
+        vq->free_ids[i] = (uint16_t)(vq->size - 1 - i);
+        vq->owner[i] = NULL;
+    }
+    memset(vq->desc, 0, 16ull * vq->size);
+    vq->num_free = vq->size;
+    vq->out = 0;
+    vq->avail_pos = vq->used_pos = vq->kicked_pos = PK_WRAP; /* wrap counters start at 1 */
+    vq->broken = 0;
+    vq->driver_event->off_wrap = 0;
+    vq->driver_event->flags = PK_EVENT_DISABLE;  /* we poll */
+}
+
+/* Makes one buffer available: p's header (at addr) and len bytes after it. */
+static void pvq_add(struct pvirtq *vq, struct packet *p, uint64_t addr, uint32_t len,
+                    uint16_t write)
+{
+    uint16_t id = vq->free_ids[--vq->num_free];
+    struct pk_desc *d = pvq_slot(vq, vq->avail_pos);
+    vq->owner[id] = p;
+    d->addr = addr;
+    d->len = len;
+    d->id = id;
+    uint16_t flags = write | (vq->avail_pos & PK_WRAP ? PK_DESC_F_AVAIL : PK_DESC_F_USED);
+    __atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+    vq->avail_pos = pk_advance(vq->avail_pos, 1, vq->size);
+    vq->out++;
+}
+
+/* Gives buffer id back to the free list and returns its packet. */
+static struct packet *pvq_release(struct pvirtq *vq, uint16_t id)
+{
+    struct packet *p = vq->owner[id];
+    vq->owner[id] = NULL;
+    vq->free_ids[vq->num_free++] = id;
+    return p;
+}
+
+/* The k-th used slot after used_pos: 1 with its id and len when the device
+ * has written it (AVAIL == USED == that slot's wrap), else 0. */
+static int pvq_used_at(struct pvirtq *vq, uint32_t k, uint16_t *id, uint32_t *len)
+{
+    if (k >= vq->out)
+        return 0;
+    uint16_t pos = pk_advance(vq->used_pos, k, vq->size);
+    struct pk_desc *d = pvq_slot(vq, pos);
+    uint16_t f = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+    int wrap = !!(pos & PK_WRAP);
+    if (!!(f & PK_DESC_F_AVAIL) != wrap || !!(f & PK_DESC_F_USED) != wrap)
+        return 0;
+    *id = *(volatile uint16_t *)&d->id;
+    *len = *(volatile uint32_t *)&d->len;
+    return 1;
+}
+
+/* The packet an id from the device names, or NULL (counted) when the id
+ * is out of range or not in flight. */
+static inline struct packet *pvq_owner(struct pvirtq *vq, uint16_t id)
+{
+    if (id >= vq->size || vq->owner[id] == NULL) {
+        vq->stats->bad_id++;
+        return NULL;
+    }
+    return vq->owner[id];
+}
+
+static void pvq_consume(struct pvirtq *vq, uint32_t n)
+{
+    vq->used_pos = pk_advance(vq->used_pos, n, vq->size);
+    vq->out -= n;
+}
+
+int pvirtq_tx_packets(struct pvirtq *vq, struct link *in, int max)
+{
+    int sent = 0;
+    uint64_t bytes = 0;
+    while (sent < max && vq->num_free && !link_empty(in)) {
+        struct packet *p = link_receive(in);
+        if (p->headroom < vq->hdr_size) { /* someone used the headroom up */
+            memmove(p->buf + PACKET_HEADROOM, p->buf + p->headroom, p->length);
+            p->headroom = PACKET_HEADROOM;
+        }
+        uint8_t *hdr = p->buf + p->headroom - vq->hdr_size;
+        uint64_t addr = dma_translate((uintptr_t)hdr);
+        if (!addr) {
+            vq->stats->unmapped++;
+            packet_free(p);
+            continue;
+        }
+        memset(hdr, 0, vq->hdr_size);
+        if (vq->use_checksum)
+            virtq_checksum_prepare(hdr, p->buf + p->headroom, p->length);
+        pvq_add(vq, p, addr, vq->hdr_size + p->length, 0);
+        bytes += p->length;
+        sent++;
+    }
+    vq->stats->packets += sent;
+    vq->stats->bytes += bytes;
+    return sent;
+}
+
+int pvirtq_tx_reclaim(struct pvirtq *vq)
+{
+    uint16_t id;
+    uint32_t len;
+    int freed = 0;
+    while (pvq_used_at(vq, 0, &id, &len)) {
+        if (pvq_owner(vq, id)) {
+            packet_free(pvq_release(vq, id));
+            freed++;
+        }
+        pvq_consume(vq, 1);
+    }
+    return freed;
+}
+
+int pvirtq_rx_refill(struct pvirtq *vq)
+{
+    int added = 0;
+    while (vq->num_free) {
+        struct packet *p = packet_allocate();
+        if (!p) {
+            vq->stats->nomem++;
+            break;
+        }
+        uint64_t addr = dma_translate((uintptr_t)(p->buf + p->headroom - vq->hdr_size));
+        if (!addr) {
+            vq->stats->unmapped++;
+            packet_free(p);
+            break;
+        }
+        pvq_add(vq, p, addr, vq->hdr_size + vq->rx_buffer_size, PK_DESC_F_WRITE);
+        added++;
+    }
+    return added;
+}
+
+/* Appends the buffers of used slots 1..nbuf-1 to p (verdict 0), or only
+ * gives them back (verdict < 0). Returns the final verdict. */
+static int pvq_merge(struct pvirtq *vq, struct packet *p, int nbuf, int verdict)
+{
+    uint32_t cap = vq->hdr_size + vq->rx_buffer_size;
+    for (int k = 1; k < nbuf; k++) {
+        uint16_t id = 0;
+        uint32_t len = 0;
+        pvq_used_at(vq, (uint32_t)k, &id, &len);  /* seen by the caller */
+        if (!pvq_owner(vq, id)) {
+            verdict = -1;
+            continue;
+        }
+        struct packet *q = pvq_release(vq, id);
+        if (len > cap) {
+            vq->stats->bad_len++;
+            verdict = -1;
+        } else if (verdict == 0 && p->length + len > PACKET_PAYLOAD_SIZE) {
+            vq->stats->oversize++;
+            verdict = -1;
+        } else if (verdict == 0) {
+            memcpy(p->buf + p->headroom + p->length, q->buf + q->headroom - vq->hdr_size, len);
+            p->length += len;
+        }
+        packet_free(q);
+    }
+    return verdict;
+}
+
+/* Used slots the packet whose first buffer is p spans (num_buffers), or -1
+ * (counted) when the device claims more than the slots that are out. */
+static int pvq_num_buffers(struct pvirtq *vq, struct packet *p)
+{
+    if (!vq->mrg_rxbuf)
+        return 1;
+    struct virtio_net_hdr_mrg_rxbuf *h =
+        (struct virtio_net_hdr_mrg_rxbuf *)(p->buf + p->headroom - vq->hdr_size);
+    int nbuf = *(volatile uint16_t *)&h->num_buffers;
+    if (nbuf > (int)vq->out) {
+        vq->stats->bad_num_buffers++;
+        return -1;
+    }
+    return nbuf ? nbuf : 1;
+}
+
+/* Takes the used buffers of one packet at used_pos. Returns the used slots
+ * consumed (0: nothing, or the rest of a merged packet is not there yet)
+ * and sets *out to the packet, or NULL when it was dropped. */
+static int pvq_rx_one(struct pvirtq *vq, struct packet **out)
+{
+    uint16_t id;
+    uint32_t len;
+    *out = NULL;
+    if (!pvq_used_at(vq, 0, &id, &len))
+        return 0;
+    struct packet *p = pvq_owner(vq, id);
+    if (!p)
+        return 1;
+    if (len > vq->hdr_size + vq->rx_buffer_size || len < vq->hdr_size) {
+        vq->stats->bad_len++; /* and its header is not worth reading */
+        packet_free(pvq_release(vq, id));
+        return 1;
+    }
+    int nbuf = pvq_num_buffers(vq, p);
+    uint16_t later_id = 0;
+    uint32_t later_len = 0;
+    if (nbuf > 1 && !pvq_used_at(vq, (uint32_t)nbuf - 1, &later_id, &later_len))
+        return 0;
+    for (int k = 1; k < nbuf - 1; k++)  /* written in order, but not trusted */
+        if (!pvq_used_at(vq, (uint32_t)k, &later_id, &later_len))
+            return 0;
+    pvq_release(vq, id);
+    int verdict = 0;
+    if (nbuf < 0) {
+        nbuf = 1;
+        verdict = -1;
+    } else {
+        p->length = (uint16_t)(len - vq->hdr_size);
+    }
+    if (pvq_merge(vq, p, nbuf, verdict) < 0)
+        packet_free(p);
+    else
+        *out = p;
+    return nbuf;
+}
+
+int pvirtq_rx_packets(struct pvirtq *vq, struct link *out, int max)
+{
+    int got = 0;
+    uint64_t bytes = 0;
+    while (got < max && !link_full(out)) {
+        struct packet *p;
+        int used = pvq_rx_one(vq, &p);
+        if (used == 0)
+            break;
+        pvq_consume(vq, (uint32_t)used);
+        if (p) {
+            bytes += p->length;
+            link_transmit(out, p);
+            got++;
+        }
+    }
+    vq->stats->packets += got;
+    vq->stats->bytes += bytes;
+    return got;
+}
+
+int pvirtq_notify_needed(struct pvirtq *vq)
+{
+    uint16_t old = vq->kicked_pos, new_pos = vq->avail_pos;
+    if (old == new_pos)
+        return 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    vq->kicked_pos = new_pos;
+    struct pk_event e;
+    memcpy(&e, (void *)vq->device_event, 4);
+    int need = pk_need_event(e.flags, e.off_wrap, old, new_pos, vq->size, vq->event_idx);
+    vq->stats->notifications += need;
+    return need;
+}
+
+int pvirtq_in_flight(struct pvirtq *vq)
+{
+    return (int)(vq->size - vq->num_free);
+}
+
+/* After the device is reset: frees every packet still on the ring. */
+int pvirtq_release_all(struct pvirtq *vq)
+{
+    int n = 0;
+    for (uint32_t i = 0; i < vq->size; i++) {
+        if (vq->owner[i]) {
+            packet_free(pvq_release(vq, (uint16_t)i));
+            n++;
+        }
+    }
+    vq->out = 0;
+    return n;
+}

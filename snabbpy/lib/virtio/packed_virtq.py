@@ -1,0 +1,155 @@
+"""The driver side of one packed virtqueue, in DMA memory (vguest).
+
+``PackedVirtq`` is the packed twin of ``snabbpy.apps.vguest.virtq.Virtq``,
+with the same methods and counters, chosen by the device when
+``RING_PACKED`` is negotiated. One area of DMA memory holds the ring
+(``size`` descriptors of 16 bytes) and, after it, the driver area and the
+device area (the two 4-byte event suppression structures). The batch work
+is C (``packed_driver.c``), one call per queue per breath; ``ring_calls``
+gives an app the C functions of either kind of ring.
+
+Every buffer is one descriptor (a packed ring implies VERSION_1, so the
+header shares the descriptor with the data); the used descriptors the
+device writes are checked (id in range and in flight, length, num_buffers)
+and a bad one is counted and dropped, as on the split ring.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from snabbpy.core import packet
+from snabbpy.core.memory import DMAMemory, dma
+from snabbpy.core.native import ffi, lib
+
+#: Counter names of ``struct virtq_stats`` (the split ring's), in its order.
+STATS = tuple(name for name, _ in ffi.typeof("struct virtq_stats").fields)
+DESC_SIZE = 16
+EVENT_SIZE = 4
+
+
+def check_packed_size(size: int) -> int:
+    """``size`` if it is a valid packed ring size (any in 1..32768), else ValueError."""
+    limit = lib.PK_MAX_QUEUE_SIZE
+    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= limit:
+        raise ValueError(f"packed virtqueue size {size!r} is not in 1..{lib.PK_MAX_QUEUE_SIZE}")
+    return size
+
+
+class PackedVirtq:
+    """One packed virtqueue, driver side.
+
+    ``hdr_size`` is the virtio-net header size (12 with VERSION_1, 10 for
+    a device that says otherwise); ``event_idx`` lets the device name the
+    slot it wants a kick at; ``stats`` is a ``uint64_t *`` of
+    ``len(STATS)`` counters (own private ones when None).
+    """
+
+    def __init__(self, size: int, *, hdr_size: int = 12, event_idx: bool = False,
+                 mrg_rxbuf: bool = False, use_checksum: bool = False,
+                 rx_buffer_size: int = packet.PAYLOAD_SIZE, align: int = 4096,
+                 stats: Any = None, memory: DMAMemory = dma) -> None:
+        check_packed_size(size)
+        if hdr_size not in (10, 12):
+            raise ValueError(f"virtio-net header size must be 10 or 12, not {hdr_size}")
+        if not 0 < rx_buffer_size <= packet.PAYLOAD_SIZE:
+            raise ValueError(f"rx_buffer_size {rx_buffer_size} is outside 1..{packet.PAYLOAD_SIZE}")
+        self._size, self.memory = size, memory
+        total = DESC_SIZE * size + 2 * EVENT_SIZE
+        self.area = memory.allocate(total, align)
+        ffi.memmove(ffi.cast("uint8_t *", self.area), b"\0" * total, total)
+        self._private = [ffi.new("struct packet *[]", size), ffi.new("uint16_t[]", size)]
+        self._stats = stats if stats is not None else ffi.new("uint64_t[]", len(STATS))
+        self.c = vq = ffi.new("struct pvirtq *")
+        vq.desc = ffi.cast("uint8_t *", self.area)
+        vq.driver_event = ffi.cast("struct pk_event *", self.driver_address)
+        vq.device_event = ffi.cast("struct pk_event *", self.device_address)
+        vq.owner, vq.free_ids = self._private
+        vq.stats = ffi.cast("struct virtq_stats *", self._stats)
+        vq.size, vq.rx_buffer_size, vq.hdr_size = size, rx_buffer_size, hdr_size
+        vq.event_idx, vq.mrg_rxbuf, vq.use_checksum = event_idx, mrg_rxbuf, use_checksum
+        lib.pvirtq_reset(vq)
+
+    @property
+    def size(self) -> int:
+        """Number of descriptors (the queue size)."""
+        return self._size
+
+    @property
+    def desc_address(self) -> int:
+        """Virtual address of the descriptor ring."""
+        return self.area
+
+    @property
+    def driver_address(self) -> int:
+        """Virtual address of the driver area (our event suppression)."""
+        return self.area + DESC_SIZE * self._size
+
+    @property
+    def device_address(self) -> int:
+        """Virtual address of the device area (the device's event suppression)."""
+        return self.driver_address + EVENT_SIZE
+
+    def device_addresses(self) -> tuple[int, int, int]:
+        """(ring, driver area, device area) as the device must be told them."""
+        t = self.memory.dma_address
+        return t(self.desc_address), t(self.driver_address), t(self.device_address)
+
+    def transmit(self, link_c: Any, max_packets: int = 1 << 30) -> int:
+        """Puts packets from the ``struct link *`` on the ring, as many as fit."""
+        return lib.pvirtq_tx_packets(self.c, link_c, max_packets)
+
+    def reclaim(self) -> int:
+        """Frees the packets the device has finished sending."""
+        return lib.pvirtq_tx_reclaim(self.c)
+
+    def refill(self) -> int:
+        """Posts fresh receive buffers under every free buffer id."""
+        return lib.pvirtq_rx_refill(self.c)
+
+    def receive(self, link_c: Any, max_packets: int = 1 << 30) -> int:
+        """Moves received packets to the ``struct link *`` (while it has room)."""
+        return lib.pvirtq_rx_packets(self.c, link_c, max_packets)
+
+    def notify_needed(self) -> bool:
+        """True when the device wants a kick for the buffers added since the
+        last call (its event suppression structure)."""
+        return bool(lib.pvirtq_notify_needed(self.c))
+
+    def in_flight(self) -> int:
+        """Buffers the device holds now."""
+        return lib.pvirtq_in_flight(self.c)
+
+    @property
+    def broken(self) -> bool:
+        """Always False: a packed ring has no used index to run away."""
+        return False
+
+    def stats(self) -> dict[str, int]:
+        """This queue's counters by name."""
+        return {name: int(self._stats[i]) for i, name in enumerate(STATS)}
+
+    def release_all(self) -> int:
+        """Frees every packet the ring holds. Only once the device is reset."""
+        return lib.pvirtq_release_all(self.c)
+
+
+class RingCalls(NamedTuple):
+    """The C batch calls of one kind of driver ring, for an app's hot loop."""
+
+    rx_packets: Any
+    rx_refill: Any
+    tx_reclaim: Any
+    tx_packets: Any
+    notify_needed: Any
+
+
+SPLIT_CALLS = RingCalls(lib.virtq_rx_packets, lib.virtq_rx_refill, lib.virtq_tx_reclaim,
+                        lib.virtq_tx_packets, lib.virtq_notify_needed)
+PACKED_CALLS = RingCalls(lib.pvirtq_rx_packets, lib.pvirtq_rx_refill, lib.pvirtq_tx_reclaim,
+                         lib.pvirtq_tx_packets, lib.pvirtq_notify_needed)
+
+
+def ring_calls(vq: Any) -> RingCalls:
+    """The C calls that drive ``vq``."""
+    return PACKED_CALLS if isinstance(vq, PackedVirtq) else SPLIT_CALLS
