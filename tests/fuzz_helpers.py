@@ -16,8 +16,8 @@ import fuzz_run  # noqa: E402
 #: Executions per target in the test suite, by speed: all targets together
 #: take about a minute on two cores. SNABBPY_FUZZ_SCALE multiplies them;
 #: docs/fuzzing.md says how to run longer.
-RUNS = {"device_ring": 20000, "virtq": 20000, "pcap_read": 20000, "pcap": 20000,
-        "vhost_user": 4000}
+RUNS = {"device_ring": 20000, "virtq": 20000, "packed_device": 20000, "packed_driver": 20000,
+        "pcap_read": 20000, "pcap": 20000, "vhost_user": 4000}
 SCALE = float(os.environ.get("SNABBPY_FUZZ_SCALE", "1"))
 
 

@@ -27,6 +27,8 @@ from snabbpy import native_build  # noqa: E402
 TARGETS = {
     "device_ring": "fuzz_device_ring.c",
     "virtq": "fuzz_virtq.c",
+    "packed_device": "fuzz_packed_device.c",
+    "packed_driver": "fuzz_packed_driver.c",
     "pcap_read": "fuzz_pcap_read.c",
 }
 
