@@ -134,11 +134,13 @@ class TestPmd:
 
     @classmethod
     def virtio_user(cls, socket_path: str, server: bool = False, queue_size: int = 256,
-                    **kw) -> TestPmd:
+                    packed: bool = False, **kw) -> TestPmd:
         """testpmd as the vhost-user frontend (driver), ``virtio_user``; client
-        (it connects to ``socket_path``) unless ``server``."""
+        (it connects to ``socket_path``) unless ``server``; asking for packed
+        rings (``packed_vq=1``) when ``packed``."""
         vdev = f"virtio_user0,path={socket_path},queues=1,queue_size={queue_size}"
-        return cls(vdev + (",server=1" if server else ""), **kw)
+        return cls(vdev + (",server=1" if server else "") + (",packed_vq=1" if packed else ""),
+                   **kw)
 
     # --- process lifetime -------------------------------------------------
 

@@ -27,9 +27,10 @@ def testpmd_installed():
 
 
 def loop_through(pmd: TestPmd, sock: str, count: int, size: int, window: int = WINDOW,
-                 **nic) -> dict:
+                 on_start=None, **nic) -> dict:
     """Sends ``count`` numbered packets through VGuest and back (at most
-    ``window`` out at a time); returns counts."""
+    ``window`` out at a time); returns counts. ``on_start(engine)`` is
+    called once the graph is up."""
     c = config.new()
     config.app(c, "source", CountedSource, {"count": count, "size": size, "window": window})
     config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock, **nic})
@@ -38,6 +39,8 @@ def loop_through(pmd: TestPmd, sock: str, count: int, size: int, window: int = W
     config.link(c, "nic.output -> sink.input")
     engine = Engine()
     engine.configure(c)
+    if on_start is not None:
+        on_start(engine)
     pmd.wait_link_up()
     pmd.start_forwarding()
     sink = engine.apps["sink"]

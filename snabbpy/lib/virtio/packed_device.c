@@ -30,18 +30,29 @@ static void pd_used_put(struct pd_queue *q, uint16_t id, uint32_t len, uint32_t 
     uint16_t flags = (q->used_idx & PK_WRAP ? PK_DESC_F_AVAIL | PK_DESC_F_USED : 0) | write;
     memcpy(d + 8, &len, 4);
     memcpy(d + 12, &id, 2);
-    __atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
+    if (!q->deferred) {
+        q->deferred = 1;
+        q->defer_pos = q->used_idx;
+        q->defer_flags = flags;
+    } else {
+        __atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
+    }
     q->used_idx = pk_advance(q->used_idx, slots, q->size);
     q->stats->chains++;
 }
 
-/* After a call that moved the used position from old: does the driver
- * want an interrupt? (Full fence: see used_publish in device_ring.c.) */
+/* After a call that moved the used position from old: writes the first
+ * used flags, making the call's used descriptors visible at once, then
+ * decides whether the driver wants an interrupt (full fence between: see
+ * used_publish in device_ring.c). */
 static void pd_publish(struct pd_queue *q, uint16_t old)
 {
     q->interrupt = 0;
-    if (q->used_idx == old)
+    if (!q->deferred)
         return;
+    q->deferred = 0;
+    __atomic_store_n((uint16_t *)(pd_slot(q, q->defer_pos) + 14), q->defer_flags,
+                     __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     struct pk_event e;
     memcpy(&e, q->driver_event, 4);
@@ -225,7 +236,11 @@ static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
     uint32_t got = 0;
     int r;
     while ((r = pwalk_next(q, w, &d)) > 0) {
-        if (d.flags & PK_DESC_F_WRITE)
+        /* WRITE inside an indirect table is ignored on TX: DPDK's virtio
+         * PMD leaves it set on the header entry of each of its tables
+         * (vring_desc_init_indirect_packed). Reading such a buffer harms
+         * no one; in the ring itself it is still bad_direction. */
+        if ((d.flags & PK_DESC_F_WRITE) && !w->in_table)
             return DR_BAD_DIRECTION;
         uint64_t a = d.addr, len = d.len, room;
         while (len) {

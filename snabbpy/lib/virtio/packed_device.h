@@ -25,8 +25,13 @@
  * past the end of the ring); the buffer id is the last slot's. An
  * indirect descriptor ends its chain; its table is len/16 descriptors,
  * all of them part of the buffer (their NEXT is ignored, INDIRECT is
- * bad_indirect). A chain whose NEXT leads to a slot not yet available,
+ * bad_indirect; on TX their WRITE too, which DPDK's virtio PMD leaves set
+ * on its header entries). A chain whose NEXT leads to a slot not yet available,
  * or longer than the ring, is bad_chain and ends there.
+ *
+ * Publication: the flags of a call's first used descriptor are written
+ * last, so a driver sees the whole batch at once (DPDK's virtio PMD drops
+ * a merged packet whose later buffers it cannot see yet).
  *
  * Event suppression: the device area is set to DISABLE (we poll); after
  * each call the driver area decides q.interrupt (ENABLE, DISABLE, or with
@@ -50,8 +55,10 @@ struct pd_queue {
     uint8_t broken;         /* always 0: a packed ring has no index to break
                              * (the field keeps struct dr_queue's readers) */
     uint8_t interrupt;      /* the last pd_tx/pd_rx: the guest wants a call */
-    uint8_t reserved;
+    uint8_t deferred;       /* the call's first used flags are not written yet */
     uint32_t walked;        /* descriptors walked in this call (budget) */
+    uint16_t defer_pos;     /* where they go, and what they are: written */
+    uint16_t defer_flags;   /* last, so the driver sees the call's all at once */
 };
 
 /* Checks and maps the ring and both event areas; 0 or DR_E_SIZE (not in
