@@ -7,6 +7,10 @@ backend (testpmd net_vhost) doing the same work, in the same run.
   to guest:   Source -> VhostUser -> testpmd virtio_user rxonly
               testpmd net_vhost txonly -> testpmd virtio_user rxonly
 
+each on split rings and on packed rings (``--rings``: virtio_user with
+``packed_vq=1``; VhostUser and net_vhost both offer packed rings), so the
+table has DPDK's own packed figures beside ours.
+
 The frontend's forwarding core is CPU 0 (``--frontend-cpu``); the backend,
 snabbpy's engine thread or net_vhost's forwarding lcore, runs on CPU 1
 (``--backend-cpu``). Each case runs ``--runs`` times, snabbpy and DPDK
@@ -17,6 +21,7 @@ least disturbed.
 Needs dpdk-testpmd (scripts/install-dpdk.sh).
 
     python scripts/bench-vhost.py --sizes 64,1500 --seconds 3 --runs 3 [--nap]
+        [--rings split,packed]
 """
 
 from __future__ import annotations
@@ -69,8 +74,8 @@ def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
     config.link(c, "vhost.output -> sink.input")
     with engine_on(c, a.backend_cpu, not a.nap) as engine:
         stats = engine.apps["vhost"].stats
-        with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
-                                 extra_args=txpkts_args(size)) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="txonly",
+                                 fwd_cpu=a.frontend_cpu, extra_args=txpkts_args(size)) as fe:
             fe.start_forwarding()
             return rate(lambda: stats["txq_packets"], a.seconds)
 
@@ -83,7 +88,8 @@ def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
     config.link(c, "source.output -> vhost.input")
     with engine_on(c, a.backend_cpu, not a.nap) as engine:
         stats = engine.apps["vhost"].stats
-        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="rxonly",
+                                 fwd_cpu=a.frontend_cpu) as fe:
             fe.start_forwarding()
             return rate(lambda: stats["rxq_packets"], a.seconds)
 
@@ -91,8 +97,8 @@ def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
 def dpdk_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
     """testpmd txonly -> testpmd net_vhost rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="rxonly", fwd_cpu=a.backend_cpu) as be:
-        with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
-                                 extra_args=txpkts_args(size)) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="txonly",
+                                 fwd_cpu=a.frontend_cpu, extra_args=txpkts_args(size)) as fe:
             be.wait_link_up()
             be.start_forwarding()
             fe.start_forwarding()
@@ -103,7 +109,8 @@ def dpdk_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
     """testpmd net_vhost txonly -> testpmd rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="txonly", fwd_cpu=a.backend_cpu,
                                extra_args=txpkts_args(size)) as be:
-        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="rxonly",
+                                 fwd_cpu=a.frontend_cpu) as fe:
             be.wait_link_up()
             fe.start_forwarding()
             be.start_forwarding()
@@ -144,20 +151,23 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="runs per case")
     p.add_argument("--frontend-cpu", type=int, default=0)
     p.add_argument("--backend-cpu", type=int, default=1)
+    p.add_argument("--rings", default="split,packed", help="split, packed or both")
     p.add_argument("--nap", action="store_true",
                    help="let the engine nap when idle (the default for 'snabbpy run')")
     a = p.parse_args()
     rows = []
     for size in (int(s) for s in a.sizes.split(",")):
         for name, ours, theirs in CASES:
-            r = compare(ours, theirs, size, a)
-            rows.append((name, size, r))
-            print(f"  {name} {size}: snabbpy {[round(x, 2) for x in r['mine']]}, "
-                  f"DPDK {[round(x, 2) for x in r['ref']]}", file=sys.stderr)
-    print(f"{'direction':<11} {'size':>5}  {'VhostUser Mpps':<22} {'net_vhost Mpps':<22} "
-          "best/best  median ratio")
-    for name, size, r in rows:
-        print(f"{name:<11} {size:>5}  {spread(r['mine']):<22} {spread(r['ref']):<22} "
+            for ring in a.rings.split(","):
+                a.packed = ring == "packed"
+                r = compare(ours, theirs, size, a)
+                rows.append((name, size, ring, r))
+                print(f"  {name} {size} {ring}: snabbpy {[round(x, 2) for x in r['mine']]}, "
+                      f"DPDK {[round(x, 2) for x in r['ref']]}", file=sys.stderr)
+    print(f"{'direction':<11} {'size':>5} {'ring':<7} {'VhostUser Mpps':<22} "
+          f"{'net_vhost Mpps':<22} best/best  median ratio")
+    for name, size, ring, r in rows:
+        print(f"{name:<11} {size:>5} {ring:<7} {spread(r['mine']):<22} {spread(r['ref']):<22} "
               f"{max(r['mine']) / max(r['ref']):9.2f}  {r['ratio']:12.2f}")
 
 
