@@ -22,37 +22,63 @@ static inline int pd_avail_flags(struct pd_queue *q, uint16_t pos)
     return f;
 }
 
-/* Hands a chain of slots ring slots back as one used descriptor. */
+/* Writes the shadowed used descriptors into the ring, in order, the
+ * flags of the first one last: the driver sees them all at once. */
+static void pd_flush(struct pd_queue *q)
+{
+    if (!q->nshadow)
+        return;
+    uint16_t first_pos = q->flush_pos, first_flags = 0;
+    for (uint32_t i = 0; i < q->nshadow; i++) {
+        struct pd_shadow *e = &q->shadow[i];
+        uint8_t *d = pd_slot(q, q->flush_pos);
+        uint16_t flags = (q->flush_pos & PK_WRAP ? PK_DESC_F_AVAIL | PK_DESC_F_USED : 0)
+                         | e->write;
+        memcpy(d + 8, &e->len, 4);
+        memcpy(d + 12, &e->id, 2);
+        if (i == 0)
+            first_flags = flags;
+        else
+            __atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
+        q->flush_pos = pk_advance(q->flush_pos, e->slots, q->size);
+    }
+    __atomic_store_n((uint16_t *)(pd_slot(q, first_pos) + 14), first_flags, __ATOMIC_RELEASE);
+    q->nshadow = 0;
+}
+
+/* Hands a chain of slots ring slots back as one used descriptor, kept in
+ * the shadow until the next flush (forced only by a full shadow, which a
+ * packet of DR_MAX_RX_BUFFERS after a batch cannot fill). */
 static void pd_used_put(struct pd_queue *q, uint16_t id, uint32_t len, uint32_t slots,
                         uint16_t write)
 {
-    uint8_t *d = pd_slot(q, q->used_idx);
-    uint16_t flags = (q->used_idx & PK_WRAP ? PK_DESC_F_AVAIL | PK_DESC_F_USED : 0) | write;
-    memcpy(d + 8, &len, 4);
-    memcpy(d + 12, &id, 2);
-    if (!q->deferred) {
-        q->deferred = 1;
-        q->defer_pos = q->used_idx;
-        q->defer_flags = flags;
-    } else {
-        __atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
-    }
+    if (q->nshadow == PD_SHADOW)
+        pd_flush(q);
+    struct pd_shadow *e = &q->shadow[q->nshadow++];
+    e->len = len;
+    e->id = id;
+    e->slots = (uint16_t)slots;
+    e->write = write;
     q->used_idx = pk_advance(q->used_idx, slots, q->size);
     q->stats->chains++;
 }
 
-/* After a call that moved the used position from old: writes the first
- * used flags, making the call's used descriptors visible at once, then
- * decides whether the driver wants an interrupt (full fence between: see
- * used_publish in device_ring.c). */
+/* Between packets: a full batch is written out. */
+static inline void pd_batch_done(struct pd_queue *q)
+{
+    if (q->nshadow >= PD_BATCH)
+        pd_flush(q);
+}
+
+/* After a call that moved the used position from old: writes what is
+ * left, then decides whether the driver wants an interrupt (full fence
+ * between: see used_publish in device_ring.c). */
 static void pd_publish(struct pd_queue *q, uint16_t old)
 {
     q->interrupt = 0;
-    if (!q->deferred)
+    pd_flush(q);
+    if (q->used_idx == old)
         return;
-    q->deferred = 0;
-    __atomic_store_n((uint16_t *)(pd_slot(q, q->defer_pos) + 14), q->defer_flags,
-                     __ATOMIC_RELEASE);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     struct pk_event e;
     memcpy(&e, q->driver_event, 4);
@@ -97,7 +123,7 @@ int pd_queue_start(struct pd_queue *q, struct dr_memory *m, struct dr_stats *s,
     q->size = size;
     q->flags = flags;
     q->hdr_len = flags & (DR_F_MRG_RXBUF | DR_F_VERSION_1) ? 12 : 10;
-    q->last_avail = q->used_idx = (uint16_t)base;
+    q->last_avail = q->used_idx = q->flush_pos = (uint16_t)base;
     struct pk_event quiet = { 0, PK_EVENT_DISABLE };  /* we poll: no kicks */
     memcpy(q->device_event, &quiet, 4);
     q->ready = 1;
@@ -296,6 +322,7 @@ int pd_tx(struct pd_queue *q, struct link *out, int max)
             link_transmit(out, p);
             sent++;
         }
+        pd_batch_done(q);
     }
     pd_publish(q, old);
     return sent;
@@ -448,6 +475,7 @@ int pd_rx(struct pd_queue *q, struct link *in, int max)
         q->stats->bytes += p->length;
         packet_free(p);
         sent++;
+        pd_batch_done(q);
     }
     pd_publish(q, old);
     return sent;

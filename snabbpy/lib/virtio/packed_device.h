@@ -29,9 +29,10 @@
  * on its header entries). A chain whose NEXT leads to a slot not yet available,
  * or longer than the ring, is bad_chain and ends there.
  *
- * Publication: the flags of a call's first used descriptor are written
- * last, so a driver sees the whole batch at once (DPDK's virtio PMD drops
- * a merged packet whose later buffers it cannot see yet).
+ * Publication: used descriptors are written in batches of whole packets
+ * (PD_BATCH chains or more), the flags of a batch's first descriptor
+ * last, so a driver sees a batch at once (DPDK's virtio PMD drops a merged
+ * packet whose later buffers it cannot see yet).
  *
  * Event suppression: the device area is set to DISABLE (we poll); after
  * each call the driver area decides q.interrupt (ENABLE, DISABLE, or with
@@ -39,6 +40,12 @@
  */
 
 #define PD_E_BASE -7       /* ring state names a slot beyond the queue size */
+/* Used descriptors are kept back and written PD_BATCH chains (or, on RX,
+ * whole packets) at a time: the ring's cache lines are read in one pass
+ * and written in another, and the driver sees each batch at once while
+ * the device goes on with the next. PD_SHADOW holds the largest packet. */
+#define PD_BATCH 32
+#define PD_SHADOW 288
 
 struct pd_queue {
     uint8_t *desc;          /* host address of the descriptor ring */
@@ -55,10 +62,12 @@ struct pd_queue {
     uint8_t broken;         /* always 0: a packed ring has no index to break
                              * (the field keeps struct dr_queue's readers) */
     uint8_t interrupt;      /* the last pd_tx/pd_rx: the guest wants a call */
-    uint8_t deferred;       /* the call's first used flags are not written yet */
+    uint8_t reserved;
     uint32_t walked;        /* descriptors walked in this call (budget) */
-    uint16_t defer_pos;     /* where they go, and what they are: written */
-    uint16_t defer_flags;   /* last, so the driver sees the call's all at once */
+    uint16_t flush_pos;     /* where the first shadow entry goes */
+    uint16_t nshadow;       /* used descriptors not yet written (shadow) */
+    struct pd_shadow { uint32_t len; uint16_t id; uint16_t slots; uint16_t write; }
+        shadow[PD_SHADOW];
 };
 
 /* Checks and maps the ring and both event areas; 0 or DR_E_SIZE (not in
