@@ -24,6 +24,14 @@ def test_vhost_user_server_legacy():
     assert args[-1] == "virtio-net-pci,netdev=net1,bus=pci.0,addr=0x6,disable-modern=on"
 
 
+def test_packed_on_offers_packed_virtqueues():
+    args = qemu_args(parse_net("vhost-user:/run/x.sock,packed=on"), 0)
+    assert args[-1] == "virtio-net-pci,netdev=net0,bus=pci.0,addr=0x5,packed=on"
+    assert not parse_net("vhost-user:/run/x.sock,packed=off").packed
+    with pytest.raises(NetSpecError, match="packed= must be on or off"):
+        parse_net("vhost-user:/run/x.sock,packed=yes")
+
+
 def test_socket_forms_use_loopback_only():
     assert parse_net("socket:listen=9000").socket == {"listen": "127.0.0.1:9000"}
     assert parse_net("socket:connect=127.0.0.1:9000").socket == {"connect": "127.0.0.1:9000"}

@@ -9,7 +9,8 @@ Forms (the first field picks the backend, the rest are common options):
     tap:NAME                     an existing or new tap interface, no scripts
 
 Common options: `queue=N` (virtqueue size, 256..1024, a power of two),
-`mode=legacy|transitional|modern`, `mac=52:54:00:...`.
+`mode=legacy|transitional|modern`, `mac=52:54:00:...`, `packed=on|off`
+(offer packed virtqueues to the guest, QEMU's own default is off).
 
 Devices sit on bus pci.0 at fixed slots from NET_FIRST_SLOT on, so the
 guest program knows its address: the first --net is 0000:00:05.0.
@@ -40,6 +41,7 @@ class NetSpec:
     queue: int | None = None
     mode: str = "transitional"
     mac: str | None = None
+    packed: bool = False
 
     @property
     def needs_shared_memory(self) -> bool:
@@ -124,6 +126,10 @@ def _common(spec: NetSpec, opt: str, text: str) -> None:
         spec.mode = value
     elif key == "mac" and sep:
         spec.mac = value
+    elif key == "packed" and sep:
+        if value not in ("on", "off"):
+            raise NetSpecError(f"--net {text!r}: packed= must be on or off, got {value!r}")
+        spec.packed = value == "on"
     else:
         raise NetSpecError(f"--net {text!r}: unknown option {opt!r} for {spec.kind}")
 
@@ -156,4 +162,6 @@ def qemu_args(spec: NetSpec, index: int) -> list[str]:
         device += "," + MODES[spec.mode]
     if spec.mac:
         device += f",mac={spec.mac}"
+    if spec.packed:
+        device += ",packed=on"
     return args + ["-device", device]
