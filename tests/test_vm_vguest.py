@@ -113,10 +113,13 @@ def stop_host(host: subprocess.Popen, tmp: Path) -> dict:
 
 
 def run_with_vhost_user(tmp: Path, mode: str, qemu_is_server: bool, packets: int,
-                        expect_rx: int, pci_mode: str = "auto") -> tuple[str, dict]:
-    """Host graph and guest, in the order the socket's server needs."""
+                        expect_rx: int, pci_mode: str = "auto",
+                        extra: str = "") -> tuple[str, dict]:
+    """Host graph and guest, in the order the socket's server needs;
+    ``extra``: more --net options."""
     sock = tmp / "vm.sock"
     net = f"vhost-user:{sock}" + (",server" if qemu_is_server else "") + f",mode={mode},queue=1024"
+    net += extra
     if qemu_is_server:
         guest = guest_selftest(net, packets, expect_rx, pci_mode)
         wait_for(sock, guest)
@@ -143,6 +146,16 @@ def test_guest_and_vhost_user_host_account_for_every_packet(
     assert "sent 500/500" in out and "received 700/700" in out and ": ok" in out
     assert apps["answer"]["from_guest"] == 500 and apps["answer"]["to_guest"] == 700
     assert apps["vhost"]["rxq_drop_not_ready"] == 0
+    assert tcpdump_frames(tmp_path / "from-guest.pcap") == [frame(i, 60) for i in range(500)]
+
+
+def test_vguest_packed_ring_on_pci_against_vhost_user(tmp_path: Path) -> None:
+    """A modern device with packed=on: vguest's packed driver ring on PCI,
+    through QEMU, against VhostUser's packed device ring."""
+    out, apps = run_with_vhost_user(tmp_path, "modern", False, 500, 700, extra=",packed=on")
+    assert ", packed rings" in out, out
+    assert "sent 500/500" in out and "received 700/700" in out and ": ok" in out
+    assert apps["answer"]["from_guest"] == 500 and apps["answer"]["to_guest"] == 700
     assert tcpdump_frames(tmp_path / "from-guest.pcap") == [frame(i, 60) for i in range(500)]
 
 

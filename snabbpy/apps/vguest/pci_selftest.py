@@ -30,6 +30,7 @@ from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 from snabbpy.core.hugepages import HugepageError
+from snabbpy.lib.virtio import Feature
 
 #: Breaths after the last expected packet, to notice extras.
 GRACE_BREATHS = 2000
@@ -145,8 +146,10 @@ def run(args: argparse.Namespace) -> dict:
     engine = Engine()
     engine.configure(c)
     source, nic, sink = engine.apps["source"], engine.apps["nic"], engine.apps["sink"]
+    ring = "packed" if nic.device.has(Feature.RING_PACKED) else "split"
     print(f"vguest selftest: {nic.transport.name}, rx queue {nic.device.rx.size}, "
-          f"tx queue {nic.device.tx.size}, mac {(nic.device.mac or b'').hex(':') or '-'}",
+          f"tx queue {nic.device.tx.size}, mac {(nic.device.mac or b'').hex(':') or '-'}, "
+          f"{ring} rings",
           flush=True)
     start = time.monotonic()
     deadline, sent_at = start + args.timeout, None
