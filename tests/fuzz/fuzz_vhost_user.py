@@ -33,7 +33,7 @@ with atheris.instrument_imports():
     from snabbpy.apps.vhost.device import SUPPORTED_FEATURES, DeviceError, VhostDevice
     from snabbpy.core import packet
     from snabbpy.core.link import Link
-    from snabbpy.core.native import ffi, lib
+    from snabbpy.core.native import ffi
     from snabbpy.lib.vhost_user import FRONTEND, MessageDecoder, Request, VhostUserProtocolError
     from snabbpy.lib.vhost_user.constants import HEADER_SIZE
 
@@ -233,12 +233,12 @@ def run_session(data: bytes) -> None:
             session.scribble()
             for vring in device.vrings:
                 if vring.started and vring.index == 1:
-                    lib.dr_tx(vring.q, ffi.NULL, 64)
+                    vring.tx_fn(vring.q, ffi.NULL, 64)
                 elif vring.started:  # packets into the frontend's memory
                     for _ in range(fdp.ConsumeIntInRange(0, 3)):
                         to_guest.transmit(packet.from_bytes(
                             bytes(fdp.ConsumeIntInRange(0, 2000))))
-                    lib.dr_rx(vring.q, to_guest.c, 8)
+                    vring.rx_fn(vring.q, to_guest.c, 8)
                     to_guest.drain()
     finally:
         decoder.close()

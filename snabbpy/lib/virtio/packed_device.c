@@ -285,14 +285,12 @@ static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
     return DR_OK;
 }
 
-int pd_tx(struct pd_queue *q, struct link *out, int max)
+/* Takes the chains available now, up to max packets in all (*sent so
+ * far); returns how many chains it took. */
+static uint32_t ptx_round(struct pd_queue *q, struct link *out, int max, int *sent)
 {
-    uint16_t old = q->used_idx;
-    int sent = 0;
-    if (out && max > link_nwritable(out))
-        max = link_nwritable(out);
-    q->walked = 0;
-    while (q->ready && sent < max && q->walked < DR_WALK_BUDGET
+    uint32_t taken = 0;
+    while (q->ready && *sent < max && q->walked < DR_WALK_BUDGET
            && pd_avail_flags(q, q->last_avail) >= 0) {
         struct packet *p = packet_allocate();
         if (!p) {
@@ -310,6 +308,7 @@ int pd_tx(struct pd_queue *q, struct link *out, int max)
             pwalk_skip(q, &w);
         q->last_avail = w.pos;
         pd_used_put(q, w.id, 0, w.slots, 0);
+        taken++;
         if (r) {
             count_reason(q->stats, r);
             packet_free(p);
@@ -320,9 +319,28 @@ int pd_tx(struct pd_queue *q, struct link *out, int max)
             q->stats->packets++;
             q->stats->bytes += p->length;
             link_transmit(out, p);
-            sent++;
+            (*sent)++;
         }
         pd_batch_done(q);
+    }
+    return taken;
+}
+
+/* A driver that reclaims only the slots it needs next (DPDK's virtio PMD
+ * on packed rings) keeps its ring full, so it can go on only as fast as
+ * used descriptors appear: while chains keep coming, the call hands back
+ * what it took and looks again, up to PD_ROUNDS times. */
+int pd_tx(struct pd_queue *q, struct link *out, int max)
+{
+    uint16_t old = q->used_idx;
+    int sent = 0;
+    if (out && max > link_nwritable(out))
+        max = link_nwritable(out);
+    q->walked = 0;
+    for (int round = 0; round < PD_ROUNDS; round++) {
+        if (!ptx_round(q, out, max, &sent))
+            break;
+        pd_flush(q);
     }
     pd_publish(q, old);
     return sent;

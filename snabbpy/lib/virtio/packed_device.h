@@ -45,6 +45,8 @@
  * and written in another, and the driver sees each batch at once while
  * the device goes on with the next. PD_SHADOW holds the largest packet. */
 #define PD_BATCH 32
+/* Times one pd_tx call looks again for chains while they keep coming. */
+#define PD_ROUNDS 4
 #define PD_SHADOW 288
 
 struct pd_queue {
