@@ -69,7 +69,7 @@ def build(target: str, outdir: Path) -> Path:
         am.write_text(text)
     src = HERE / TARGETS[target]
     binary = outdir / f"fuzz_{target}"
-    inputs = [am, src, HERE / "fuzz_common.h", Path(__file__)]
+    inputs = [am, src, HERE / "fuzz_common.h", HERE / "fuzz_guest.h", Path(__file__)]
     if binary.exists() and all(p.stat().st_mtime <= binary.stat().st_mtime for p in inputs):
         return binary
     cmd = [cc, *FLAGS, "-I", str(outdir), "-I", str(HERE), str(src), "-o", str(binary)]

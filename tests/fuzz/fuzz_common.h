@@ -90,6 +90,25 @@ static uint64_t in_u64(struct input *in)
     return lo | (uint64_t)in_u32(in) << 32;
 }
 
+/* Up to n packets onto l (while it has room), lengths from the input up to
+ * max bytes; with ipv4 a frame long enough is made an IPv4 one (EtherType
+ * and version), for the checksum paths. Returns how many. */
+static int fuzz_fill(struct input *in, struct link *l, int n, uint32_t max, int ipv4)
+{
+    int i = 0;
+    for (; i < n && !link_full(l); i++) {
+        struct packet *p = packet_allocate();
+        if (!p)
+            break;
+        p->length = (uint16_t)(in_u16(in) % (max + 1));
+        memset(p->buf + p->headroom, 0xa5, p->length);
+        if (ipv4 && p->length >= 54)
+            memcpy(p->buf + p->headroom + 12, "\x08\x00\x45\x00", 4);
+        link_transmit(l, p);
+    }
+    return i;
+}
+
 #define FUZZ_CHECK(cond) do { if (!(cond)) { \
     fprintf(stderr, "%s:%d: invariant broken: %s\n", __FILE__, __LINE__, #cond); \
     abort(); } } while (0)

@@ -19,33 +19,9 @@
 
 #include "fuzz_common.h"
 
-#define PAGE 4096ull
-#define R0_SIZE (16 * PAGE)
-#define R1_SIZE (4 * PAGE)
-#define R2_SIZE (4 * PAGE)
-#define R0_GPA 0x100000ull
-#define R1_GPA (R0_GPA + R0_SIZE)
-#define R2_GPA 0x40000000ull
-#define USER_OFFSET 0x7f0000000000ull
-#define POOL_ENTRIES 256
+#include "fuzz_guest.h"
+
 #define MAX_RING 256
-
-static uint8_t *host[3];
-static const uint64_t gpa[3] = { R0_GPA, R1_GPA, R2_GPA };
-static const uint64_t rsize[3] = { R0_SIZE, R1_SIZE, R2_SIZE };
-
-static void map_guest(void)
-{
-    uint64_t total = PAGE + R0_SIZE + PAGE + R1_SIZE + PAGE + R2_SIZE + PAGE;
-    uint8_t *base = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    FUZZ_CHECK(base != MAP_FAILED);
-    uint8_t *at = base + PAGE;
-    for (int i = 0; i < 3; i++) {
-        FUZZ_CHECK(mprotect(at, rsize[i], PROT_READ | PROT_WRITE) == 0);
-        host[i] = at;
-        at += rsize[i] + PAGE;
-    }
-}
 
 static void put_desc(uint8_t *at, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags)
 {
@@ -189,15 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int max = in_u8(&in) % 70;
         int got;
         if (rx) {
-            int np = in_u8(&in) % 8;
-            for (int i = 0; i < np && !link_full(&link); i++) {
-                struct packet *p = packet_allocate();
-                FUZZ_CHECK(p);
-                uint16_t len = in_u16(&in) % (DR_MAX_PACKET + 1);
-                memset(p->buf + p->headroom, 0xa5, len);
-                p->length = len;
-                link_transmit(&link, p);
-            }
+            fuzz_fill(&in, &link, in_u8(&in) % 8, DR_MAX_PACKET, 0);
             int queued = link_nreadable(&link);
             got = pd_rx(&q, &link, max);
             FUZZ_CHECK(got >= 0 && got <= max && got <= queued);

@@ -103,16 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t op = in_u8(&in);
         switch (op % 8) {
         case 0: {                                   /* transmit */
-            int n = 1 + in_u8(&in) % 16;
-            for (int i = 0; i < n && !link_full(&tx); i++) {
-                struct packet *p = packet_allocate();
-                if (!p)
-                    break;
-                p->length = in_u16(&in) % (PACKET_PAYLOAD_SIZE + 1);
-                if (op & 0x80 && p->length >= 54)
-                    memcpy(p->buf + p->headroom + 12, "\x08\x00\x45\x00", 4);
-                link_transmit(&tx, p);
-            }
+            fuzz_fill(&in, &tx, 1 + in_u8(&in) % 16, PACKET_PAYLOAD_SIZE, op & 0x80);
             FUZZ_CHECK(pvirtq_tx_packets(&vq, &tx, in_u8(&in)) >= 0);
             fuzz_link_free(&tx);
             break;

@@ -97,6 +97,51 @@ static inline void vq_publish(struct virtq *vq)
 
 static inline int vq_descs_per_buffer(struct virtq *vq) { return vq->one_desc ? 1 : 2; }
 
+/* Writes the virtio-net header of a packet to send into its headroom
+ * (making room when someone used it up); returns the header's device
+ * address, or 0 when p is outside DMA memory (p freed, counted). The
+ * packed ring's driver (lib/virtio/packed_driver.c) uses it too. */
+static uint64_t vq_tx_header(struct packet *p, uint16_t hdr_size, int use_checksum,
+                             struct virtq_stats *stats)
+{
+    if (p->headroom < hdr_size) {
+        memmove(p->buf + PACKET_HEADROOM, p->buf + p->headroom, p->length);
+        p->headroom = PACKET_HEADROOM;
+    }
+    uint8_t *hdr = p->buf + p->headroom - hdr_size;
+    uint64_t addr = dma_translate((uintptr_t)hdr);
+    if (!addr) {
+        stats->unmapped++;
+        packet_free(p);
+        return 0;
+    }
+    memset(hdr, 0, hdr_size);
+    if (use_checksum)
+        virtq_checksum_prepare(hdr, p->buf + p->headroom, p->length);
+    return addr;
+}
+
+/* Appends the len bytes a merged packet's later buffer q holds to p
+ * (verdict 0) or only drops them (verdict < 0); frees q. Returns the
+ * verdict: -1 once the length is impossible or p would grow too long
+ * (counted). The packed ring's driver uses it too. */
+static int vq_append(struct virtq_stats *stats, uint16_t hdr_size, uint32_t cap,
+                     struct packet *p, struct packet *q, uint32_t len, int verdict)
+{
+    if (len > cap) {
+        stats->bad_len++;
+        verdict = -1;
+    } else if (verdict == 0 && p->length + len > PACKET_PAYLOAD_SIZE) {
+        stats->oversize++;
+        verdict = -1;
+    } else if (verdict == 0) {
+        memcpy(p->buf + p->headroom + p->length, q->buf + q->headroom - hdr_size, len);
+        p->length += len;
+    }
+    packet_free(q);
+    return verdict;
+}
+
 int virtq_tx_packets(struct virtq *vq, struct link *in, int max)
 {
     int room = vq->num_free / vq_descs_per_buffer(vq), sent = 0;
@@ -104,20 +149,9 @@ int virtq_tx_packets(struct virtq *vq, struct link *in, int max)
     if (max > room) max = room;
     while (sent < max && !link_empty(in)) {
         struct packet *p = link_receive(in);
-        if (p->headroom < vq->hdr_size) { /* someone used the headroom up */
-            memmove(p->buf + PACKET_HEADROOM, p->buf + p->headroom, p->length);
-            p->headroom = PACKET_HEADROOM;
-        }
-        uint8_t *hdr = p->buf + p->headroom - vq->hdr_size;
-        uint64_t addr = vq_dma(vq, (uintptr_t)hdr);
-        if (!addr) {
-            vq->stats->unmapped++;
-            packet_free(p);
+        uint64_t addr = vq_tx_header(p, vq->hdr_size, vq->use_checksum, vq->stats);
+        if (!addr)
             continue;
-        }
-        memset(hdr, 0, vq->hdr_size);
-        if (vq->use_checksum)
-            virtq_checksum_prepare(hdr, p->buf + p->headroom, p->length);
         vq_add(vq, p, addr, p->length, 0);
         bytes += p->length;
         sent++;
@@ -210,18 +244,8 @@ static int vq_merge(struct virtq *vq, struct packet *p, uint16_t first, int nbuf
             verdict = -1;
             continue;
         }
-        struct packet *q = vq_release(vq, (uint16_t)head);
-        if (len > cap) {
-            vq->stats->bad_len++;
-            verdict = -1;
-        } else if (verdict == 0 && p->length + len > PACKET_PAYLOAD_SIZE) {
-            vq->stats->oversize++;
-            verdict = -1;
-        } else if (verdict == 0) {
-            memcpy(p->buf + p->headroom + p->length, q->buf + q->headroom - vq->hdr_size, len);
-            p->length += len;
-        }
-        packet_free(q);
+        verdict = vq_append(vq->stats, vq->hdr_size, cap, p, vq_release(vq, (uint16_t)head),
+                            len, verdict);
     }
     return verdict;
 }

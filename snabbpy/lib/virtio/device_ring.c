@@ -324,12 +324,13 @@ static void count_reason(struct dr_stats *s, int reason)
 
 /* -- guest TX: chains -> packets ---------------------------------------- */
 
-/* Copies one piece of a TX chain: the first bytes fill the header. */
-static int tx_piece(struct dr_queue *q, struct packet *p, uint8_t *hdr, uint32_t *got,
+/* Copies one piece of a TX chain: the first hdr_len bytes fill the
+ * header (the packed ring's TX uses it too). */
+static int tx_piece(uint32_t hdr_len, struct packet *p, uint8_t *hdr, uint32_t *got,
                     const uint8_t *h, uint64_t n)
 {
-    if (*got < q->hdr_len) {
-        uint64_t k = q->hdr_len - *got < n ? q->hdr_len - *got : n;
+    if (*got < hdr_len) {
+        uint64_t k = hdr_len - *got < n ? hdr_len - *got : n;
         memcpy(hdr + *got, h, k);
         *got += k; h += k; n -= k;
     }
@@ -337,6 +338,34 @@ static int tx_piece(struct dr_queue *q, struct packet *p, uint8_t *hdr, uint32_t
         return DR_TOO_LONG;
     memcpy(p->buf + p->headroom + p->length, h, n);
     p->length += n;
+    return DR_OK;
+}
+
+/* Copies one TX buffer, [a, a+len) of guest memory, into p across
+ * adjacent regions; the chain's first hdr_len bytes fill hdr (*got of
+ * them so far). The packed ring's TX uses it too. */
+static int tx_buffer(struct dr_memory *m, uint32_t hdr_len, struct packet *p, uint8_t *hdr,
+                     uint32_t *got, uint64_t a, uint64_t len)
+{
+    uint64_t room;
+    while (len) {
+        uint8_t *h = translate_part(m, a, len, &room);
+        if (!h)
+            return DR_BAD_ADDR;
+        int r = tx_piece(hdr_len, p, hdr, got, h, room);
+        if (r)
+            return r;
+        a += room; len -= room;
+    }
+    return DR_OK;
+}
+
+/* The header at the end of a TX chain: whole, and (no offload being
+ * negotiated) asking for none, else it is a lie. */
+static int tx_header_check(uint32_t hdr_len, const uint8_t *hdr, uint32_t got)
+{
+    if (got < hdr_len || hdr[1] != 0 || (hdr[0] & DR_HDR_NEEDS_CSUM))
+        return DR_BAD_HEADER;
     return DR_OK;
 }
 
@@ -353,22 +382,12 @@ static int tx_chain(struct dr_queue *q, uint16_t head, struct packet *p)
     while ((r = walk_next(q, &w, &d)) > 0) {
         if (d.flags & DR_DESC_WRITE)
             return DR_BAD_DIRECTION;
-        uint64_t a = d.addr, len = d.len, room;
-        while (len) {
-            uint8_t *h = translate_part(q->mem, a, len, &room);
-            if (!h)
-                return DR_BAD_ADDR;
-            if ((r = tx_piece(q, p, hdr, &got, h, room)))
-                return r;
-            a += room; len -= room;
-        }
+        if ((r = tx_buffer(q->mem, q->hdr_len, p, hdr, &got, d.addr, d.len)))
+            return r;
     }
     if (r < 0)
         return -r;
-    /* No offload is negotiated, so a header asking for one is a lie. */
-    if (got < q->hdr_len || hdr[1] != 0 || (hdr[0] & DR_HDR_NEEDS_CSUM))
-        return DR_BAD_HEADER;
-    return DR_OK;
+    return tx_header_check(q->hdr_len, hdr, got);
 }
 
 int dr_tx(struct dr_queue *q, struct link *out, int max)
@@ -490,30 +509,44 @@ static int rx_gather(struct dr_queue *q, struct gather *g, uint64_t need, uint16
     return 1;
 }
 
-/* Writes header and payload into the gathered pieces, returns the chains. */
-static void rx_write(struct dr_queue *q, struct gather *g, struct packet *p)
+/* Writes a virtio-net header (num_buffers from flags) and p's payload
+ * into nbuf buffers of pieces seg (buffer b: pieces first[b] up to
+ * first[b+1]); written[b]: the bytes buffer b got. The packed ring's RX
+ * uses it too. */
+static void rx_scatter(uint32_t hdr_len, uint32_t flags, const struct dr_seg *seg,
+                       const uint16_t *first, uint32_t nbuf, struct packet *p,
+                       uint32_t *written)
 {
     uint8_t hdr[12] = {0};
-    uint16_t nbuf = q->flags & DR_F_MRG_RXBUF ? g->nbuf : 1;
-    memcpy(hdr + 10, &nbuf, 2);
+    uint16_t num_buffers = flags & DR_F_MRG_RXBUF ? (uint16_t)nbuf : 1;
+    memcpy(hdr + 10, &num_buffers, 2);
     const uint8_t *src[2] = { hdr, p->buf + p->headroom };
-    uint64_t left[2] = { q->hdr_len, p->length };
+    uint64_t left[2] = { hdr_len, p->length };
     int part = 0;
-    for (uint32_t b = 0; b < g->nbuf; b++) {
-        uint64_t written = 0;
-        for (uint32_t s = g->first[b]; s < g->first[b + 1]; s++) {
-            uint8_t *dst = g->seg[s].p;
-            uint64_t room = g->seg[s].len;
+    for (uint32_t b = 0; b < nbuf; b++) {
+        uint64_t n = 0;
+        for (uint32_t s = first[b]; s < first[b + 1]; s++) {
+            uint8_t *dst = seg[s].p;
+            uint64_t room = seg[s].len;
             while (room && part < 2) {
                 uint64_t k = left[part] < room ? left[part] : room;
                 memcpy(dst, src[part], k);
-                dst += k; room -= k; written += k;
+                dst += k; room -= k; n += k;
                 src[part] += k; left[part] -= k;
                 if (!left[part]) part++;
             }
         }
-        used_put(q, g->head[b], (uint32_t)written);
+        written[b] = (uint32_t)n;
     }
+}
+
+/* Writes header and payload into the gathered pieces, returns the chains. */
+static void rx_write(struct dr_queue *q, struct gather *g, struct packet *p)
+{
+    uint32_t written[DR_MAX_RX_BUFFERS];
+    rx_scatter(q->hdr_len, q->flags, g->seg, g->first, g->nbuf, p, written);
+    for (uint32_t b = 0; b < g->nbuf; b++)
+        used_put(q, g->head[b], written[b]);
 }
 
 int dr_rx(struct dr_queue *q, struct link *in, int max)

@@ -1,7 +1,10 @@
 /* Device side of a packed virtqueue over untrusted guest memory: see
  * packed_device.h. It follows device_ring.c in the same translation unit
  * and uses its memory functions (translate_part, guest_read), reasons and
- * counters (enum dr_reason, count_reason) rather than copies of them. */
+ * counters (enum dr_reason, count_reason), its TX copy (tx_buffer,
+ * tx_header_check) and
+ * its scatter of a packet into guest buffers (rx_scatter) rather than
+ * copies of them. */
 
 /* -- ring access ------------------------------------------------------- */
 
@@ -239,22 +242,6 @@ static void pwalk_skip(struct pd_queue *q, struct pwalk *w)
 
 /* -- guest TX: chains -> packets ---------------------------------------- */
 
-/* Copies one contiguous piece of a TX chain into p, header bytes first. */
-static int ptx_piece(struct pd_queue *q, struct packet *p, uint8_t *hdr, uint32_t *got,
-                     const uint8_t *h, uint64_t n)
-{
-    if (*got < q->hdr_len) {
-        uint64_t k = q->hdr_len - *got < n ? q->hdr_len - *got : n;
-        memcpy(hdr + *got, h, k);
-        *got += k; h += k; n -= k;
-    }
-    if (p->length + n > DR_MAX_PACKET)
-        return DR_TOO_LONG;
-    memcpy(p->buf + p->headroom + p->length, h, n);
-    p->length += n;
-    return DR_OK;
-}
-
 static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
 {
     struct pk_desc d;
@@ -268,21 +255,12 @@ static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
          * no one; in the ring itself it is still bad_direction. */
         if ((d.flags & PK_DESC_F_WRITE) && !w->in_table)
             return DR_BAD_DIRECTION;
-        uint64_t a = d.addr, len = d.len, room;
-        while (len) {
-            uint8_t *h = translate_part(q->mem, a, len, &room);
-            if (!h)
-                return DR_BAD_ADDR;
-            if ((r = ptx_piece(q, p, hdr, &got, h, room)))
-                return r;
-            a += room; len -= room;
-        }
+        if ((r = tx_buffer(q->mem, q->hdr_len, p, hdr, &got, d.addr, d.len)))
+            return r;
     }
     if (r < 0)
         return -r;
-    if (got < q->hdr_len || hdr[1] != 0 || (hdr[0] & DR_HDR_NEEDS_CSUM))
-        return DR_BAD_HEADER;
-    return DR_OK;
+    return tx_header_check(q->hdr_len, hdr, got);
 }
 
 /* Takes the chains available now, up to max packets in all (*sent so
@@ -442,27 +420,10 @@ static int prx_gather(struct pd_queue *q, struct pgather *g, uint64_t need)
 /* Writes header and payload into the gathered pieces, returns the chains. */
 static void prx_write(struct pd_queue *q, struct pgather *g, struct packet *p)
 {
-    uint8_t hdr[12] = {0};
-    uint16_t nbuf = q->flags & DR_F_MRG_RXBUF ? g->nbuf : 1;
-    memcpy(hdr + 10, &nbuf, 2);
-    const uint8_t *src[2] = { hdr, p->buf + p->headroom };
-    uint64_t left[2] = { q->hdr_len, p->length };
-    int part = 0;
-    for (uint32_t b = 0; b < g->nbuf; b++) {
-        uint64_t written = 0;
-        for (uint32_t s = g->first[b]; s < g->first[b + 1]; s++) {
-            uint8_t *dst = g->seg[s].p;
-            uint64_t room = g->seg[s].len;
-            while (room && part < 2) {
-                uint64_t k = left[part] < room ? left[part] : room;
-                memcpy(dst, src[part], k);
-                dst += k; room -= k; written += k;
-                src[part] += k; left[part] -= k;
-                if (!left[part]) part++;
-            }
-        }
-        pd_used_put(q, g->id[b], (uint32_t)written, g->slots[b], PK_DESC_F_WRITE);
-    }
+    uint32_t written[DR_MAX_RX_BUFFERS];
+    rx_scatter(q->hdr_len, q->flags, g->seg, g->first, g->nbuf, p, written);
+    for (uint32_t b = 0; b < g->nbuf; b++)
+        pd_used_put(q, g->id[b], written[b], g->slots[b], PK_DESC_F_WRITE);
 }
 
 int pd_rx(struct pd_queue *q, struct link *in, int max)

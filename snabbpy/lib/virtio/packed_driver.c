@@ -1,4 +1,6 @@
-/* vguest: the driver side of a packed virtqueue; see packed_driver.h.
+/* vguest: the driver side of a packed virtqueue; see packed_driver.h. It
+ * follows apps/vguest/virtq.c in the same translation unit and shares its
+ * header preparation (vq_tx_header) and merging (vq_append).
  *
  * Ordering: a descriptor's addr, len and id are written before its flags
  * (release), which make it available; a used descriptor's id and len are
@@ -90,20 +92,9 @@ int pvirtq_tx_packets(struct pvirtq *vq, struct link *in, int max)
     uint64_t bytes = 0;
     while (sent < max && vq->num_free && !link_empty(in)) {
         struct packet *p = link_receive(in);
-        if (p->headroom < vq->hdr_size) { /* someone used the headroom up */
-            memmove(p->buf + PACKET_HEADROOM, p->buf + p->headroom, p->length);
-            p->headroom = PACKET_HEADROOM;
-        }
-        uint8_t *hdr = p->buf + p->headroom - vq->hdr_size;
-        uint64_t addr = dma_translate((uintptr_t)hdr);
-        if (!addr) {
-            vq->stats->unmapped++;
-            packet_free(p);
+        uint64_t addr = vq_tx_header(p, vq->hdr_size, vq->use_checksum, vq->stats);
+        if (!addr)
             continue;
-        }
-        memset(hdr, 0, vq->hdr_size);
-        if (vq->use_checksum)
-            virtq_checksum_prepare(hdr, p->buf + p->headroom, p->length);
         pvq_add(vq, p, addr, vq->hdr_size + p->length, 0);
         bytes += p->length;
         sent++;
@@ -162,18 +153,8 @@ static int pvq_merge(struct pvirtq *vq, struct packet *p, int nbuf, int verdict)
             verdict = -1;
             continue;
         }
-        struct packet *q = pvq_release(vq, id);
-        if (len > cap) {
-            vq->stats->bad_len++;
-            verdict = -1;
-        } else if (verdict == 0 && p->length + len > PACKET_PAYLOAD_SIZE) {
-            vq->stats->oversize++;
-            verdict = -1;
-        } else if (verdict == 0) {
-            memcpy(p->buf + p->headroom + p->length, q->buf + q->headroom - vq->hdr_size, len);
-            p->length += len;
-        }
-        packet_free(q);
+        verdict = vq_append(vq->stats, vq->hdr_size, cap, p, pvq_release(vq, id), len,
+                            verdict);
     }
     return verdict;
 }
