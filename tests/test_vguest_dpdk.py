@@ -11,7 +11,7 @@ import time
 import pytest
 from helpers_testpmd import TestPmd, need_testpmd
 
-from snabbpy.apps.vguest.loopback import WINDOW, CheckingSink, CountedSource
+from snabbpy.apps.vguest.selftest.loopback import WINDOW, CheckingSink, CountedSource
 from snabbpy.core import config, packet
 from snabbpy.core.engine import Engine
 from snabbpy.core.link import Link

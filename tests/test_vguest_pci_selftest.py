@@ -3,9 +3,9 @@ sends and expects, and how it counts what arrives."""
 
 import pytest
 
-from snabbpy.apps.vguest import pci_selftest
-from snabbpy.apps.vguest.loopback import frame
-from snabbpy.apps.vguest.pci_selftest import Frames, FrameSource, OrderedSink
+from snabbpy.apps.vguest.selftest import pci as pci_selftest
+from snabbpy.apps.vguest.selftest.loopback import frame
+from snabbpy.apps.vguest.selftest.pci import Frames, FrameSource, OrderedSink
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine

@@ -3,7 +3,7 @@ the host: QEMU is the vhost-user frontend, the guest kernel drives the
 rings (indirect descriptors, event index, merged receive buffers,
 interrupts through the call eventfd). VhostUser echoes every frame; the
 guest checks 60, 1500 and 9000-byte frames come back intact
-(snabbpy/apps/vhost/linux_guest.py). Needs scripts/setup-vm-lab.sh."""
+(snabbpy/vm/guest/linux_guest.py). Needs scripts/setup-vm-lab.sh."""
 
 import json
 import os
@@ -46,7 +46,7 @@ def test_linux_virtio_net_frames_come_back_through_vhost_user(tmp_path):
     graph.write_text(ECHO.format(sock=sock))
     argv = [sys.executable, "-m", "snabbpy.vm.cli", "run", "--timeout", "500",
             "--host-run", str(graph), "--net", f"vhost-user:{sock}", "--",
-            "python3", "-m", "snabbpy.apps.vhost.linux_guest", "0000:00:05.0", "50"]
+            "python3", "-m", "snabbpy.vm.guest.linux_guest", "0000:00:05.0", "50"]
     result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"status {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"

@@ -3,7 +3,7 @@ engine with no VM: a FrameSource plays the guest."""
 
 import pytest
 
-from snabbpy.apps.vguest.pci_selftest import FrameSource, OrderedSink
+from snabbpy.apps.vguest.selftest.pci import FrameSource, OrderedSink
 from snabbpy.core import config
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine

@@ -27,7 +27,7 @@ DIAGRAM: Responder
 
 from __future__ import annotations
 
-from snabbpy.apps.vguest.pci_selftest import Frames
+from snabbpy.apps.vguest.selftest.pci import Frames
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError

@@ -6,15 +6,9 @@
 - ``VGuest``: the app (``vguest.VGuest``).
 """
 
+# The package's selftest() is bound here, before anything imports the
+# selftest package's modules (which would rebind the name to the package).
+from snabbpy.apps.vguest.selftest import selftest
 from snabbpy.apps.vguest.vguest import VGuest
 
 __all__ = ["VGuest", "selftest"]
-
-
-def selftest(*argv: str) -> int:
-    """Sends packets each way through VGuest and a vhost-user backend in
-    another process (or the device named by ``--pci`` / ``--vhost-user``);
-    returns 0 when every packet is accounted for. See README.md."""
-    from snabbpy.apps.vguest.loopback import main
-
-    return main(list(argv))

@@ -14,11 +14,11 @@ import struct
 from typing import Any
 
 from snabbpy.apps.vguest.transport import CONFIG_MAC, CONFIG_STATUS, Transport, TransportError
-from snabbpy.apps.vguest.virtq import Virtq
 from snabbpy.core.memory import DMAMemory, dma
 from snabbpy.lib.virtio import DeviceStatus, Feature, NetStatus, feature_mask, feature_names
 from snabbpy.lib.virtio.net_header import header_size
 from snabbpy.lib.virtio.ring import check_queue_size
+from snabbpy.lib.virtio.virtq import Virtq
 
 RX_QUEUE, TX_QUEUE = 0, 1
 

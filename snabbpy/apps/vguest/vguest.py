@@ -12,7 +12,6 @@ import importlib
 
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
 from snabbpy.apps.vguest.transport import Transport, TransportError
-from snabbpy.apps.vguest.virtq import STATS
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
@@ -20,6 +19,7 @@ from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
 from snabbpy.lib.virtio.ring import check_queue_size
+from snabbpy.lib.virtio.virtq import STATS
 
 #: Where a PCI transport is looked for: module, factory taking (pciaddr).
 PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")

@@ -157,7 +157,7 @@ def run(nic_conf: dict, packets: int, size: int) -> dict[str, int]:
 def main(argv: list[str]) -> int:
     """Runs the selftest; 0 if every packet came back intact."""
     if os.environ.get("SNABBPY_VGUEST_PCI") or any(a.split("=")[0] == "--pci" for a in argv):
-        from snabbpy.apps.vguest.pci_selftest import main as pci_main  # host sends, we count
+        from snabbpy.apps.vguest.selftest.pci import main as pci_main  # host sends, we count
 
         return pci_main(argv)
     args = parse(argv)

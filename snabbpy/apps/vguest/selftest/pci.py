@@ -22,8 +22,8 @@ import os
 import sys
 import time
 
-from snabbpy.apps.vguest.loopback import frame
 from snabbpy.apps.vguest.pci_transport import MODES
+from snabbpy.apps.vguest.selftest.loopback import frame
 from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.core import config, packet
 from snabbpy.core.app import App, Param

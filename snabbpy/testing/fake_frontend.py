@@ -26,8 +26,7 @@ from snabbpy.lib.vhost_user import (
 )
 from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
 from snabbpy.lib.virtio.constants import Feature, feature_mask
-
-from .fake_guest import USER_OFFSET, FakeMemory, FakeQueue
+from snabbpy.testing.fake_guest import USER_OFFSET, FakeMemory, FakeQueue
 
 R = Request
 WANTED = feature_mask(Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
