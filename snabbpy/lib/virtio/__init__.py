@@ -26,3 +26,19 @@ __all__ = [
     "NetHeader", "header_size",
     "RingLayout", "check_queue_size", "legacy_layout", "modern_layout",
 ]
+
+#: This package's C parts for snabbpy._native: (header, source), either may be
+#: None, relative to this directory, in the order C must see them.
+#: native_build.py reads this list without importing the package.
+C_PARTS = [
+    ("vring.h", None),
+    # the driver end (vguest)
+    ("virtq.h", "virtq.c"),
+    ("checksum.h", "checksum.c"),
+    # the device end (vhost): one header, the code split by concern
+    ("device_ring.h", "device_ring_memory.c"),
+    (None, "device_ring.c"),
+    (None, "device_ring_chain.c"),
+    (None, "device_ring_tx.c"),
+    (None, "device_ring_rx.c"),
+]
