@@ -33,3 +33,19 @@ def test_the_graph_runs_until_stopped_and_listens_first(tmp_path):
         assert sock.is_socket() and host.proc.poll() is None
         assert host.stop() == 0
     assert "link report" in (tmp_path / "log").read_text()
+
+
+def test_a_checkout_in_the_current_directory_does_not_shadow_the_host_graph(
+        tmp_path, monkeypatch):
+    (tmp_path / "snabbpy").mkdir()
+    (tmp_path / "snabbpy" / "__init__.py").write_text("raise ImportError('unbuilt checkout')\n")
+    monkeypatch.chdir(tmp_path)
+    sock = tmp_path / "vm.sock"
+    graph = tmp_path / "host.yaml"
+    graph.write_text(f"apps:\n  vhost: {{class: vhost.VhostUser, config: "
+                     f"{{socket_path: '{sock}'}}}}\n")
+    with open(tmp_path / "log", "w") as log:
+        host = HostGraph(str(graph), log=log)
+        host.start([parse_net(f"vhost-user:{sock}")])
+        assert host.stop() == 0
+    assert "unbuilt checkout" not in (tmp_path / "log").read_text()
