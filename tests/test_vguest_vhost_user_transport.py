@@ -13,8 +13,8 @@ import warnings
 
 import pytest
 
-from snabbpy.apps.vguest import loopback
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.selftest import loopback
 from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core.memory import dma

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
-import stat
 import struct
-import time
 from typing import Any
 
 from snabbpy.apps.vguest.transport import Transport, TransportError
@@ -35,6 +33,7 @@ from snabbpy.lib.vhost_user import (
     VringState,
 )
 from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
+from snabbpy.lib.vhost_user.sockets import Connector, Listener, SocketPathError
 from snabbpy.lib.virtio import DeviceStatus, Feature, feature_mask
 
 PROTOCOL_FEATURES_BIT = 1 << Feature.VHOST_USER_PROTOCOL_FEATURES
@@ -49,53 +48,27 @@ def connect(path: str, is_server: bool, timeout: float) -> socket.socket:
     ``timeout`` while the backend starts), or listen on it and accept one."""
     if is_server:
         return _accept_one(path, timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(path)
-            return sock
-        except (FileNotFoundError, ConnectionRefusedError) as e:
-            sock.close()
-            if time.monotonic() > deadline:
-                raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
-            time.sleep(0.05)
-        except OSError as e:
-            sock.close()
-            raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
-
-
-def _remove_stale_socket(path: str) -> None:
-    """Removes a socket file left by a server that is gone; anything else
-    at ``path`` (a file, a live server's socket) is a TransportError."""
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise TransportError(f"vhost-user {path}: exists and is not a socket; not replacing it")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        if probe.connect_ex(path) == 0:
-            raise TransportError(f"vhost-user {path}: another server is listening there")
-    os.unlink(path)
+        return Connector(path, interval=0.05).connect(timeout)
+    except OSError as e:
+        raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
 
 
 def _accept_one(path: str, timeout: float) -> socket.socket:
     """Listens on ``path`` and accepts one backend within ``timeout`` s."""
-    _remove_stale_socket(path)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        try:
-            listener.bind(path)
-        except OSError as e:
-            raise TransportError(f"vhost-user {path}: cannot listen: {e.strerror}") from None
-        listener.listen(1)
-        listener.settimeout(timeout)
-        try:
-            sock, _ = listener.accept()
-        except TimeoutError:
-            raise TransportError(f"vhost-user {path}: no backend connected "
-                                 f"in {timeout:g}s") from None
-        return sock
+    try:
+        listener = Listener(path, backlog=1)
+    except SocketPathError as e:
+        raise TransportError(f"vhost-user {path}: {e}") from None
+    except OSError as e:
+        raise TransportError(f"vhost-user {path}: cannot listen: {e.strerror}") from None
+    try:
+        return listener.accept(timeout)
+    except TimeoutError:
+        raise TransportError(f"vhost-user {path}: no backend connected "
+                             f"in {timeout:g}s") from None
+    finally:
+        listener.close()
 
 
 class VhostUserTransport(Transport):

@@ -16,10 +16,11 @@ from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import ffi, lib
 from snabbpy.lib.vhost_user import REQUESTS, Message, VhostUserProtocolError
+from snabbpy.lib.vhost_user.sockets import Connector, Listener
 from snabbpy.lib.virtio.constants import Feature, feature_names
 from snabbpy.lib.virtio.ring import MAX_QUEUE_SIZE
 
-from .channel import Channel, Connector, Listener
+from .channel import Channel
 from .device import RX, SUPPORTED_FEATURES, TX, DeviceError, VhostDevice
 from .vring import STATS
 
