@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 
 from snabbpy.core.config import ConfigError
+from snabbpy.metrics.command import exporter
+from snabbpy.top import ps, top
+from snabbpy.vm.cli import vm
 
 
 class Snabbpy(click.Group):
@@ -165,6 +168,8 @@ def _final_report(engine, report_json: str | None) -> None:
 def selftest(module: str, args: tuple[str, ...]) -> None:
     """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic); ARGS
     go to the selftest (e.g. apps.vguest --pci 0000:00:05.0)."""
+    # The user names the module, as a graph names its app classes: the one
+    # import by name here, beside config's class loader.
     try:
         mod = importlib.import_module(f"snabbpy.{module}")
     except ModuleNotFoundError as exc:
@@ -219,24 +224,6 @@ def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> No
         sys.stdout.buffer.write(data)
 
 
-#: Commands defined in other packages: (module, click command attribute).
-COMMAND_MODULES = [
-    ("snabbpy.vm.cli", "vm"),
-    ("snabbpy.top", "top"),
-    ("snabbpy.top", "ps"),
-    ("snabbpy.metrics.command", "exporter"),
-]
-
-
-def _add_commands() -> None:
-    for module, attr in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a broken module must not hide
-                raise
-            continue  # not built yet
-        main.add_command(getattr(mod, attr))
-
-
-_add_commands()
+# Commands defined in the packages they drive.
+for command in (vm, top, ps, exporter):
+    main.add_command(command)

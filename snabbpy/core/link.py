@@ -30,7 +30,10 @@ COUNTERS = ("txpackets", "txbytes", "rxpackets", "rxbytes", "txdrop")
 class Link:
     """A ring of packets from one app's output port to another's input.
 
-    ``c`` is the ``struct link *`` for C code and cffi batch calls."""
+    ``c`` is the ``struct link *`` for C code and cffi batch calls. The
+    verbs ``empty()``, ``full()``, ``nreadable()``, ``nwritable()``,
+    ``receive()``, ``front()`` and ``transmit(p)`` are the C functions of
+    link.h bound to this link (one cffi call each, no Python in between)."""
 
     def __init__(self, name: str = "link", counters: Counters | None = None) -> None:
         self.name = name
@@ -46,7 +49,6 @@ class Link:
         self.front = partial(lib.link_front, c)
         self.transmit = partial(lib.link_transmit, c)
 
-    # The verbs above are set per instance; these stubs document them.
     def __repr__(self) -> str:
         return f"<Link {self.name} {self.nreadable()} packets>"
 

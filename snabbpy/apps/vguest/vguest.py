@@ -3,15 +3,15 @@
 Packets on ``input`` go out through the device's transmit queue; packets
 the device receives come out on ``output``. The device is reached over
 vhost-user (``vhost_user``: a socket path) or, inside a VM, over PCI
-(``pciaddr``) once a PCI transport module is installed.
+(``pciaddr``: legacy or modern virtio-pci).
 """
 
 from __future__ import annotations
 
-import importlib
-
-from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.device import RX_QUEUE, TX_QUEUE, DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.pci_transport import open_pci_transport
 from snabbpy.apps.vguest.transport import Transport, TransportError
+from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
@@ -20,9 +20,6 @@ from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
 from snabbpy.lib.virtio.ring import check_queue_size
 from snabbpy.lib.virtio.virtq import STATS
-
-#: Where a PCI transport is looked for: module, factory taking (pciaddr).
-PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
 
 #: Packets per queue per breath at most: the whole ring.
 BATCH = lib.VIRTQ_MAX_SIZE
@@ -34,25 +31,8 @@ def open_transport(conf: dict) -> Transport:
     if (conf["pciaddr"] is None) == (conf["vhost_user"] is None):
         raise ConfigError("vguest: give exactly one of pciaddr and vhost_user")
     if conf["vhost_user"] is not None:
-        from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
-
         return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"])
-    module, factory = PCI_TRANSPORT
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        raise ConfigError(f"vguest: pciaddr {conf['pciaddr']!r}: PCI transports are not "
-                          "built yet (use vhost_user)") from None
-    return getattr(mod, factory)(conf["pciaddr"], mode=conf["pci_mode"])
-
-
-def _queue_size(value: int) -> int:
-    try:
-        return check_queue_size(value)
-    except ValueError as e:
-        raise ValueError(str(e)) from None
+    return open_pci_transport(conf["pciaddr"], mode=conf["pci_mode"])
 
 
 def _buffer_size(value: int) -> int:
@@ -75,7 +55,7 @@ class VGuest(App):
         "vhost_user": Param(str, default=None, doc="vhost-user socket path"),
         "is_server": Param(bool, default=False, doc="listen on vhost_user instead of connecting"),
         "use_checksum": Param(bool, default=False, doc="offload TCP/UDP checksums (CSUM)"),
-        "queue_size": Param(_queue_size, default=256, doc="descriptors per queue"),
+        "queue_size": Param(check_queue_size, default=256, doc="descriptors per queue"),
         "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
@@ -111,7 +91,7 @@ class VGuest(App):
         except (TransportError, DeviceError, PCIError) as e:
             self.device.close()  # frees the receive buffers already posted
             raise ConfigError(str(e)) from None
-        self._rx, self._tx = self.device.rx.c, self.device.tx.c
+        self._rx, self._tx = self.device.rx, self.device.tx
         self._in = self._out = None
 
     def link(self) -> None:
@@ -122,16 +102,15 @@ class VGuest(App):
         # Without an output link, received buffers wait on the ring.
         rx = self._rx
         if self._out is not None:
-            lib.virtq_rx_packets(rx, self._out, BATCH)
-        if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
-            self.transport.notify(0)
+            rx.receive(self._out, BATCH)
+        if rx.refill():
+            self.device.kick(RX_QUEUE)
 
     def push(self) -> None:
         tx = self._tx
-        lib.virtq_tx_reclaim(tx)
-        if self._in is not None and lib.virtq_tx_packets(tx, self._in, BATCH):
-            if lib.virtq_notify_needed(tx):
-                self.transport.notify(1)
+        tx.reclaim()
+        if self._in is not None and tx.transmit(self._in, BATCH):
+            self.device.kick(TX_QUEUE)
 
     def report(self) -> str:
         """Counters that are not zero, and the device's identity."""
