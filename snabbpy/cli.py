@@ -100,7 +100,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
         report_json: str | None, busywait: bool, metrics: str | None) -> None:
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
-    from snabbpy.core import config, counter
+    from snabbpy.core import config, registry
     from snabbpy.core.engine import AppError, Engine
     from snabbpy.core.report import LoadReporter
 
@@ -121,7 +121,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     try:
         try:
             engine.configure(c)
-            counter.write_process_info(config_file)
+            registry.write_process_info(config_file)
             load = LoadReporter(engine)
             engine.main(duration=duration, done=engine.finished,
                         report_interval=report_interval or None,
@@ -131,9 +131,9 @@ def run(config_file: str, duration: float | None, report_interval: float,
         except AppError as exc:
             failed = exc
         except OSError as exc:
-            if exc.filename and str(exc.filename).startswith(str(counter.shm_root())):
+            if exc.filename and str(exc.filename).startswith(str(registry.shm_root())):
                 raise ConfigError(
-                    f"cannot publish counters in {counter.shm_root()}: {exc.strerror} "
+                    f"cannot publish counters in {registry.shm_root()}: {exc.strerror} "
                     "(set SNABBPY_SHM to a writable directory)"
                 ) from None
             raise
