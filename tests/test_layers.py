@@ -99,3 +99,16 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_import_cycle():
     g = graph()
     assert cycles({m: {d for d in deps if d in g} for m, deps in g.items()}) == []
+
+
+def test_the_layout_docs_name_every_package():
+    """README's Layout and docs/architecture.md name every package (apps by
+    their directory, ``pcap/``, or in backticks, ``pcap``)."""
+    readme = (ROOT.parent / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    architecture = (ROOT.parent / "docs" / "architecture.md").read_text()
+    names = sorted({p.parent.name for p in ROOT.rglob("__init__.py")} - {"snabbpy"})
+    missing = [(n, doc) for n in names for doc, text in (("README", layout),
+                                                        ("architecture", architecture))
+               if f"{n}/" not in text and f"`{n}`" not in text]
+    assert missing == []
