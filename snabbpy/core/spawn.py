@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 
-#: What the installed ``snabbpy`` script runs.
-ENTRY_POINT = "import sys; from snabbpy.cli import main; sys.exit(main())"
+#: What the installed ``snabbpy`` script runs (named as it is, for click's usage lines).
+ENTRY_POINT = ("import sys; sys.argv[0] = 'snabbpy'; "
+               "from snabbpy.cli import main; sys.exit(main())")
 
 
 def snabbpy_command(*args: str) -> list[str]:
