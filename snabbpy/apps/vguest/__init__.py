@@ -1,9 +1,11 @@
 """vguest: a virtio-net guest driver in userspace.
 
-- ``virtq``: the driver side of a split virtqueue (C batch calls);
-- ``device``: virtio-net initialisation through a ``transport``;
+- ``device``: virtio-net initialisation through a ``transport``, on the
+  driver end of the rings (``snabbpy.lib.virtio.virtq``);
 - ``vhost_user_transport``: the device behind a vhost-user socket;
-- ``VGuest``: the app (``vguest.VGuest``).
+  ``pci_transport`` (``pci_legacy``, ``pci_modern``): a virtio-net PCI device;
+- ``VGuest``: the app (``vguest.VGuest``);
+- ``selftest``: what ``snabbpy selftest apps.vguest`` runs.
 """
 
 # The package's selftest() is bound here, before anything imports the
