@@ -16,7 +16,9 @@ Python app touching every packet still moves millions of them a second::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 from snabbpy.core import packet
 from snabbpy.core.batch import Batch
@@ -72,6 +74,13 @@ class Link:
         """Frees every packet on the link (when it is removed); returns how
         many. They are counted as received."""
         return lib.link_free_all(self.c)
+
+
+def link_array(links: Iterable[Link]) -> tuple[Any, int]:
+    """``(struct link *[], count)`` of ``links`` for a C call that feeds many
+    links at once (Split, Tee, RSS); the array is never empty, for cffi."""
+    cs = [link.c for link in links]
+    return ffi.new("struct link *[]", cs or 1), len(cs)
 
 
 def selftest() -> None:
