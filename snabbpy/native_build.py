@@ -30,6 +30,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("apps/pcap/pcap.h", "apps/pcap/pcap.c"),
     ("apps/socket/fdio.h", "apps/socket/fdio.c"),
     ("lib/virtio/device_ring.h", "lib/virtio/device_ring.c"),
+    ("lib/virtio/device_ctrl.h", "lib/virtio/device_ctrl.c"),
     ("lib/bpf.h", "lib/bpf.c"),
     ("apps/rss/rss.h", "apps/rss/rss.c"),
 ]
