@@ -3,14 +3,17 @@
 Packets on ``input`` go out through the device's transmit queue; packets
 the device receives come out on ``output``. The device is reached over
 vhost-user (``vhost_user``: a socket path) or, inside a VM, over PCI
-(``pciaddr``) once a PCI transport module is installed.
+(``pciaddr``) once a PCI transport module is installed. With ``queues: N``
+the device's N queue pairs are used: pair k on ports ``input<k>`` and
+``output<k>`` (pair 0: ``input``/``output``); put an ``rss.RSS`` in front
+to spread one link over them by flow.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice, stats_key
 from snabbpy.apps.vguest.transport import Transport, TransportError
 from snabbpy.apps.vguest.virtq import STATS
 from snabbpy.core import packet
@@ -26,7 +29,12 @@ PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
 
 #: Packets per queue per breath at most: the whole ring.
 BATCH = lib.VIRTQ_MAX_SIZE
-COUNTERS = tuple(f"{d}_{name}" for d in ("rx", "tx") for name in STATS)
+#: The most queue pairs (counters are laid out for all of them).
+MAX_QUEUE_PAIRS = 8
+COUNTERS = tuple(f"{stats_key(q)}_{name}" for q in range(2 * MAX_QUEUE_PAIRS)
+                 for name in STATS)
+INPUTS = ("input",) + tuple(f"input{k}" for k in range(1, MAX_QUEUE_PAIRS))
+OUTPUTS = ("output",) + tuple(f"output{k}" for k in range(1, MAX_QUEUE_PAIRS))
 
 
 def open_transport(conf: dict) -> Transport:
@@ -36,7 +44,9 @@ def open_transport(conf: dict) -> Transport:
     if conf["vhost_user"] is not None:
         from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 
-        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"])
+        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"],
+                                  control_queue=conf["control_queue"],
+                                  multiqueue=conf["queues"] > 1)
     module, factory = PCI_TRANSPORT
     try:
         mod = importlib.import_module(module)
@@ -55,6 +65,14 @@ def _queue_size(value: int) -> int:
         raise ValueError(str(e)) from None
 
 
+def _queues(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if not 1 <= value <= MAX_QUEUE_PAIRS:
+        raise ValueError(f"{value} queue pairs: 1 to {MAX_QUEUE_PAIRS}")
+    return value
+
+
 def _buffer_size(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an integer, got {value!r}")
@@ -66,7 +84,7 @@ def _buffer_size(value: int) -> int:
 class VGuest(App):
     """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
 
-    inputs, outputs = ("input",), ("output",)
+    inputs, outputs = INPUTS, OUTPUTS
 
     config = {
         "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),
@@ -80,6 +98,10 @@ class VGuest(App):
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
                                 doc="bytes of each receive buffer (merged when smaller)"),
+        "queues": Param(_queues, default=1, doc="queue pairs to use (the device needs MQ)"),
+        "control_queue": Param(bool, default=False,
+                               doc="vhost-user: hand the control queue to the backend and "
+                                   "set the pairs with VQ_PAIRS_SET (else SET_VRING_ENABLE)"),
     }
     counters = COUNTERS
 
@@ -101,37 +123,45 @@ class VGuest(App):
         except TransportError as e:
             raise ConfigError(str(e)) from None
         base = self.stats.pointer
-        stats = {d: base + self.stats.index[f"{d}_packets"] for d in ("rx", "tx")}
+        stats = {d: base + self.stats.index[f"{d}_packets"]
+                 for d in map(stats_key, range(2 * conf["queues"]))}
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
             use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
-            rx_buffer_size=conf["rx_buffer_size"], stats=stats)
+            rx_buffer_size=conf["rx_buffer_size"], stats=stats, queue_pairs=conf["queues"])
         try:
             self.device.open()
         except (TransportError, DeviceError, PCIError) as e:
             self.device.close()  # frees the receive buffers already posted
             raise ConfigError(str(e)) from None
-        self._rx, self._tx = self.device.rx.c, self.device.tx.c
-        self._in = self._out = None
+        # (rx ring, tx ring, queue index of rx, input link, output link) per pair
+        self._pairs = [[rx.c, tx.c, 2 * k, None, None]
+                       for k, (rx, tx) in enumerate(self.device.pairs)]
 
     def link(self) -> None:
-        self._in = self.input["input"].c if "input" in self.input else None
-        self._out = self.output["output"].c if "output" in self.output else None
+        n = len(self._pairs)
+        for port in (*self.input, *self.output):
+            pair = INPUTS.index(port) if port in INPUTS else OUTPUTS.index(port)
+            if pair >= n:
+                raise ConfigError(f"port {port!r} is queue pair {pair}, but queues is {n}")
+        for k, p in enumerate(self._pairs):
+            i, o = self.input.get(INPUTS[k]), self.output.get(OUTPUTS[k])
+            p[3], p[4] = (i.c if i else None), (o.c if o else None)
 
     def pull(self) -> None:
         # Without an output link, received buffers wait on the ring.
-        rx = self._rx
-        if self._out is not None:
-            lib.virtq_rx_packets(rx, self._out, BATCH)
-        if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
-            self.transport.notify(0)
+        for rx, _, queue, _, out in self._pairs:
+            if out is not None:
+                lib.virtq_rx_packets(rx, out, BATCH)
+            if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
+                self.transport.notify(queue)
 
     def push(self) -> None:
-        tx = self._tx
-        lib.virtq_tx_reclaim(tx)
-        if self._in is not None and lib.virtq_tx_packets(tx, self._in, BATCH):
-            if lib.virtq_notify_needed(tx):
-                self.transport.notify(1)
+        for _, tx, queue, inp, _ in self._pairs:
+            lib.virtq_tx_reclaim(tx)
+            if inp is not None and lib.virtq_tx_packets(tx, inp, BATCH):
+                if lib.virtq_notify_needed(tx):
+                    self.transport.notify(queue + 1)
 
     def report(self) -> str:
         """Counters that are not zero, and the device's identity."""
@@ -141,8 +171,9 @@ class VGuest(App):
                  + (f", mac {mac.hex(':')}" if mac else "")
                  + f"; features: {' '.join(feature_names(self.device.features))}"]
         lines += [f"  {k}: {v:,}" for k, v in s.items() if v]
-        for name, vq in (("rx", self.device.rx), ("tx", self.device.tx)):
-            if vq is not None and vq.broken:
+        queues = [vq for pair in self.device.pairs for vq in pair]
+        for name, vq in zip(map(stats_key, range(len(queues))), queues, strict=True):
+            if vq.broken:
                 lines.append(f"  {name} queue stalled: the device's used idx is out of range")
         return "\n".join(lines)
 
