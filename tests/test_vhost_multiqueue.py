@@ -220,7 +220,7 @@ def test_queues_and_ports_are_checked_at_load(tmp_path):
             config.validate("vhost", VhostUser, {"socket_path": "x", "queues": bad})
     app = make_app(tmp_path, queues=2, links=False)
     app.input = {"input3": Link("in")}
-    with pytest.raises(ConfigError, match="'input3' is queue pair 3, but the device has 2"):
+    with pytest.raises(ConfigError, match="'input3' is queue pair 3, but this app serves pairs 0, 1"):
         app.link()
     app.stop()
     with pytest.raises(ConfigError, match="cannot offer NET_MQ"):

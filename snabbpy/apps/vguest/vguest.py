@@ -22,6 +22,8 @@ from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
+from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
 from snabbpy.lib.virtio.ring import check_queue_size
 
 #: Where a PCI transport is looked for: module, factory taking (pciaddr).
@@ -29,12 +31,8 @@ PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
 
 #: Packets per queue per breath at most: the whole ring.
 BATCH = lib.VIRTQ_MAX_SIZE
-#: The most queue pairs (counters are laid out for all of them).
-MAX_QUEUE_PAIRS = 8
 COUNTERS = tuple(f"{stats_key(q)}_{name}" for q in range(2 * MAX_QUEUE_PAIRS)
                  for name in STATS)
-INPUTS = ("input",) + tuple(f"input{k}" for k in range(1, MAX_QUEUE_PAIRS))
-OUTPUTS = ("output",) + tuple(f"output{k}" for k in range(1, MAX_QUEUE_PAIRS))
 
 
 def open_transport(conf: dict) -> Transport:
@@ -65,14 +63,6 @@ def _queue_size(value: int) -> int:
         raise ValueError(str(e)) from None
 
 
-def _queues(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if not 1 <= value <= MAX_QUEUE_PAIRS:
-        raise ValueError(f"{value} queue pairs: 1 to {MAX_QUEUE_PAIRS}")
-    return value
-
-
 def _buffer_size(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"expected an integer, got {value!r}")
@@ -98,7 +88,7 @@ class VGuest(App):
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
                                 doc="bytes of each receive buffer (merged when smaller)"),
-        "queues": Param(_queues, default=1, doc="queue pairs to use (the device needs MQ)"),
+        "queues": Param(queue_pairs, default=1, doc="queue pairs to use (the device needs MQ)"),
         "control_queue": Param(bool, default=False,
                                doc="vhost-user: hand the control queue to the backend and "
                                    "set the pairs with VQ_PAIRS_SET (else SET_VRING_ENABLE)"),
@@ -139,11 +129,7 @@ class VGuest(App):
                        for k, (rx, tx) in enumerate(self.device.pairs)]
 
     def link(self) -> None:
-        n = len(self._pairs)
-        for port in (*self.input, *self.output):
-            pair = INPUTS.index(port) if port in INPUTS else OUTPUTS.index(port)
-            if pair >= n:
-                raise ConfigError(f"port {port!r} is queue pair {pair}, but queues is {n}")
+        check_ports((*self.input, *self.output), range(len(self._pairs)))
         for k, p in enumerate(self._pairs):
             i, o = self.input.get(INPUTS[k]), self.output.get(OUTPUTS[k])
             p[3], p[4] = (i.c if i else None), (o.c if o else None)

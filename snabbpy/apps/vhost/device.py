@@ -27,6 +27,7 @@ from snabbpy.lib.vhost_user import (
 )
 from snabbpy.lib.vhost_user.constants import VRING_F_LOG
 from snabbpy.lib.virtio.constants import Feature, feature_mask, feature_names
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS
 from snabbpy.lib.virtio.ring import MAX_QUEUE_SIZE
 
 from .control_queue import ControlQueue
@@ -42,8 +43,6 @@ SUPPORTED_FEATURES = feature_mask(
 PROTOCOL_FEATURES = feature_mask(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ)
 #: Added to the offer when the device has more than one queue pair.
 MQ_FEATURES = feature_mask(Feature.NET_MQ, Feature.NET_CTRL_VQ)
-#: The most queue pairs a device may have (its counters are laid out for them).
-MAX_QUEUE_PAIRS = 8
 
 
 class DeviceError(ValueError):

@@ -15,11 +15,6 @@ from snabbpy.core.native import ffi, lib
 from .vring import STATS, Vring
 
 
-def port_names(pair: int) -> tuple[str, str]:
-    """(input port, output port) of queue pair ``pair``."""
-    return ("input", "output") if pair == 0 else (f"input{pair}", f"output{pair}")
-
-
 def counter_prefixes(pair: int) -> tuple[str, str]:
     """(receive ring prefix, transmit ring prefix) of ``pair``'s counters."""
     return ("rxq", "txq") if pair == 0 else (f"rxq{pair}", f"txq{pair}")

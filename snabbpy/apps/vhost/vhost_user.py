@@ -19,19 +19,20 @@ from snabbpy.core.config import ConfigError
 from snabbpy.core.native import ffi
 from snabbpy.lib.vhost_user import REQUESTS, Message, VhostUserProtocolError
 from snabbpy.lib.virtio.constants import Feature, feature_names
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
+from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports, port_names
 from snabbpy.lib.virtio.ring import MAX_QUEUE_SIZE
 
 from .channel import Channel, Connector, Listener
 from .control_queue import COUNTERS as CTRL_COUNTERS
 from .device import (
-    MAX_QUEUE_PAIRS,
     MQ_FEATURES,
     SUPPORTED_FEATURES,
     DeviceError,
     RingIndexError,
     VhostDevice,
 )
-from .queue_pair import QueuePair, pair_counters, port_names, ring_stats
+from .queue_pair import QueuePair, pair_counters, ring_stats
 from .vring import STATS
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ RING_COUNTERS = tuple(f"rxq_{n}" for n in STATS) + tuple(f"txq_{n}" for n in STA
 COUNTERS = (("connects", "disconnects", "requests", "protocol_errors",
              "rxq_drop_not_ready") + RING_COUNTERS + ("bad_ring_index",) + CTRL_COUNTERS
             + tuple(n for k in range(1, MAX_QUEUE_PAIRS) for n in pair_counters(k)))
-INPUTS = tuple(port_names(k)[0] for k in range(MAX_QUEUE_PAIRS))
-OUTPUTS = tuple(port_names(k)[1] for k in range(MAX_QUEUE_PAIRS))
 
 
 def _offer(conf: dict) -> int:
@@ -58,14 +57,6 @@ def _offer(conf: dict) -> int:
     if conf["queues"] > 1:
         offered |= MQ_FEATURES  # the driver cannot find the other pairs without them
     return offered
-
-
-def _queues(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"expected an integer, got {value!r}")
-    if not 1 <= value <= MAX_QUEUE_PAIRS:
-        raise ValueError(f"{value} queue pairs: 1 to {MAX_QUEUE_PAIRS}")
-    return value
 
 
 class VhostUser(App):
@@ -86,7 +77,7 @@ class VhostUser(App):
         "qsize": Param(int, default=MAX_QUEUE_SIZE, doc="largest queue size accepted"),
         "reconnect_interval": Param(float, default=0.5,
                                     doc="client mode: seconds between connection attempts"),
-        "queues": Param(_queues, default=1,
+        "queues": Param(queue_pairs, default=1,
                         doc="queue pairs (above 1: offer MQ and a control queue)"),
     }
     counters = COUNTERS
@@ -120,12 +111,7 @@ class VhostUser(App):
             raise ConfigError(f"socket_path: cannot listen at {path!r}: {e}") from None
 
     def link(self) -> None:
-        n = len(self.pairs)
-        for port in (*self.input, *self.output):
-            pair = INPUTS.index(port) if port in INPUTS else OUTPUTS.index(port)
-            if pair >= n:
-                raise ConfigError(f"port {port!r} is queue pair {pair}, but the device has "
-                                  f"{n} (queues: {n})")
+        check_ports((*self.input, *self.output), (p.index for p in self.pairs))
         for k, pair in enumerate(self.pairs):
             in_port, out_port = port_names(k)
             i, o = self.input.get(in_port), self.output.get(out_port)

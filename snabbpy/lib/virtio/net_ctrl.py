@@ -21,6 +21,18 @@ OK, ERR = 0, 1
 
 #: VIRTIO_NET_CTRL_MQ_VQ_PAIRS_MIN / _MAX: the range of ``virtqueue_pairs``.
 VQ_PAIRS_MIN, VQ_PAIRS_MAX = 1, 0x8000
+#: The most queue pairs snabbpy's device (VhostUser) and driver (VGuest)
+#: use: their per-queue counters are laid out for this many.
+MAX_QUEUE_PAIRS = 8
+
+
+def queue_pairs(value: int) -> int:
+    """A ``queues:`` configuration value checked: 1 to ``MAX_QUEUE_PAIRS``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    if not 1 <= value <= MAX_QUEUE_PAIRS:
+        raise ValueError(f"{value} queue pairs: 1 to {MAX_QUEUE_PAIRS}")
+    return value
 
 
 class CtrlClass(IntEnum):
