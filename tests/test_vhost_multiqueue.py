@@ -8,11 +8,13 @@ import socket
 import struct
 
 import pytest
+import yaml
 
-from snabbpy.apps.vhost import VhostUser
+from snabbpy.apps.vhost import VhostQueue, VhostUser
 from snabbpy.apps.vhost.fake_frontend import WANTED, FakeFrontend
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
+from snabbpy.core.engine import Engine
 from snabbpy.core.link import Link
 from snabbpy.lib.vhost_user import ProtocolFeature, Request, VringState
 from snabbpy.lib.virtio import DescFlag, Feature, feature_mask
@@ -220,8 +222,74 @@ def test_queues_and_ports_are_checked_at_load(tmp_path):
             config.validate("vhost", VhostUser, {"socket_path": "x", "queues": bad})
     app = make_app(tmp_path, queues=2, links=False)
     app.input = {"input3": Link("in")}
-    with pytest.raises(ConfigError, match="'input3' is queue pair 3, but this app serves pairs 0, 1"):
+    with pytest.raises(ConfigError, match="'input3' is queue pair 3, but this app serves "
+                                          "pairs 0, 1"):
         app.link()
     app.stop()
     with pytest.raises(ConfigError, match="cannot offer NET_MQ"):
         make_app(tmp_path, queues=1, features=feature_mask(Feature.VERSION_1, Feature.NET_MQ))
+
+
+# -- one app per queue pair: VhostQueue ------------------------------------
+
+PER_PAIR = """
+apps:
+  vhost:   {class: vhost.VhostUser, config: {socket_path: %s, queues: 2, serve: [0]}}
+  vhostq1: {class: vhost.VhostQueue, config: {socket_path: %s, queue: 1}}
+  sink0:   {class: basic.Sink}
+  sink1:   {class: basic.Sink}
+links:
+  - vhost.output -> sink0.input
+  - vhostq1.output -> sink1.input
+"""
+
+
+def test_a_vhost_queue_serves_the_pair_the_owner_lends_it(tmp_path):
+    sock = str(tmp_path / "v.sock")
+    engine = Engine()
+    engine.configure(config.from_dict(yaml.safe_load(PER_PAIR % (sock, sock))))
+    owner, q1 = engine.apps["vhost"], engine.apps["vhostq1"]
+    ours, theirs = socket.socketpair()
+    owner.attach(ours)
+    fe = FakeFrontend(theirs, owner.tick, rings=5)
+    try:
+        connect(fe)
+        for ring, n in ((1, 2), (3, 7)):
+            for _ in range(n):
+                fe.rings[ring].post_tx(FRAME)
+        engine.breathe()
+        assert owner.stats["txq_packets"] == 2 and owner.stats["txq1_packets"] == 0
+        assert q1.stats["txq_packets"] == 7  # pair 1 counts in its own app
+        assert engine.links["vhostq1.output -> sink1.input"].stats()["rxpackets"] == 7
+        assert "pair 1: served by vhostq1" in owner.report()
+        assert "queue pair 1 of vhost" in q1.report()
+    finally:
+        engine.stop()
+        fe.close()
+
+
+def test_who_serves_a_pair_is_checked(tmp_path):
+    sock = str(tmp_path / "v.sock")
+    with pytest.raises(ConfigError, match=r"serve: \[2\] must list queue pairs 0 to 1"):
+        make_app(tmp_path, serve=[2])
+    owner = make_app(tmp_path, links=False, serve=[0])
+    owner.name = "vhost"
+
+    def queue_app(k, path=sock):
+        app = VhostQueue(config.validate("q", VhostQueue, {"socket_path": path, "queue": k}))
+        app.name = f"q{k}"
+        return app
+
+    first = queue_app(1)
+    first.link()
+    with pytest.raises(ConfigError, match="pair 1 of vhost is served by q1 already"):
+        queue_app(1).link()
+    with pytest.raises(ConfigError, match="vhost serves pair 0 itself"):
+        queue_app(0).link()
+    with pytest.raises(ConfigError, match="queue: 2 is not a queue pair of vhost"):
+        queue_app(2).link()
+    with pytest.raises(ConfigError, match="no VhostUser owns"):
+        queue_app(1, str(tmp_path / "other.sock")).link()
+    first.stop()
+    assert owner.lent == {}
+    owner.stop()

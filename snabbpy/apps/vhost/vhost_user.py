@@ -33,6 +33,7 @@ from .device import (
     VhostDevice,
 )
 from .queue_pair import QueuePair, pair_counters, ring_stats
+from .vhost_queue import owners
 from .vring import STATS
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,17 @@ RING_COUNTERS = tuple(f"rxq_{n}" for n in STATS) + tuple(f"txq_{n}" for n in STA
 COUNTERS = (("connects", "disconnects", "requests", "protocol_errors",
              "rxq_drop_not_ready") + RING_COUNTERS + ("bad_ring_index",) + CTRL_COUNTERS
             + tuple(n for k in range(1, MAX_QUEUE_PAIRS) for n in pair_counters(k)))
+
+
+def _served(conf: dict) -> list[int]:
+    n, serve = conf["queues"], conf["serve"]
+    if serve is None:
+        return list(range(n))
+    if any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n for k in serve):
+        raise ConfigError(f"serve: {serve} must list queue pairs 0 to {n - 1} (queues: {n})")
+    if len(set(serve)) != len(serve):
+        raise ConfigError(f"serve: {serve} lists a pair twice")
+    return sorted(serve)
 
 
 def _offer(conf: dict) -> int:
@@ -79,6 +91,9 @@ class VhostUser(App):
                                     doc="client mode: seconds between connection attempts"),
         "queues": Param(queue_pairs, default=1,
                         doc="queue pairs (above 1: offer MQ and a control queue)"),
+        "serve": Param(list, default=None,
+                       doc="queue pairs moved by this app (default: all); the others "
+                           "by a vhost.VhostQueue each"),
     }
     counters = COUNTERS
 
@@ -95,10 +110,41 @@ class VhostUser(App):
         self.device = VhostDevice(_offer(conf), stats, q)
         rings = self.device.vrings
         self.pairs = tuple(QueuePair(k, rings[2 * k], rings[2 * k + 1], self.stats)
-                           for k in range(conf["queues"]))
+                           for k in _served(conf))
+        self.lent: dict[int, App] = {}
         self.channel: Channel | None = None
         self.last_error = ""
         self.endpoint = self._endpoint(conf)
+        owners[conf["socket_path"]] = self
+
+    # -- queue pairs served by VhostQueue apps --------------------------------
+
+    def lend(self, pair: int, borrower: App) -> QueuePair:
+        """Pair ``pair``'s rings for ``borrower`` (a VhostQueue) to move, its
+        counters from now on; ConfigError if this app serves it or another
+        app has it."""
+        n = self.device.queue_pairs
+        if not 0 <= pair < n:
+            raise ConfigError(f"queue: {pair} is not a queue pair of {self.name} (queues: {n})")
+        if any(p.index == pair for p in self.pairs):
+            raise ConfigError(f"queue: {self.name} serves pair {pair} itself (leave it out "
+                              "of its serve list)")
+        if self.lent.get(pair, borrower) is not borrower:
+            raise ConfigError(f"queue: pair {pair} of {self.name} is served by "
+                              f"{self.lent[pair].name} already")
+        rx, tx = self.device.vrings[2 * pair], self.device.vrings[2 * pair + 1]
+        for vring, stats in zip((rx, tx), ring_stats(borrower.stats, 0), strict=True):
+            vring.set_stats(stats)
+        self.lent[pair] = borrower
+        return QueuePair(pair, rx, tx, borrower.stats)
+
+    def give_back(self, pair: int, borrower: App) -> None:
+        """``borrower`` no longer serves ``pair``: it counts here again."""
+        if self.lent.get(pair) is borrower:
+            del self.lent[pair]
+            rings = self.device.vrings[2 * pair:2 * pair + 2]
+            for vring, stats in zip(rings, ring_stats(self.stats, pair), strict=True):
+                vring.set_stats(stats)
 
     @staticmethod
     def _endpoint(conf: dict) -> Listener | Connector:
@@ -215,8 +261,10 @@ class VhostUser(App):
         d = self.device
         lines = [f"{self.state} on {self.conf['socket_path']}; features: "
                  f"{' '.join(feature_names(d.features)) or '-'}; memory: {d.memory or '-'}"]
+        for k, app in sorted(self.lent.items()):
+            lines.append(f"  pair {k}: served by {app.name}")
         for pair in self.pairs:
-            tag = f"pair {pair.index} " if len(self.pairs) > 1 else ""
+            tag = f"pair {pair.index} " if d.queue_pairs > 1 else ""
             if not d.pair_active(pair.index):
                 tag += "(not in use by the driver) "
             for name, v in (("rx (to guest)", pair.rx), ("tx (from guest)", pair.tx)):
@@ -238,3 +286,5 @@ class VhostUser(App):
             self.channel = None
         self.device.reset()
         self.endpoint.close()
+        if owners.get(self.conf["socket_path"]) is self:
+            del owners[self.conf["socket_path"]]
