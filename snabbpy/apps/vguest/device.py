@@ -73,6 +73,7 @@ class VirtioNetDevice:
         self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, queue_pairs > 1)
         self.pairs: list[tuple[Virtq, Virtq]] = []
         self.ctrl: DriverControlQueue | None = None
+        self.ctrl_timeout = 5.0  # seconds a control command may wait for its ack
         self.rx_buffer_size = rx_buffer_size
         self.stats = stats or {}
         self.features = 0
@@ -148,7 +149,7 @@ class VirtioNetDevice:
 
     def _set_pairs(self, pairs: int) -> None:
         try:
-            ack = self.ctrl.command(vq_pairs_set(pairs))
+            ack = self.ctrl.command(vq_pairs_set(pairs), self.ctrl_timeout)
         except ControlQueueError as e:
             raise DeviceError(str(e)) from None
         if ack != OK:
