@@ -60,11 +60,18 @@ class CtrlError(ValueError):
 
 @dataclass(frozen=True)
 class CtrlCommand:
-    """One control command: its class, command and data bytes."""
+    """One control command: its class, command and data bytes (``size``:
+    how many data bytes the command had, which ``data`` may fall short of
+    when only the start of a long one was kept)."""
 
     cls: int
     command: int
     data: bytes
+    size: int = -1
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            object.__setattr__(self, "size", len(self.data))
 
     @property
     def name(self) -> str:
@@ -105,7 +112,7 @@ def decode(data: bytes, length: int | None = None) -> CtrlCommand:
     length = len(data) if length is None else length
     if length < 2 or len(data) < 2:
         raise CtrlError(f"control command of {length} bytes: class and command need 2")
-    return CtrlCommand(data[0], data[1], bytes(data[2:length]))
+    return CtrlCommand(data[0], data[1], bytes(data[2:length]), length - 2)
 
 
 @dataclass(frozen=True)
@@ -125,8 +132,8 @@ def answer_mq(cmd: CtrlCommand, max_pairs: int, mq_negotiated: bool) -> Answer:
         return Answer(ERR, why=f"{cmd.name}: not supported")
     if not mq_negotiated:
         return Answer(ERR, why="MQ.VQ_PAIRS_SET: VIRTIO_NET_F_MQ was not negotiated")
-    if len(cmd.data) != 2:
-        return Answer(ERR, why=f"MQ.VQ_PAIRS_SET: {len(cmd.data)} data bytes, 2 expected")
+    if cmd.size != 2 or len(cmd.data) != 2:
+        return Answer(ERR, why=f"MQ.VQ_PAIRS_SET: {cmd.size} data bytes, 2 expected")
     (pairs,) = struct.unpack("<H", cmd.data)
     if not VQ_PAIRS_MIN <= pairs <= max_pairs:
         return Answer(ERR, why=f"MQ.VQ_PAIRS_SET: {pairs} pairs, the device has "
