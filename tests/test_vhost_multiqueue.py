@@ -293,3 +293,19 @@ def test_who_serves_a_pair_is_checked(tmp_path):
     first.stop()
     assert owner.lent == {}
     owner.stop()
+
+
+def test_the_engine_gives_counters_for_the_queues_configured(tmp_path):
+    engine = Engine()
+    c = config.new()
+    config.app(c, "one", VhostUser, {"socket_path": str(tmp_path / "1.sock")})
+    config.app(c, "two", VhostUser, {"socket_path": str(tmp_path / "2.sock"), "queues": 2})
+    engine.configure(c)
+    try:
+        one, two = (set(engine.counters()["apps"][n]) for n in ("one", "two"))
+    finally:
+        engine.stop()
+    assert {"rxq_packets", "txq_packets", "bad_ring_index"} <= one
+    assert not {n for n in one if n.startswith(("rxq1", "ctrl_"))}
+    assert {"rxq1_packets", "txq1_discarded", "rxq1_drop_not_ready", "ctrl_errors"} <= two
+    assert not {n for n in two if n.startswith(("rxq2", "txq2"))}

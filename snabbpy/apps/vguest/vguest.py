@@ -31,8 +31,12 @@ PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
 
 #: Packets per queue per breath at most: the whole ring.
 BATCH = lib.VIRTQ_MAX_SIZE
-COUNTERS = tuple(f"{stats_key(q)}_{name}" for q in range(2 * MAX_QUEUE_PAIRS)
-                 for name in STATS)
+def counters_for_queues(queues: int) -> tuple[str, ...]:
+    """rx_*, tx_* (then rx<k>_*, tx<k>_* for pair k) for ``queues`` pairs."""
+    return tuple(f"{stats_key(q)}_{name}" for q in range(2 * queues) for name in STATS)
+
+
+COUNTERS = counters_for_queues(MAX_QUEUE_PAIRS)
 
 
 def open_transport(conf: dict) -> Transport:
@@ -94,6 +98,11 @@ class VGuest(App):
                                    "set the pairs with VQ_PAIRS_SET (else SET_VRING_ENABLE)"),
     }
     counters = COUNTERS
+
+    @classmethod
+    def counters_for(cls, conf: dict) -> tuple[str, ...]:
+        """The counter blocks of the ``queues`` configured."""
+        return counters_for_queues(conf.get("queues", 1))
 
     @classmethod
     def dma_backend(cls, conf: dict):

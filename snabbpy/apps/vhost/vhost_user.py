@@ -39,9 +39,20 @@ from .vring import STATS
 log = logging.getLogger(__name__)
 
 RING_COUNTERS = tuple(f"rxq_{n}" for n in STATS) + tuple(f"txq_{n}" for n in STATS)
-COUNTERS = (("connects", "disconnects", "requests", "protocol_errors",
-             "rxq_drop_not_ready") + RING_COUNTERS + ("bad_ring_index",) + CTRL_COUNTERS
-            + tuple(n for k in range(1, MAX_QUEUE_PAIRS) for n in pair_counters(k)))
+#: The counters of a one-queue device.
+ONE_QUEUE = ("connects", "disconnects", "requests", "protocol_errors",
+             "rxq_drop_not_ready") + RING_COUNTERS + ("bad_ring_index",)
+
+
+def counters_for_queues(queues: int) -> tuple[str, ...]:
+    """The counters of a device with ``queues`` pairs."""
+    if queues == 1:
+        return ONE_QUEUE
+    return ONE_QUEUE + CTRL_COUNTERS + tuple(n for k in range(1, queues)
+                                             for n in pair_counters(k))
+
+
+COUNTERS = counters_for_queues(MAX_QUEUE_PAIRS)
 
 
 def _served(conf: dict) -> list[int]:
@@ -96,6 +107,11 @@ class VhostUser(App):
                            "by a vhost.VhostQueue each"),
     }
     counters = COUNTERS
+
+    @classmethod
+    def counters_for(cls, conf: dict) -> tuple[str, ...]:
+        """Pair 0's counters, and pair k's only for the ``queues`` configured."""
+        return counters_for_queues(conf.get("queues", 1))
 
     def __init__(self, conf: dict) -> None:
         self.conf = conf
