@@ -19,6 +19,7 @@ from typing import Any
 
 from snabbpy.core import config as config_mod
 from snabbpy.core import diff, memory, order, registry
+from snabbpy.core.app import counter_names
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
 from snabbpy.core.engine_stats import SYNC_BREATHS, EngineStats
@@ -149,7 +150,7 @@ class Engine:
         cls = spec.cls
         app = cls.__new__(cls)
         app.name = name
-        app.stats = self._counters("apps", name, tuple(getattr(cls, "counters", ())))
+        app.stats = self._counters("apps", name, counter_names(cls, spec.conf))
         app.input, app.output = {}, {}
         self.apps[name] = app
         self._call_app(name, "__init__", spec.conf)

@@ -8,7 +8,11 @@ chunk's DMA address, userspace_addr = its virtual address) and is sent again
 when a new chunk appears. vhost-user has no status register and no config
 space for virtio-net, so both are kept here: status as written by the
 driver (FEATURES_OK only if the backend acknowledged the features), config
-space holding ``mac`` and link up, like DPDK's virtio-user.
+space holding ``mac``, link up and the backend's queue pairs (GET_QUEUE_NUM
+with the MQ protocol feature), like DPDK's virtio-user. Like it and QEMU,
+the transport sets the queue pairs in use itself (every ring set up is
+enabled with SET_VRING_ENABLE) unless ``control_queue``: then the control
+ring goes to the backend, which must serve it (snabbpy's VhostUser does).
 """
 
 from __future__ import annotations
@@ -75,8 +79,12 @@ class VhostUserTransport(Transport):
     """vhost-user frontend over the socket at ``path``."""
 
     def __init__(self, path: str, is_server: bool = False, mac: bytes = DEFAULT_MAC,
-                 timeout: float = 30.0, memory: DMAMemory = dma) -> None:
+                 timeout: float = 30.0, memory: DMAMemory = dma,
+                 control_queue: bool = False, multiqueue: bool = False) -> None:
         self.name = f"vhost-user {path}"
+        self.multiqueue = multiqueue  # ask for the MQ protocol feature
+        self.sets_queue_pairs = not control_queue
+        self.queue_pairs = 1
         self.path, self.mac, self.memory = path, mac, memory
         self.status = 0
         self.features_ok = False
@@ -101,8 +109,15 @@ class VhostUserTransport(Transport):
         self.offered = self.request(Request.GET_FEATURES)
         if self.offered & PROTOCOL_FEATURES_BIT:
             offered = self.request(Request.GET_PROTOCOL_FEATURES)
-            self.protocol = offered & (1 << ProtocolFeature.REPLY_ACK)
+            mq = [ProtocolFeature.MQ] if self.multiqueue else []
+            wanted = feature_mask(ProtocolFeature.REPLY_ACK, *mq)
+            self.protocol = offered & wanted
             self.request(Request.SET_PROTOCOL_FEATURES, self.protocol)
+            if self.protocol >> ProtocolFeature.MQ & 1:
+                n = self.request(Request.GET_QUEUE_NUM)
+                if not 1 <= n <= 0x8000:
+                    raise TransportError(f"{self.name}: GET_QUEUE_NUM says {n} queue pairs")
+                self.queue_pairs = n
 
     # -- I/O -------------------------------------------------------------
 
@@ -159,7 +174,8 @@ class VhostUserTransport(Transport):
             self.features_ok = False
 
     def max_queue_size(self, queue: int) -> int:
-        return MAX_QUEUE_SIZE if queue in (0, 1) else 0
+        rings = 2 * self.queue_pairs + (not self.sets_queue_pairs)  # + the control ring
+        return MAX_QUEUE_SIZE if 0 <= queue < rings else 0
 
     def set_queue_size(self, queue: int, size: int) -> None:
         self.request(Request.SET_VRING_NUM, VringState(queue, size), ack=True)
@@ -190,7 +206,7 @@ class VhostUserTransport(Transport):
             pass  # the counter is saturated: the backend is already woken
 
     def read_config(self, offset: int, length: int) -> bytes:
-        space = self.mac + struct.pack("<HH", 1, 1)  # link up, one queue pair
+        space = self.mac + struct.pack("<HH", 1, self.queue_pairs)  # link up, queue pairs
         return space[offset:offset + length]
 
     def close(self) -> None:

@@ -49,4 +49,5 @@ C_PARTS = [
     (None, "device_ring_chain.c"),
     (None, "device_ring_tx.c"),
     (None, "device_ring_rx.c"),
+    ("device_ctrl.h", "device_ctrl.c"),
 ]
