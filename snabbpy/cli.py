@@ -111,6 +111,12 @@ def run(config_file: str, duration: float | None, report_interval: float,
         httpd = server.bind(metrics, option="--metrics")
         server.serve_in_thread(httpd)
         click.echo(f"metrics: serving {server.url(httpd)}", err=True)
+    from snabbpy.workers import placement
+
+    if placement.uses_workers(c) or c.workers:
+        from snabbpy.workers.run import run as run_workers
+
+        return run_workers(c, config_file, duration, report_interval, report_json, busywait)
     engine = Engine(publish=True, busywait=busywait)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda *_: engine.request_stop())

@@ -23,6 +23,7 @@ PARTS: list[tuple[str, str | None]] = [
     ("core/packet.h", "core/packet.c"),
     ("core/link.h", "core/link.c"),
     ("core/batch.h", "core/batch.c"),
+    ("core/interlink.h", "core/interlink.c"),
     ("apps/basic/basic.h", "apps/basic/basic.c"),
     ("lib/virtio/vring.h", None),
     ("apps/vguest/virtq.h", "apps/vguest/virtq.c"),

@@ -38,9 +38,13 @@ class LoadReporter:
 
 def link_report(engine: Engine) -> str:
     """A table of every link's counters."""
+    return link_table({spec: link.stats() for spec, link in engine.links.items()})
+
+
+def link_table(links: dict[str, dict[str, int]]) -> str:
+    """The link report of counters by link spec."""
     rows = ["link report:"]
-    for spec, link in sorted(engine.links.items()):
-        s = link.stats()
+    for spec, s in sorted(links.items()):
         sent = s["txpackets"] + s["txdrop"]
         loss = 100.0 * s["txdrop"] / sent if sent else 0.0
         rows.append(
@@ -52,11 +56,16 @@ def link_report(engine: Engine) -> str:
 
 def app_report(engine: Engine) -> str:
     """Every app's counters and its own ``report()``, when it has either."""
+    texts = {name: app.report() for name, app in engine.apps.items() if hasattr(app, "report")}
+    return app_table(engine.counters()["apps"], texts)
+
+
+def app_table(counters: dict[str, dict[str, int]], texts: dict[str, object]) -> str:
+    """The app report of counters and ``report()`` texts by app name."""
     rows = []
-    counters = engine.counters()["apps"]
-    for name, app in engine.apps.items():
+    for name in dict.fromkeys([*counters, *texts]):
         stats = counters.get(name) or {}
-        text = app.report() if hasattr(app, "report") else None
+        text = texts.get(name)
         if stats or text:
             rows.append(f"  {name}:")
             rows += [f"    {k}: {v:,}" for k, v in stats.items()]
