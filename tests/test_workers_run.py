@@ -184,3 +184,25 @@ def test_a_stop_signal_stops_every_worker_cleanly(graph, shm, sig):
     assert proc.returncode == 0, err
     assert "link report:" in out and "ms2:" in out
     assert nothing_left(shm)
+
+
+def test_ps_and_top_show_the_workers_of_a_running_graph(graph, shm):
+    proc = snabbpy("run", str(graph(count=10**9)), "--report-interval", "0")
+    try:
+        w1, w2 = _wait_for_worker(shm, "w1"), _wait_for_worker(shm, "w2")
+        ps = subprocess.run([sys.executable, "-P", "-m", "snabbpy", "ps"], capture_output=True,
+                            text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        rows = {line.split()[0]: line for line in ps.stdout.splitlines()[1:]}
+        assert f"w1 of {proc.pid}" in rows[str(w1)] and f"w2 of {proc.pid}" in rows[str(w2)]
+        assert "main" in rows[str(proc.pid)]
+        top = subprocess.run([sys.executable, "-P", "-m", "snabbpy", "top", "--once", "--json"],
+                             capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert top.returncode == 0, top.stderr  # one graph: the workers are not "others"
+        snap = json.loads(top.stdout)
+        assert snap["pid"] == proc.pid and snap["workers"] == {"w1": w1, "w2": w2}
+        assert "[w1] ms1" in snap["apps"] and "[w2] ms2" in snap["apps"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate()
+    assert proc.returncode == 0
