@@ -215,6 +215,7 @@ def main() -> None:
     parser.add_argument("--snabb", type=Path, default=SNABB if SNABB.exists() else None)
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
+    load_before = f"{os.getloadavg()[0]:.2f}"
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         shutil.copy(ROOT / "configs" / "myapps.py", tmp)
@@ -236,7 +237,12 @@ def main() -> None:
               f"{' '.join(f'{v:.3f}' for v in values)}")
     one, two = results.get("macswap, 1 worker"), results.get("macswap, 2 workers")
     if one and two:
-        print(f"scaling 2 workers / 1: {statistics.median(two) / statistics.median(one):.2f}x")
+        ratios = [b / a for a, b in zip(one, two, strict=True)]
+        print(f"scaling 2 workers / 1: {statistics.median(two) / statistics.median(one):.2f}x "
+              f"(medians); per round {' '.join(f'{r:.2f}' for r in ratios)}, median "
+              f"{statistics.median(ratios):.2f}x")
+    print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f} "
+          f"({os.cpu_count()} cpus): a busy machine spreads the figures")
 
 
 if __name__ == "__main__":

@@ -235,16 +235,26 @@ class Supervisor:
     def check(self) -> WorkerFailed | None:
         """Reads what the workers said; the first failure or death, if any."""
         for handle in self.handles.values():
-            try:
-                for m in handle.process.channel.receive(timeout=0):
-                    self._note(handle, m)
-            except ChannelClosed:
-                pass
+            self._read(handle)
             if handle.failure is None and handle.process.poll() is not None:
-                handle.failure = self._death(handle)
+                self._read(handle, until_closed=True)  # what it said before it ended
+                handle.failure = handle.failure or self._death(handle)
             if handle.failure is not None and self.failure is None:
                 self.failure = handle.failure
         return self.failure
+
+    def _read(self, handle: Handle, until_closed: bool = False) -> None:
+        """Notes the messages that arrived; with ``until_closed``, all of
+        them up to the end of the channel (of a process that ended)."""
+        try:
+            while True:
+                messages = handle.process.channel.receive(timeout=0)
+                for m in messages:
+                    self._note(handle, m)
+                if not (messages and until_closed):
+                    return
+        except ChannelClosed:
+            pass
 
     def done(self) -> bool:
         """For ``Engine.main(done=...)``: True once a worker died or failed,
@@ -310,6 +320,8 @@ class Supervisor:
 
     def close(self) -> None:
         """Removes every ring (the records left in it counted as discarded)."""
+        if not self.ring_dir.exists():
+            return
         for il in self.placement.interlinks.values():
             self.retired[il.spec] = _retire(il.path)
         shutil.rmtree(self.ring_dir, ignore_errors=True)
