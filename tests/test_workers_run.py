@@ -206,3 +206,29 @@ def test_ps_and_top_show_the_workers_of_a_running_graph(graph, shm):
         proc.send_signal(signal.SIGTERM)
         proc.communicate()
     assert proc.returncode == 0
+
+
+def test_a_cpu_the_process_may_not_use_is_one_line_and_exit_2(graph, tmp_path, shm):
+    path = graph()
+    path.write_text(path.read_text().replace("w1: {}", "w1: {cpu: 4096}"))
+    proc = snabbpy("run", str(path))
+    out, err = proc.communicate()
+    assert proc.returncode == 2
+    assert err.strip().splitlines() == [
+        f"snabbpy: error: {path}: worker 'w1': cpu 4096 is not one this process may use "
+        f"(allowed: {', '.join(map(str, sorted(os.sched_getaffinity(0))))})"]
+    assert nothing_left(shm)
+
+
+def test_an_app_raising_in_the_main_process_stops_the_workers(graph, tmp_path, shm):
+    path = graph()
+    text = path.read_text().replace("rss:  {class: rss.RSS}",
+                                    "rss:  {class: \"wapps:Boom\", config: {after: 50}}")
+    path.write_text(text.replace("rss.out0", "rss.output").replace(
+        "  - rss.out1 -> ms2.input\n", ""))
+    proc = snabbpy("run", str(path), "--report-interval", "0")
+    out, err = proc.communicate()
+    assert proc.returncode == 1
+    assert "snabbpy: error: app 'rss' (Boom) failed in push(): RuntimeError: boom" in err
+    assert "link report:" in out
+    assert nothing_left(shm)
