@@ -17,6 +17,18 @@ from tests.helpers import drain, fill
 ROOT = str(Path(__file__).resolve().parent.parent)
 
 
+def through(tx: Ring, rx: Ring, payloads: list[bytes]) -> list[bytes]:
+    """Sends ``payloads`` from one end and returns what the other received."""
+    src, dst = Link("src"), Link("dst")
+    fill(src, payloads)
+    got = []
+    while not src.empty() or not tx.empty():
+        tx.send(src)
+        rx.receive(dst)
+        got += drain(dst)
+    return got
+
+
 @pytest.fixture
 def ends(tmp_path):
     path = tmp_path / "ring"
@@ -29,15 +41,8 @@ def ends(tmp_path):
 
 def test_payloads_cross_in_order_and_the_books_balance(ends, no_leaks):
     tx, rx = ends
-    src, dst = Link("src"), Link("dst")
     payloads = [bytes([i % 256]) * (i % 97) for i in range(500)]
-    fill(src, payloads)
-    got = []
-    while not src.empty() or not tx.empty():
-        tx.send(src)
-        rx.receive(dst)
-        got += drain(dst)
-    assert got == payloads
+    assert through(tx, rx, payloads) == payloads
     c = tx.counters()
     assert c == rx.counters()
     assert c["txpackets"] == c["rxpackets"] == 500
@@ -60,16 +65,9 @@ def test_a_full_ring_leaves_packets_on_the_sending_link(ends, no_leaks):
 
 def test_records_wrap_around_the_end_of_the_ring(ends, no_leaks):
     tx, rx = ends
-    src, dst = Link("src"), Link("dst")
     for round_ in range(40):  # ~40 x 30 KiB through a 64 KiB ring
         payloads = [bytes([round_]) * (100 + 37 * k) for k in range(20)]
-        fill(src, payloads)
-        got = []
-        while not src.empty() or not tx.empty():
-            tx.send(src)
-            rx.receive(dst)
-            got += drain(dst)
-        assert got == payloads
+        assert through(tx, rx, payloads) == payloads
 
 
 def test_receive_stops_at_a_full_output_and_keeps_the_rest(ends, no_leaks):

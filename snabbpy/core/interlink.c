@@ -54,6 +54,24 @@ static int reserve(struct interlink *h, uint64_t *write, uint64_t need)
     return 1;
 }
 
+/* Publishes the producer's index, then counts what it sent. */
+static int sent(struct interlink *h, uint64_t write, int n, uint64_t bytes)
+{
+    __atomic_store_n(&h->s->write, write, __ATOMIC_RELEASE);
+    h->s->txpackets += n;
+    h->s->txbytes += bytes;
+    return n;
+}
+
+/* Publishes the consumer's index, then counts what it took. */
+static int64_t taken(struct interlink *h, uint64_t read, int64_t n, uint64_t bytes)
+{
+    __atomic_store_n(&h->s->read, read, __ATOMIC_RELEASE);
+    h->s->rxpackets += n;
+    h->s->rxbytes += bytes;
+    return n;
+}
+
 /* Copies up to max packets (max < 0: all) of `in` into the ring and frees
  * them; what does not fit stays on `in`. */
 int interlink_send(struct interlink *h, struct link *in, int max)
@@ -72,10 +90,7 @@ int interlink_send(struct interlink *h, struct link *in, int max)
         packet_free(link_receive(in));
         n++;
     }
-    __atomic_store_n(&h->s->write, write, __ATOMIC_RELEASE);
-    h->s->txpackets += n;
-    h->s->txbytes += bytes;
-    return n;
+    return sent(h, write, n, bytes);
 }
 
 /* The next record's header at `*read`, past any skip record; 0 when the
@@ -119,9 +134,7 @@ int interlink_receive(struct interlink *h, struct link *out, int max)
         bytes += length;
         n++;
     }
-    __atomic_store_n(&h->s->read, read, __ATOMIC_RELEASE);
-    h->s->rxpackets += n;
-    h->s->rxbytes += bytes;
+    taken(h, read, n, bytes);
     return bad ? -1 : n;
 }
 
@@ -146,10 +159,7 @@ int64_t interlink_discard(struct interlink *h)
         bytes += length;
         n++;
     }
-    __atomic_store_n(&h->s->read, read, __ATOMIC_RELEASE);
-    h->s->rxpackets += n;
-    h->s->rxbytes += bytes;
-    return n;
+    return taken(h, read, n, bytes);
 }
 
 int interlink_send_pointers(struct interlink *h, struct link *in, int max)
@@ -165,10 +175,7 @@ int interlink_send_pointers(struct interlink *h, struct link *in, int max)
         bytes += p->length;
         n++;
     }
-    __atomic_store_n(&h->s->write, write, __ATOMIC_RELEASE);
-    h->s->txpackets += n;
-    h->s->txbytes += bytes;
-    return n;
+    return sent(h, write, n, bytes);
 }
 
 int interlink_receive_pointers(struct interlink *h, struct link *out, int max)
@@ -183,8 +190,5 @@ int interlink_receive_pointers(struct interlink *h, struct link *out, int max)
         bytes += p->length;
         n++;
     }
-    __atomic_store_n(&h->s->read, read, __ATOMIC_RELEASE);
-    h->s->rxpackets += n;
-    h->s->rxbytes += bytes;
-    return n;
+    return taken(h, read, n, bytes);
 }
