@@ -53,12 +53,16 @@ def test_interlink_app_names_never_collide_with_the_users():
     assert p.interlinks["a.output -> b.input"].rx_app == "b-input-rx_"
 
 
-def test_the_graph_as_data_loads_back_the_same():
+def test_a_worker_gets_the_same_part_from_the_graph_as_data():
     c = config.from_dict({**GRAPH, "workers": {"w1": {"cpu": 0}}})
-    again = config.from_dict(placement.to_doc(c))
-    assert {n: (s.cls, s.conf, s.worker) for n, s in again.apps.items()} == \
-        {n: (s.cls, s.conf, s.worker) for n, s in c.apps.items()}
-    assert again.links == c.links and again.workers == {"w1": {"cpu": 0}}
+    doc = placement.to_doc(c)
+    assert "config" not in doc["apps"]["src"]  # main's apps stay in main
+    for worker in ("w1", "w2"):
+        part = placement.part_of(doc, worker, Path("/r"))
+        expected = placement.place(c, Path("/r")).parts[worker]
+        assert {n: (s.cls, s.conf) for n, s in part.apps.items()} == \
+            {n: (s.cls, s.conf) for n, s in expected.apps.items()}
+        assert part.links == expected.links
 
 
 @pytest.mark.parametrize("workers, message", [

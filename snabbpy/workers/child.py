@@ -100,8 +100,7 @@ class Worker:
 
     def part(self, doc: dict) -> config.Config:
         """This worker's graph out of the whole graph ``doc``."""
-        whole = config.from_dict(doc)
-        return placement.place(whole, self.ring_dir).parts.get(self.name, config.new())
+        return placement.part_of(doc, self.name, self.ring_dir)
 
     def start(self, order: dict) -> None:
         for directory in order.get("path", []):

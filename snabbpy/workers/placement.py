@@ -131,16 +131,38 @@ def _add_ends(p: Placement, ls: LinkSpec, il: Interlink) -> None:
 
 def to_doc(c: Config) -> dict[str, Any]:
     """``c`` as the data of a YAML graph (what a worker is sent): classes by
-    name, configurations as validated."""
+    name, configurations as validated; those of the main process's apps are
+    left out (no worker needs them, and they need not be plain data)."""
     apps = {}
     for name, spec in c.apps.items():
         body: dict[str, Any] = {"class": spec.class_name or
-                                f"{spec.cls.__module__}:{spec.cls.__qualname__}",
-                                "config": spec.conf}
-        if spec.worker:
-            body["worker"] = spec.worker
+                                f"{spec.cls.__module__}:{spec.cls.__qualname__}"}
+        if worker_of(spec) != MAIN:
+            body.update(config=spec.conf, worker=spec.worker)
         apps[name] = body
     return {"apps": apps, "links": list(c.links), "workers": c.workers}
+
+
+class _Elsewhere:
+    """Stands for an app of another worker in ``part_of``: its name and
+    worker count, its class is not loaded."""
+
+
+def part_of(doc: dict[str, Any], worker: str, ring_dir: Path) -> Config:
+    """The graph ``worker`` runs, out of the whole graph ``doc`` (from
+    ``to_doc``): only its own apps are loaded and validated."""
+    c = config.new()
+    for name, body in doc["apps"].items():
+        if body.get("worker", MAIN) == worker:
+            config.app(c, name, body["class"], body.get("config"), body.get("worker"))
+        else:
+            c.apps[name] = config.AppSpec(_Elsewhere, {}, body["class"], body.get("worker"))
+    for spec in doc["links"]:
+        ls = config.parse_link(spec)
+        c.links[str(ls)] = ls
+    part = place(c, ring_dir).parts.get(worker, config.new())
+    config.check(part)
+    return part
 
 
 def uses_workers(c: Config) -> bool:
