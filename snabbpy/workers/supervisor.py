@@ -8,89 +8,34 @@ engine's ``done`` callback: it notices a worker that died or failed, and
 when the whole graph is finished. ``stop()`` stops every worker and
 gathers its final counters; ``close()`` removes the rings.
 
-A worker is anything with the ``WorkerProcess`` interface (``start_worker``
-makes real ones), so the supervisor is tested with fake workers.
+A worker is anything with the ``WorkerProcess`` interface (``process.
+start_worker`` makes real ones), so the supervisor is tested with fake
+workers.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from snabbpy.core import counter, interlink
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.engine import Engine
 from snabbpy.workers import placement
-from snabbpy.workers.channel import Channel, ChannelClosed
+from snabbpy.workers.channel import ChannelClosed
 from snabbpy.workers.placement import MAIN, Placement
-from snabbpy.workers.spawn import spawn_module
+from snabbpy.workers.process import WorkerProcess, describe_exit, start_worker
 
 #: Nanoseconds between two looks at the workers from the main engine.
 CHECK_NS = 1_000_000
 #: Seconds a worker is given to start, to apply a configuration or to stop.
 ANSWER_SECONDS = 30.0
-
-
-class WorkerProcess(Protocol):
-    """What the supervisor needs of a worker process."""
-
-    pid: int
-    channel: Channel
-
-    def poll(self) -> int | None:
-        """Exit status (negative: killed by that signal), None while running."""
-
-    def kill(self) -> None:
-        """Kills it at once."""
-
-    def wait(self, timeout: float | None = None) -> int:
-        """Waits for it to end; returns the exit status."""
-
-
-class _Spawned:
-    """A real worker process and its control channel."""
-
-    def __init__(self, process, channel: Channel) -> None:
-        self.process, self.channel, self.pid = process, channel, process.pid
-
-    def poll(self) -> int | None:
-        return self.process.poll()
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def wait(self, timeout: float | None = None) -> int:
-        return self.process.wait(timeout)
-
-
-def start_worker(name: str) -> WorkerProcess:
-    """Starts the process of worker ``name`` with its control channel."""
-    parent, child = socket.socketpair()
-    try:
-        process = spawn_module("snabbpy.workers.child",
-                               ["--control", str(child.fileno()), "--name", name],
-                               pass_fds=(child.fileno(),))
-    finally:
-        child.close()
-    return _Spawned(process, Channel(parent))
-
-
-def describe_exit(status: int) -> str:
-    """How a process ended, in words ("killed by signal SIGKILL")."""
-    if status < 0:
-        try:
-            return f"killed by signal {signal.Signals(-status).name}"
-        except ValueError:
-            return f"killed by signal {-status}"
-    return f"exited with status {status}"
 
 
 class WorkerFailed(Exception):
