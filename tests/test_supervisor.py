@@ -2,6 +2,7 @@
 orders each worker, how it names one that died or failed, when it calls
 the whole graph finished, and that it leaves no ring behind."""
 
+import os
 import socket
 
 import pytest
@@ -66,6 +67,7 @@ def test_configure_starts_each_worker_with_the_whole_graph_and_its_cpu(world):
     sup.configure(config.from_dict({**GRAPH, "workers": {"w1": {"cpu": 0}}}))
     (start,) = fakes["w1"].orders()
     assert start["op"] == "start" and start["cpu"] == 0
+    assert start["cpus"] == sorted(os.sched_getaffinity(0))  # for a worker without a cpu
     assert set(start["doc"]["apps"]) == {"src", "a", "sink"}
     assert start["ring_dir"] == str(sup.ring_dir)
     assert set(sup.engine.apps) == {"src", "sink", "src-output-tx", "sink-input-rx"}

@@ -106,8 +106,10 @@ class Worker:
         for directory in order.get("path", []):
             if directory not in sys.path:
                 sys.path.append(directory)
-        if order.get("cpu") is not None:
-            os.sched_setaffinity(0, {order["cpu"]})
+        cpu = order.get("cpu")
+        cpus = {cpu} if cpu is not None else set(order.get("cpus") or ())
+        if cpus:  # not main's, which may be pinned since
+            os.sched_setaffinity(0, cpus)
         self.ring_dir = Path(order["ring_dir"])
         self.engine = Engine(publish=True, busywait=bool(order.get("busywait")))
         self.engine.configure(self.part(order["doc"]))

@@ -78,6 +78,8 @@ class Supervisor:
         self._next_check = 0
         self._quiet_since: tuple | None = None
         self._seq = 0
+        #: the cpus a worker without a cpu may use (main's before any pinning)
+        self.cpus = sorted(os.sched_getaffinity(0))
         #: the last counters of the rings removed, by link spec
         self.retired: dict[str, dict[str, int]] = {}
 
@@ -114,8 +116,9 @@ class Supervisor:
         handle = Handle(name, self.start(name), cpu)
         self.handles[name] = handle
         self._order(handle, {"op": "start", "doc": doc, "ring_dir": str(self.ring_dir),
-                             "path": list(sys.path), "cpu": cpu, "busywait": self.busywait,
-                             "config_file": self.config_file}, "ready")
+                             "path": list(sys.path), "cpu": cpu, "cpus": self.cpus,
+                             "busywait": self.busywait, "config_file": self.config_file},
+                    "ready")
 
     def _order(self, handle: Handle, order: dict, answer: str) -> dict:
         """Sends ``order`` and waits for ``answer``; a worker that fails or
