@@ -231,9 +231,9 @@ def main() -> None:
                 value = fn()
                 if value is not None:
                     results.setdefault(name, []).append(value)
-    print(f"{'benchmark':<22} {'Mpps (median)':>14}  rounds")
+    print(f"{'benchmark':<22} {'Mpps (median)':>14} {'best':>8}  rounds")
     for name, values in results.items():
-        print(f"{name:<22} {statistics.median(values):>14.3f}  "
+        print(f"{name:<22} {statistics.median(values):>14.3f} {max(values):>8.3f}  "
               f"{' '.join(f'{v:.3f}' for v in values)}")
     one, two = results.get("macswap, 1 worker"), results.get("macswap, 2 workers")
     if one and two:
