@@ -88,3 +88,11 @@ def test_bad_workers_are_refused_with_one_line(workers, message):
 def test_a_malformed_workers_section_is_refused_at_load(doc, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         config.from_dict({"apps": {}, **doc})
+
+
+def test_the_drawn_graph_says_which_worker_runs_an_app():
+    from snabbpy.graph import to_dot
+
+    dot = to_dot(config.from_dict(GRAPH))
+    assert '"a" [label="a\\nbasic.Join\\nworker w1"];' in dot
+    assert '"src" [label="src\\nbasic.Source"];' in dot
