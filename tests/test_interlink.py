@@ -158,3 +158,8 @@ def test_the_pointer_variant_moves_packets_without_copying(ends, no_leaks):
     assert lib.interlink_receive_pointers(rx.c, dst.c, -1) == 1
     assert dst.c.ring[0] == before
     assert drain(dst) == [b"same buffer"]
+
+
+def test_selftest_passes(capsys):
+    interlink.selftest()
+    assert "interlink selftest: ok" in capsys.readouterr().out

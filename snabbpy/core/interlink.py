@@ -118,3 +118,35 @@ def read_counters(path: Path) -> dict[str, int]:
         return ring.counters()
     finally:
         ring.close()
+
+
+def selftest() -> None:
+    """Sends packets through a ring in a temporary file; raises
+    AssertionError on a fault."""
+    import tempfile
+
+    from snabbpy.core import packet
+    from snabbpy.core.link import Link
+
+    before = packet.in_use()
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "ring"
+        create(path, 1 << 16)
+        tx, rx, src, dst = Ring(path), Ring(path), Link("src"), Link("dst")
+        got = []
+        for i in range(3000):
+            src.transmit(packet.from_bytes(bytes([i % 256]) * (i % 200)))
+            if src.full() or i == 2999:
+                while not src.empty() or not tx.empty():
+                    tx.send(src)
+                    rx.receive(dst)
+                    while not dst.empty():
+                        p = dst.receive()
+                        got.append(packet.to_bytes(p))
+                        packet.free(p)
+        assert got == [bytes([i % 256]) * (i % 200) for i in range(3000)]
+        assert tx.counters()["txpackets"] == rx.counters()["rxpackets"] == 3000
+        tx.close()
+        rx.close()
+    assert packet.in_use() == before
+    print("interlink selftest: ok")
