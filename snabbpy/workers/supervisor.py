@@ -36,6 +36,8 @@ from snabbpy.workers.process import WorkerProcess, describe_exit, start_worker
 CHECK_NS = 1_000_000
 #: Seconds a worker is given to start, to apply a configuration or to stop.
 ANSWER_SECONDS = 30.0
+#: Seconds a worker whose channel closed is given to exit before it is killed.
+EXIT_SECONDS = 5.0
 
 
 class WorkerFailed(Exception):
@@ -173,9 +175,12 @@ class Supervisor:
 
     def _death(self, handle: Handle) -> WorkerFailed:
         status = handle.process.poll()
-        if status is None:
-            handle.process.kill()
-            status = handle.process.wait()
+        if status is None:  # its channel closed first: it is on its way out
+            try:
+                status = handle.process.wait(EXIT_SECONDS)
+            except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: it hangs
+                handle.process.kill()
+                status = handle.process.wait()
         handle.status = status
         return WorkerFailed(handle.name, f"worker {handle.name!r} (pid {handle.process.pid}) "
                             f"{describe_exit(status)}")
