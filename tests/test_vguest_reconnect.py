@@ -183,3 +183,24 @@ def test_a_server_that_cannot_listen_again_tries_an_interval_later(tmp_path, no_
     assert nic.connected and nic.stats["reconnects"] == 1
     engine.stop()
     second.hang_up()
+
+
+def test_reconnecting_again_and_again_reuses_the_rings_memory(tmp_path, no_leaks):
+    sock = str(tmp_path / "vhost.sock")
+    backend = ScriptedBackend(sock, queue_pairs=2)
+    engine, nic, to_nic, _ = vguest(sock, queues=2)
+    clock = nic.reconnector.clock = Clock()
+    fresh = nic.ring_memory.fresh
+    for n in range(1, 6):
+        send(to_nic, 3)
+        nic.push()
+        backend.hang_up()
+        nic.tick()
+        clock.now += 1.0
+        backend = ScriptedBackend(sock, queue_pairs=2)
+        nic.tick()
+        assert nic.stats["reconnects"] == n
+    assert nic.ring_memory.fresh == fresh  # the four rings, recycled
+    assert nic.stats["tx_lost_on_disconnect"] == 15
+    engine.stop()
+    backend.hang_up()

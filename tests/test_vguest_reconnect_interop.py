@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
 import pytest
 from helpers_testpmd import TestPmd, need_testpmd
 
-from snabbpy.apps.vguest.selftest.loopback import WINDOW, start_vhost_user, stop_vhost_user
+from snabbpy.apps.vguest.selftest.loopback import WINDOW, stop_vhost_user
 from snabbpy.core import config, packet
 from snabbpy.core.engine import Engine
 from snabbpy.core.link import Link
+from snabbpy.core.spawn import snabbpy_command
 from snabbpy.testing.frames import Frames
 
 pytestmark = pytest.mark.interop
@@ -178,30 +180,47 @@ def test_vguest_server_survives_testpmd_client_restarting(tmp_path, no_leaks,
             pmd.close()
 
 
-def test_vguest_survives_snabbpys_vhost_user_restarting(tmp_path, no_leaks):
+def start_vhost_user_pairs(workdir, sock: str, queues: int) -> subprocess.Popen:
+    """``snabbpy run`` of a VhostUser server with ``queues`` pairs, each
+    looped back to itself, in another process."""
+    yaml = workdir / "loop.yaml"
+    loops = "".join(f"  - vhost.output{k or ''} -> vhost.input{k or ''}\n"
+                    for k in range(queues))
+    yaml.write_text(f"apps:\n  vhost: {{class: vhost.VhostUser, config: {{socket_path: "
+                    f"{sock!r}, queues: {queues}}}}}\nlinks:\n{loops}")
+    with open(workdir / "vhost.log", "ab") as log:
+        return subprocess.Popen(snabbpy_command("run", str(yaml), "--report-interval", "0"),
+                                cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("nic", [{}, {"queues": 2, "control_queue": True}],
+                         ids=["one pair", "two pairs and the control queue"])
+def test_vguest_survives_snabbpys_vhost_user_restarting(tmp_path, no_leaks, nic):
     """VhostUser in another process, killed mid-traffic: what it held when
     it died (its own links) is lost beyond VGuest's sight, so here the
     count is: received + counted lost + at most one window = sent."""
     sock = str(tmp_path / "vhost.sock")
-    backends = [start_vhost_user(tmp_path, sock)]
+    queues = nic.get("queues", 1)
+    backends = [start_vhost_user_pairs(tmp_path, sock, queues)]
     loop = None
     try:
         deadline = time.monotonic() + TIMEOUT
         while not os.path.exists(sock):
             assert time.monotonic() < deadline, "VhostUser did not listen"
             time.sleep(0.05)
-        loop = Loop(sock)
+        loop = Loop(sock, **nic)
 
         def kill():
             backends[0].send_signal(signal.SIGKILL)
             backends[0].wait()
 
         def start_next():
-            backends.append(start_vhost_user(tmp_path, sock))
+            backends.append(start_vhost_user_pairs(tmp_path, sock, queues))
 
         loop.accounted = lambda: 0 <= loop.sent - loop.received - loop.lost <= WINDOW
         restart_under(loop, kill, start_next)
-        loop.settle()
+        assert len(loop.nic.device.pairs) == queues
+        assert (loop.nic.device.ctrl is not None) == ("control_queue" in nic)
     finally:
         if loop is not None:
             loop.stop()

@@ -21,7 +21,7 @@ import logging
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice, stats_key
 from snabbpy.apps.vguest.pci_transport import open_pci_transport
 from snabbpy.apps.vguest.reconnect import COUNTERS as CONNECTION_COUNTERS
-from snabbpy.apps.vguest.reconnect import Reconnector, backend_gone
+from snabbpy.apps.vguest.reconnect import Reconnector, RecycledMemory, backend_gone
 from snabbpy.apps.vguest.transport import Transport, TransportError
 from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core import packet
@@ -121,6 +121,7 @@ class VGuest(App):
         self.inputs_c: list = [None] * conf["queues"]
         self.outputs_c: list = [None] * conf["queues"]
         self.reconnector = None
+        self.ring_memory = RecycledMemory()  # each new device reuses the rings' memory
         self.last_error = ""
         # A device we cannot reach or set up is the user's setup to fix (a
         # wrong path or address, no backend): one line, no traceback.
@@ -146,11 +147,13 @@ class VGuest(App):
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
             use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
-            rx_buffer_size=conf["rx_buffer_size"], stats=stats, queue_pairs=conf["queues"])
+            rx_buffer_size=conf["rx_buffer_size"], stats=stats, queue_pairs=conf["queues"],
+            memory=self.ring_memory)
         try:
             self.device.open()
         except Exception:
             self.device.close()  # frees the receive buffers already posted
+            self.ring_memory.recycle()
             raise
         self._bind()
 
@@ -242,6 +245,7 @@ class VGuest(App):
             tx.reclaim()
             lost += tx.in_flight()
         self.device.close()
+        self.ring_memory.recycle()
         self._pairs = []
         self.stats.add("disconnects")
         self.stats.add("tx_lost_on_disconnect", lost)
