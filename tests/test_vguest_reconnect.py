@@ -123,7 +123,7 @@ def test_a_backend_dying_during_the_new_initialisation_is_tried_again(tmp_path, 
     good.hang_up()
 
 
-def test_every_queue_pair_and_the_control_queue_come_back(tmp_path, no_leaks):
+def test_every_queue_pair_comes_back(tmp_path, no_leaks):
     sock = str(tmp_path / "vhost.sock")
     first = ScriptedBackend(sock, queue_pairs=2)
     engine, nic, _, _ = vguest(sock, queues=2)
