@@ -52,6 +52,21 @@ def _layout(count: int) -> tuple[int, int]:
     return values_at, values_at + 8 * count
 
 
+def _map_file(path: Path, header: bytes, size: int) -> mmap.mmap:
+    """A new counter file of ``size`` bytes starting with ``header``,
+    mapped. Its blocks are allocated now, so a full file system is an
+    OSError naming ``path`` here, never a SIGBUS at the first count."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w+b") as f:
+            f.write(header)
+            f.flush()
+            os.posix_fallocate(f.fileno(), 0, size)
+            return mmap.mmap(f.fileno(), size)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
+
+
 class Counters:
     """A fixed set of named counters; in a shared-memory file when given a
     ``path``, in private memory otherwise (tests, apps built by hand).
@@ -68,11 +83,7 @@ class Counters:
             self._memory = ffi.new("uint8_t[]", max(size, 8))
             base = self._memory
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w+b") as f:
-                f.write(self._header())
-                f.truncate(size)
-                self._memory = mmap.mmap(f.fileno(), size)
+            self._memory = _map_file(path, self._header(), size)
             base = ffi.from_buffer(self._memory)
         self.pointer = ffi.cast("uint64_t *", base + values_at)
 
