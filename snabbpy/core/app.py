@@ -47,6 +47,12 @@ an app has no ``producing()``, it is taken to produce while it has
 ``pull()`` and is not ``done``. The graph ends by itself (``snabbpy run``
 with no ``--duration``) when no app is producing and every link is empty.
 
+An app that parses frames of a link layer says which in ``link_types``
+(pcap link types; ``(1,)`` is Ethernet), and an app that knows the link
+type of what it sends once started answers ``link_type()`` (a PcapReader
+of a classic capture): a link from one to the other that cannot match is
+refused when the graph is configured (``core/linktypes.py``).
+
 An app that reads or writes files says which with a classmethod
 ``files(conf)`` returning ``("r" | "w", path)`` pairs: a FIFO to read and
 two apps on one file of which one writes are refused at load.

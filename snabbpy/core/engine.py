@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from snabbpy.core import accounting, counter, diff, memory, order
+from snabbpy.core import accounting, counter, diff, linktypes, memory, order
 from snabbpy.core import config as config_mod
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
@@ -127,6 +127,7 @@ class Engine:
             self._call_app(name, "reconfig", new.apps[name].conf)
         self.config = new
         self._connect(set(plan.start))
+        linktypes.check(self.apps, new.links)
         self._schedule()
         return plan
 

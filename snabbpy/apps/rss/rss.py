@@ -44,6 +44,7 @@ class RSS(App):
     link (``rss_spread``)."""
 
     inputs, outputs = ANY, ANY
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
     counters = ("nooutput",)
 
     def __init__(self, conf: dict) -> None:

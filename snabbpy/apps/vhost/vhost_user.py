@@ -48,6 +48,7 @@ class VhostUser(App):
     socket. ``input``: packets for the guest; ``output``: packets from it."""
 
     inputs, outputs = ("input",), ("output",)
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     config = {
         "socket_path": Param(str, doc="Unix socket of the vhost-user connection"),
