@@ -4,6 +4,10 @@ A packet is a cffi pointer to ``struct packet``: ``p.length`` is the payload
 length and ``data(p)`` its first byte. Ownership is the rule: whoever holds a
 packet either transmits it on a link or frees it, exactly once. The freelist
 grows from DMA memory on demand; allocation never calls malloc.
+
+C keeps to the rule: a packet freed twice, freed or sent again while a link
+holds it, or sent after it was freed is refused (left as it was) and
+recorded, and the engine stops the run naming it (core/accounting.py).
 """
 
 from __future__ import annotations
