@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SNABBPY
+from helpers import LEAKY_APP, SNABBPY
 
 from snabbpy.core import memory
 
@@ -66,23 +66,8 @@ def test_a_run_under_a_limit_that_fits_runs(tmp_path):
     assert "sent on tee.out1 -> sink.in1" in proc.stdout
 
 
-LEAK = '''
-from snabbpy.core.app import App
-
-
-class Leaky(App):
-    """Receives every packet and forgets it."""
-    inputs, outputs = ("input",), ()
-
-    def push(self):
-        i = self.input["input"]
-        while not i.empty():
-            i.receive()
-'''
-
-
 def test_packet_memory_running_out_under_a_limit_names_the_limit(tmp_path):
-    (tmp_path / "leak.py").write_text(LEAK)
+    (tmp_path / "leak.py").write_text(LEAKY_APP)
     (tmp_path / "g.yaml").write_text(
         "apps:\n  source: {class: basic.Source}\n  leak: {class: 'leak:Leaky'}\n"
         "links:\n  - source.output -> leak.input\n")

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import SNABBPY
+from helpers import LEAKY_APP, SNABBPY
 
 from snabbpy.core import accounting, config, packet
 from snabbpy.core.app import App
@@ -23,20 +23,7 @@ from snabbpy.lib import pcap
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
-USER_APPS = '''
-from snabbpy.core import packet
-from snabbpy.core.app import App
-
-
-class Leaky(App):
-    """Receives every packet and forgets it: neither sent on nor freed."""
-    inputs, outputs = ("input",), ()
-
-    def push(self):
-        i = self.input["input"]
-        while not i.empty():
-            i.receive()
-
+USER_APPS = LEAKY_APP + '''
 
 class SendThenFree(App):
     """Sends each packet on, then frees it as well: the sink will free it too."""
