@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 
 from snabbpy.core.config import ConfigError
+from snabbpy.metrics.command import exporter
+from snabbpy.top import ps, top
+from snabbpy.vm.cli import vm
 
 
 class Snabbpy(click.Group):
@@ -98,7 +101,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
         report_json: str | None, busywait: bool, metrics: str | None) -> None:
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
-    from snabbpy.core import config, counter
+    from snabbpy.core import config, registry
     from snabbpy.core.accounting import PacketFault
     from snabbpy.core.engine import AppError, Engine
     from snabbpy.core.report import LoadReporter
@@ -121,7 +124,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     try:
         try:
             engine.configure(c)
-            counter.write_process_info(config_file)
+            registry.write_process_info(config_file)
             load = LoadReporter(engine)
             engine.main(duration=duration, done=engine.finished,
                         report_interval=report_interval or None,
@@ -131,9 +134,9 @@ def run(config_file: str, duration: float | None, report_interval: float,
         except (AppError, PacketFault) as exc:
             failed = exc
         except OSError as exc:
-            if exc.filename and str(exc.filename).startswith(str(counter.shm_root())):
+            if exc.filename and str(exc.filename).startswith(str(registry.shm_root())):
                 raise ConfigError(
-                    f"cannot publish counters in {counter.shm_root()}: {exc.strerror} "
+                    f"cannot publish counters in {registry.shm_root()}: {exc.strerror} "
                     "(set SNABBPY_SHM to a writable directory)"
                 ) from None
             raise
@@ -183,6 +186,8 @@ def _lost_report(engine, counters: dict, report_json: str | None) -> None:
 def selftest(module: str, args: tuple[str, ...]) -> None:
     """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic); ARGS
     go to the selftest (e.g. apps.vguest --pci 0000:00:05.0)."""
+    # The user names the module, as a graph names its app classes: the one
+    # import by name here, beside config's class loader.
     try:
         mod = importlib.import_module(f"snabbpy.{module}")
     except ModuleNotFoundError as exc:
@@ -237,24 +242,6 @@ def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> No
         sys.stdout.buffer.write(data)
 
 
-#: Commands defined in other packages: (module, click command attribute).
-COMMAND_MODULES = [
-    ("snabbpy.vm.cli", "vm"),
-    ("snabbpy.top", "top"),
-    ("snabbpy.top", "ps"),
-    ("snabbpy.metrics.command", "exporter"),
-]
-
-
-def _add_commands() -> None:
-    for module, attr in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a broken module must not hide
-                raise
-            continue  # not built yet
-        main.add_command(getattr(mod, attr))
-
-
-_add_commands()
+# Commands defined in the packages they drive.
+for command in (vm, top, ps, exporter):
+    main.add_command(command)

@@ -56,8 +56,8 @@ def render(dot: str, fmt: str, dot_command: str = "dot") -> bytes:
 def running_link_counters(pid: int) -> dict[str, dict]:
     """Link counters of running process ``pid`` (link spec -> counters),
     for ``to_dot``. Raises RenderError when no such process publishes."""
-    from snabbpy.core import counter
+    from snabbpy.core import registry
 
-    if pid not in counter.list_processes():
+    if pid not in registry.list_processes():
         raise RenderError(f"--pid {pid}: not a running snabbpy process (see snabbpy ps)")
-    return counter.read_process(pid)["links"]
+    return registry.read_process(pid)["links"]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from snabbpy.core import counter
+from snabbpy.core import registry
 from snabbpy.core.config import ConfigError
 
 Snapshot = dict[str, dict[str, dict[str, int]]]
@@ -26,7 +26,7 @@ Snapshot = dict[str, dict[str, dict[str, int]]]
 def choose_pid(pid: int | None) -> int:
     """The process to look at: ``pid`` when it runs, else the only one
     running. A ConfigError says why there is none."""
-    running = counter.list_processes()
+    running = registry.list_processes()
     if pid is not None:
         if pid not in running:
             raise ConfigError(f"process {pid} is not a running snabbpy process "
@@ -34,7 +34,7 @@ def choose_pid(pid: int | None) -> int:
         return pid
     if not running:
         raise ConfigError(f"no snabbpy process is running (none publishes counters in "
-                          f"{counter.shm_root()})")
+                          f"{registry.shm_root()})")
     if len(running) > 1:
         raise ConfigError(f"{len(running)} snabbpy processes are running "
                           f"({', '.join(map(str, running))}): name one, e.g. snabbpy top "
@@ -44,7 +44,7 @@ def choose_pid(pid: int | None) -> int:
 
 def snapshot(pid: int) -> dict:
     """One reading of every counter: ``{"pid", "time", "links", "apps"}``."""
-    return {"pid": pid, "time": time.time(), **counter.read_process(pid)}
+    return {"pid": pid, "time": time.time(), **registry.read_process(pid)}
 
 
 def rates(before: Snapshot, after: Snapshot, seconds: float) -> Snapshot:
@@ -94,11 +94,11 @@ def live(pid: int, interval: float, clear: bool = True) -> None:
     """Redraws the view every ``interval`` seconds until Ctrl-C or until
     the process exits."""
     before = snapshot(pid)
-    info = counter.process_info(pid)
+    info = registry.process_info(pid)
     try:
         while True:
             time.sleep(interval)
-            if not counter.is_running(pid):
+            if not registry.is_running(pid):
                 click.echo(f"snabbpy top: process {pid} exited")
                 return
             after = snapshot(pid)
@@ -126,7 +126,7 @@ def top(pid: int | None, interval: float, once: bool, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps({k: snap[k] for k in ("pid", "links", "apps")}, indent=2))
         else:
-            click.echo(format_view(snap, None, counter.process_info(pid)))
+            click.echo(format_view(snap, None, registry.process_info(pid)))
         return
     if interval <= 0:
         raise ConfigError(f"--interval {interval}: must be more than 0 seconds")
@@ -138,7 +138,7 @@ def _from_proc(pid: int) -> tuple[float | None, str | None]:
     from /proc (its command line ``... run CONFIG.yaml``)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        started = counter.start_time(pid)
+        started = registry.start_time(pid)
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return None, None
@@ -154,8 +154,8 @@ def _from_proc(pid: int) -> tuple[float | None, str | None]:
 def ps(as_json: bool) -> None:
     """List running snabbpy processes: pid, start time, config file."""
     rows = []
-    for pid in counter.list_processes():
-        info = counter.process_info(pid) or {}
+    for pid in registry.list_processes():
+        info = registry.process_info(pid) or {}
         started, config = info.get("started"), info.get("config")
         if info == {}:
             started, config = _from_proc(pid)

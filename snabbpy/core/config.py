@@ -330,7 +330,7 @@ def warnings(c: Config) -> list[str]:
     out: dict[str, set[str]] = {a: set() for a in c.apps}
     for ls in c.links.values():
         out[ls.from_app].add(ls.to_app)
-    for group in _cycles(out):
+    for group in cycles(out):
         leaves = any(b not in group for a in group for b in out[a])
         if not leaves:
             names = ", ".join(repr(a) for a in sorted(group))
@@ -338,8 +338,9 @@ def warnings(c: Config) -> list[str]:
     return result
 
 
-def _cycles(out: dict[str, set[str]]) -> list[set[str]]:
-    """Strongly connected groups with a cycle (Tarjan's algorithm)."""
+def cycles(out: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected groups with a cycle (Tarjan's algorithm) in the
+    graph ``out`` (node -> the nodes it points to)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from snabbpy.core.app import ANY, App
+from snabbpy.core.link import link_array
 from snabbpy.core.native import ffi, lib
 
 _DIGITS = re.compile(r"(\d+)")
@@ -49,8 +50,7 @@ class RSS(App):
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []
-        self._outputs = ffi.new("struct link *[]", 1)
-        self._noutputs = 0
+        self._outputs, self._noutputs = link_array(())
         self.order: list[str] = []
         self._nooutput = self.stats.pointer + self.stats.index["nooutput"]
 
@@ -58,9 +58,7 @@ class RSS(App):
         """Caches the inputs and the outputs, in ``port_order``."""
         self._inputs = [i.c for i in self.input.values()]
         self.order = port_order(self.output)
-        outs = [self.output[name].c for name in self.order]
-        self._outputs = ffi.new("struct link *[]", outs or 1)
-        self._noutputs = len(outs)
+        self._outputs, self._noutputs = link_array(self.output[name] for name in self.order)
 
     def push(self) -> None:
         """Spreads each input link in one native call."""
