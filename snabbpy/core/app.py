@@ -23,7 +23,9 @@ graph and calls its methods; every method is optional:
     Returns (or prints) a text about the app, for the final report.
 ``stop()``
     Called when the app leaves the graph: release what it holds, free the
-    packets it owns.
+    packets it owns. The engine counts each app's packets (allocated,
+    received, sent, freed: ``core/accounting.py``); those an app still has
+    once it has stopped are reported as lost at the end of the run.
 
 An app that pulls from a finite input sets ``self.done = True`` once it is
 exhausted; when every pulling app of a graph is done and the links are
