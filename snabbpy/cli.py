@@ -62,23 +62,6 @@ def check_output_file(option: str, path: str | None) -> None:
         raise ConfigError(f"{option} {path}: directory {str(parent)!r} is not writable")
 
 
-def print_app_error(exc: BaseException) -> None:
-    """One line naming the app, its class and method and the exception,
-    then the frames of the user's own code (none of snabbpy's or click's)."""
-    import traceback
-
-    from snabbpy.core.engine import AppError
-
-    click.echo(f"snabbpy: error: {exc}", err=True)
-    if not isinstance(exc, AppError):  # a PacketFault: the line says it all
-        return
-    here = str(Path(__file__).resolve().parent)
-    frames = [f for f in traceback.extract_tb(exc.error.__traceback__)
-              if not f.filename.startswith(here) and "click" not in f.filename]
-    if frames:
-        click.echo("".join(traceback.format_list(frames)).rstrip(), err=True)
-
-
 @click.group(cls=Snabbpy)
 @click.version_option(package_name="snabbpy")
 def main() -> None:
@@ -104,7 +87,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     from snabbpy.core import config, registry
     from snabbpy.core.accounting import PacketFault
     from snabbpy.core.engine import AppError, Engine
-    from snabbpy.core.report import LoadReporter
+    from snabbpy.core.report import LoadReporter, app_error_text
 
     check_output_file("--report-json", report_json)
     c = config.load_yaml(config_file)
@@ -116,6 +99,12 @@ def run(config_file: str, duration: float | None, report_interval: float,
         httpd = server.bind(metrics, option="--metrics")
         server.serve_in_thread(httpd)
         click.echo(f"metrics: serving {server.url(httpd)}", err=True)
+    from snabbpy.workers import placement
+
+    if placement.uses_workers(c) or c.workers:
+        from snabbpy.workers.run import run as run_workers
+
+        return run_workers(c, config_file, duration, report_interval, report_json, busywait)
     engine = Engine(publish=True, busywait=busywait)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda *_: engine.request_stop())
@@ -151,7 +140,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     if counters is not None:
         _lost_report(engine, counters, report_json)
     if failed is not None:
-        print_app_error(failed)
+        click.echo(app_error_text(failed), err=True)
         sys.exit(1)
 
 

@@ -17,6 +17,8 @@ def to_dot(c: Config, counters: dict[str, dict] | None = None) -> str:
     lines = ["digraph snabbpy {", "  rankdir=LR;", "  node [shape=box];"]
     for name, spec in c.apps.items():
         label = f"{name}\\n{spec.class_name}"
+        if spec.worker:
+            label += f"\\nworker {spec.worker}"
         lines.append(f"  {_quote(name)} [label={_quote(label)}];")
     for key, ls in c.links.items():
         label = f"{ls.from_port} -> {ls.to_port}"

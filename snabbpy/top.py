@@ -23,10 +23,22 @@ from snabbpy.core.config import ConfigError
 Snapshot = dict[str, dict[str, dict[str, int]]]
 
 
+def workers_of(pid: int, running: list[int]) -> dict[str, int]:
+    """The worker processes (name -> pid) that supervisor ``pid`` runs."""
+    found = {}
+    for other in running:
+        info = registry.process_info(other) or {}
+        if info.get("supervisor") == pid and isinstance(info.get("worker"), str):
+            found[info["worker"]] = other
+    return dict(sorted(found.items()))
+
+
 def choose_pid(pid: int | None) -> int:
     """The process to look at: ``pid`` when it runs, else the only one
-    running. A ConfigError says why there is none."""
-    running = registry.list_processes()
+    running (its workers aside). A ConfigError says why there is none."""
+    everything = registry.list_processes()
+    workers = {w for p in everything for w in workers_of(p, everything).values()}
+    running = [p for p in everything if p not in workers] if pid is None else everything
     if pid is not None:
         if pid not in running:
             raise ConfigError(f"process {pid} is not a running snabbpy process "
@@ -43,8 +55,14 @@ def choose_pid(pid: int | None) -> int:
 
 
 def snapshot(pid: int) -> dict:
-    """One reading of every counter: ``{"pid", "time", "links", "apps"}``."""
-    return {"pid": pid, "time": time.time(), **registry.read_process(pid)}
+    """One reading of every counter: ``{"pid", "time", "links", "apps"}``;
+    those of a supervisor's workers too, named ``[worker] link-or-app``."""
+    snap = {"pid": pid, "time": time.time(), **registry.read_process(pid)}
+    snap["workers"] = workers_of(pid, registry.list_processes(clean=False))
+    for name, worker_pid in snap["workers"].items():
+        for kind, values in registry.read_process(worker_pid).items():
+            snap[kind].update({f"[{name}] {key}": v for key, v in values.items()})
+    return snap
 
 
 def rates(before: Snapshot, after: Snapshot, seconds: float) -> Snapshot:
@@ -72,6 +90,8 @@ def format_view(snap: dict, rate: Snapshot | None, info: dict | None = None) -> 
     title = f"snabbpy top: pid {snap['pid']}"
     if info and info.get("config"):
         title += f"  config {info['config']}"
+    if snap.get("workers"):
+        title += "  workers " + ", ".join(f"{n} (pid {p})" for n, p in snap["workers"].items())
     lines = [title, "", f"{'link':<44} {'packets/s':>9} {'bits/s':>9} {'drops/s':>9}"
              f" {'packets':>15} {'drops':>12}"]
     for spec, c in sorted(snap["links"].items()):
@@ -124,7 +144,8 @@ def top(pid: int | None, interval: float, once: bool, as_json: bool) -> None:
     if once:
         snap = snapshot(pid)
         if as_json:
-            click.echo(json.dumps({k: snap[k] for k in ("pid", "links", "apps")}, indent=2))
+            click.echo(json.dumps({k: snap[k] for k in ("pid", "workers", "links", "apps")},
+                                  indent=2))
         else:
             click.echo(format_view(snap, None, registry.process_info(pid)))
         return
@@ -162,13 +183,20 @@ def ps(as_json: bool) -> None:
         # The file is another process's: show what is not a time or a path as unknown.
         started = started if isinstance(started, (int, float)) else None
         config = config if isinstance(config, str) else None
-        rows.append({"pid": pid, "started": started, "config": config})
+        worker = info.get("worker") if isinstance(info.get("worker"), str) else None
+        supervisor = info.get("supervisor") if isinstance(info.get("supervisor"), int) else None
+        row = {"pid": pid, "started": started, "config": config}
+        if worker:  # a worker process of a supervisor
+            row.update(worker=worker, supervisor=supervisor)
+        rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'PID':>8}  {'STARTED':<19}  CONFIG")
+    click.echo(f"{'PID':>8}  {'STARTED':<19}  {'WORKER':<16}  CONFIG")
     for r in rows:
-        click.echo(f"{r['pid']:>8}  {_when(r['started']):<19}  {r['config'] or '?'}")
+        worker = f"{r['worker']} of {r['supervisor']}" if r.get("worker") else "main"
+        click.echo(f"{r['pid']:>8}  {_when(r['started']):<19}  {worker:<16}  "
+                   f"{r['config'] or '?'}")
 
 
 def _when(started: float | None) -> str:
