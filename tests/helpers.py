@@ -20,6 +20,24 @@ SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
            "from snabbpy.cli import main; main()"]
 
 
+#: A user's app module (for tests of what the engine says): ``Leaky``
+#: receives every packet and forgets it, neither sending it on nor freeing it.
+LEAKY_APP = '''
+from snabbpy.core import packet
+from snabbpy.core.app import App
+
+
+class Leaky(App):
+    """Receives every packet and forgets it: neither sent on nor freed."""
+    inputs, outputs = ("input",), ()
+
+    def push(self):
+        i = self.input["input"]
+        while not i.empty():
+            i.receive()
+'''
+
+
 def wire(app, inputs: Iterable[str] = (), outputs: Iterable[str] = ()):
     """Gives an app made by hand its links, as the engine would."""
     app.input = {name: Link(name) for name in inputs}

@@ -77,6 +77,7 @@ class VGuest(App):
     """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
 
     inputs, outputs = INPUTS, OUTPUTS
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     config = {
         "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),

@@ -89,6 +89,7 @@ class VhostUser(App):
     (queue pair 0; pair k: ``input<k>``, ``output<k>``)."""
 
     inputs, outputs = INPUTS, OUTPUTS
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     config = {
         "socket_path": Param(str, doc="Unix socket of the vhost-user connection"),
