@@ -2,54 +2,30 @@
 frontend: what is offered, a GSO frame from the guest cut into segments on
 output, a partial checksum finished, hostile headers dropped and counted."""
 
-import socket
 
 import pytest
+from helpers import drain, vhost_and_frontend, vhost_app
 
-from snabbpy.apps.vhost import VhostUser
-from snabbpy.core import config, packet
+from snabbpy.core import packet
 from snabbpy.core.config import ConfigError
-from snabbpy.core.link import Link
 from snabbpy.lib.virtio.constants import Feature, NetHdrFlag, feature_mask
 from snabbpy.lib.virtio.net_header import NetHeader
-from snabbpy.testing.fake_frontend import WANTED, FakeFrontend
+from snabbpy.testing.fake_frontend import WANTED
 from snabbpy.testing.gso import GSO_TCPV4, GSO_TCPV6, GSO_UDP, checksums_ok, segment, tcp_frame
 
 OFFLOADS = feature_mask(Feature.NET_CSUM, Feature.NET_HOST_TSO4, Feature.NET_HOST_TSO6,
                         Feature.NET_HOST_ECN)
 
 
-def make_app(tmp_path, **conf):
-    conf = {"socket_path": str(tmp_path / "vhost.sock"), **conf}
-    app = VhostUser(config.validate("vhost", VhostUser, conf))
-    app.input, app.output = {"input": Link("in")}, {"output": Link("out")}
-    app.link()
-    return app
+make_app = vhost_app
 
 
 @pytest.fixture
 def offloading(tmp_path):
     """A VhostUser app with both offloads, and a frontend that took them."""
-    before = packet.in_use()
-    app = make_app(tmp_path, checksum_offload=True, tso=True)
-    ours, theirs = socket.socketpair()
-    app.attach(ours)
-    fe = FakeFrontend(theirs, app.tick)
-    fe.connect(WANTED | OFFLOADS)
-    yield app, fe
-    app.stop()
-    fe.close()
-    for link in (*app.input.values(), *app.output.values()):
-        link.drain()
-    assert packet.in_use() == before
-
-
-def drained(link) -> list[bytes]:
-    out = []
-    for p in link.receive_batch():
-        out.append(packet.to_bytes(p))
-        packet.free(p)
-    return out
+    with vhost_and_frontend(tmp_path, checksum_offload=True, tso=True) as (app, fe):
+        fe.connect(WANTED | OFFLOADS)
+        yield app, fe
 
 
 def gso(frame: bytes, gso_type: int, mss: int) -> bytes:
@@ -76,7 +52,7 @@ def test_a_gso_frame_from_the_guest_leaves_as_mss_sized_segments(offloading):
     fe.rings[1].post_tx(frames[0], header=gso(frames[0], GSO_TCPV4, 1448))
     fe.rings[1].post_tx(frames[1], header=gso(frames[1], GSO_TCPV6, 1428))
     app.pull()
-    got = drained(app.output["output"])
+    got = drain(app.output["output"])
     want = segment(frames[0], 1448) + segment(frames[1], 1428)
     assert got == want and all(checksums_ok(s) for s in got)
     assert max(len(s) for s in got) == 1448 + 54
@@ -90,7 +66,7 @@ def test_a_partial_checksum_is_finished(offloading):
     frame = tcp_frame(b"hello" * 99, partial=True)
     fe.rings[1].post_tx(frame, header=NetHeader(NetHdrFlag.NEEDS_CSUM, 0, 0, 0, 34, 16).pack())
     app.pull()
-    [got] = drained(app.output["output"])
+    [got] = drain(app.output["output"])
     assert got == tcp_frame(b"hello" * 99) and checksums_ok(got)
     assert app.stats["txq_csum_finished"] == 1
 
@@ -110,7 +86,7 @@ def test_hostile_headers_are_dropped_and_counted(offloading):
     # hdr_len is only a hint: one past the frame's end changes nothing
     fe.rings[1].post_tx(frame, header=NetHeader(0, GSO_TCPV4, 60000, 1000, 34, 16).pack())
     app.pull()
-    assert drained(app.output["output"]) == segment(frame, 1000)
+    assert drain(app.output["output"]) == segment(frame, 1000)
     for name in {n for _, n in hostile}:
         assert app.stats[f"txq_{name}"] == sum(n == name for _, n in hostile)
     assert len(fe.rings[1].take_used()) == len(hostile) + 1  # every chain given back
@@ -125,21 +101,17 @@ def test_a_gso_frame_waits_in_the_ring_until_the_link_has_room(offloading):
     fe.rings[1].post_tx(frame, header=gso(frame, GSO_TCPV4, 1448))
     app.pull()
     assert fe.rings[1].take_used() == [] and app.stats["txq_gso_frames"] == 0
-    assert len(drained(out)) == 1000
+    assert len(drain(out)) == 1000
     app.pull()
-    assert drained(out) == segment(frame, 1448) and len(fe.rings[1].take_used()) == 1
+    assert drain(out) == segment(frame, 1448) and len(fe.rings[1].take_used()) == 1
 
 
 def test_without_the_keys_an_offload_header_is_refused_as_before(tmp_path):
-    app = make_app(tmp_path)
-    ours, theirs = socket.socketpair()
-    app.attach(ours)
-    fe = FakeFrontend(theirs, app.tick)
-    fe.connect()
-    frame = tcp_frame(bytes(3000), partial=True)
-    fe.rings[1].post_tx(frame, header=gso(frame, GSO_TCPV4, 1448))
-    fe.rings[1].post_tx(frame, header=NetHeader(NetHdrFlag.NEEDS_CSUM, 0, 0, 0, 34, 16).pack())
-    app.pull()
-    assert app.output["output"].empty() and app.stats["txq_bad_header"] == 2
-    app.stop()
-    fe.close()
+    with vhost_and_frontend(tmp_path) as (app, fe):
+        fe.connect()
+        frame = tcp_frame(bytes(3000), partial=True)
+        fe.rings[1].post_tx(frame, header=gso(frame, GSO_TCPV4, 1448))
+        fe.rings[1].post_tx(frame, header=NetHeader(NetHdrFlag.NEEDS_CSUM, 0, 0, 0, 34,
+                                                    16).pack())
+        app.pull()
+        assert app.output["output"].empty() and app.stats["txq_bad_header"] == 2

@@ -90,7 +90,7 @@ int dr_tx(struct dr_queue *q, struct link *out, int max)
         }
         q->last_avail++;
         used_put(q, head, 0);
-        p->length = (uint16_t)dst.len;
+        p->length = dst.buf == dr_gso_frame ? 0 : (uint16_t)dst.len;  /* a refused GSO chain */
         if (!r && (hdr[0] & DR_HDR_NEEDS_CSUM) && tx_finish_csum(q, hdr, dst.buf, dst.len)) {
             packet_free(p);
         } else if (r) {
