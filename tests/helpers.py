@@ -8,7 +8,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -126,3 +127,34 @@ def need_libpcap() -> None:
         bpf.libpcap()
     except bpf.LibpcapMissing as exc:
         (pytest.fail if os.environ.get("CI") else pytest.skip)(str(exc))
+
+
+def vhost_app(tmp_path, **conf):
+    """A VhostUser app (socket in ``tmp_path``, ``conf`` on top) with links
+    on ``input`` and ``output``."""
+    from snabbpy.apps.vhost import VhostUser
+    from snabbpy.core import config
+
+    conf = {"socket_path": str(tmp_path / "vhost.sock"), **conf}
+    return wire(VhostUser(config.validate("vhost", VhostUser, conf)), ["input"], ["output"])
+
+
+@contextmanager
+def vhost_and_frontend(tmp_path, **conf) -> Iterator[tuple]:
+    """(VhostUser app, FakeFrontend) joined by a socketpair, not yet set up;
+    on exit both are closed and no packet may be left allocated."""
+    import socket
+
+    from snabbpy.testing.fake_frontend import FakeFrontend
+
+    before = packet.in_use()
+    app = vhost_app(tmp_path, **conf)
+    ours, theirs = socket.socketpair()
+    app.attach(ours)
+    fe = FakeFrontend(theirs, app.tick)
+    yield app, fe
+    app.stop()
+    fe.close()
+    for link in (*app.input.values(), *app.output.values()):
+        link.drain()
+    assert packet.in_use() == before
