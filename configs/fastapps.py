@@ -426,11 +426,13 @@ def macswap_kernel(mem, offsets, lengths, index):
             continue
         index[k] = 0
         kept += 1
-        o = offsets[k]
+        # a slice of the frame: constant indexes into it compile to plain
+        # loads and stores (mem[o + j] checks for a negative index each time)
+        d = mem[offsets[k]:offsets[k] + 12]
         for j in range(6):
-            t = mem[o + j]
-            mem[o + j] = mem[o + 6 + j]
-            mem[o + 6 + j] = t
+            t = d[j]
+            d[j] = d[6 + j]
+            d[6 + j] = t
     return kept
 
 
@@ -439,21 +441,23 @@ def ttl_kernel(mem, offsets, lengths, index):
     (send) or -1 (free); returns how many are sent."""
     kept = 0
     for k in range(len(offsets)):
-        o = offsets[k]
         index[k] = -1
-        if lengths[k] < 34 or mem[o + 12] != 8 or mem[o + 13] != 0:
+        if lengths[k] < 34:
             continue
-        vihl = mem[o + 14]
-        if vihl >> 4 != 4 or vihl & 15 < 5 or mem[o + 22] <= 1:
+        d = mem[offsets[k]:offsets[k] + 26]  # constant indexes: see macswap_kernel
+        if d[12] != 8 or d[13] != 0:
             continue
-        old = np.uint32(mem[o + 22]) << 8 | mem[o + 23]
-        s = (~(np.uint32(mem[o + 24]) << 8 | mem[o + 25]) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
+        vihl = d[14]
+        if vihl >> 4 != 4 or vihl & 15 < 5 or d[22] <= 1:
+            continue
+        old = np.uint32(d[22]) << 8 | d[23]
+        s = (~(np.uint32(d[24]) << 8 | d[25]) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
         s = (s & 0xFFFF) + (s >> 16)
         s = (s & 0xFFFF) + (s >> 16)
         s = ~s & 0xFFFF
-        mem[o + 22] -= 1
-        mem[o + 24] = s >> 8
-        mem[o + 25] = s & 0xFF
+        d[22] -= 1
+        d[24] = s >> 8
+        d[25] = s & 0xFF
         index[k] = 0
         kept += 1
     return kept
@@ -578,33 +582,28 @@ class TTLDecrementVector(_BatchApp):
 
 class _KernelApp(App):
     """input -> output through a compiled ``kernel(mem, offsets, lengths,
-    index) -> sent``; one ``split`` (or ``transmit`` when all are sent)
-    per batch."""
+    index)``: each breath is one compiled call (snabbpy.jit_breath) that
+    receives what the output has room for, runs the kernel and sends the
+    packets it kept."""
 
     kernel = None
     counters = ("forwarded", "dropped")
 
     def __init__(self, conf: dict | None = None) -> None:
-        self._kernel = compile_kernel(type(self).kernel)
-        self._index = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
-        # Compile now, at app start, for the types a batch has.
-        self._kernel(np.zeros(1, np.uint8), np.zeros(0, np.int64), np.zeros(0, np.int32),
-                     self._index[:0])
+        from snabbpy.jit_breath import Breath
+
+        compile_kernel(type(self).kernel)  # without numba: the one-line error
+        # Compile now, at app start.
+        self._breath = Breath(type(self).kernel).compile()
+
+    def link(self) -> None:
+        self._ports = self._breath.ports(self.input["input"], [self.output["output"]])
 
     def push(self):
-        i, o = self.input["input"], self.output["output"]
-        n = min(i.nreadable(), o.nwritable())
-        if not n:
-            return
-        b = i.receive_batch(max_packets=n)
-        index = self._index[:n]
-        kept = self._kernel(packet.memory(), b.offsets, b.lengths, index)
-        if kept == n:
-            b.transmit(o)
-        else:
-            b.split(index, [o])
-        self.stats.add("forwarded", kept)
-        self.stats.add("dropped", n - kept)
+        n, dropped = self._breath(self._ports)
+        if n:
+            self.stats.add("forwarded", n - dropped)
+            self.stats.add("dropped", dropped)
 
 
 class MacSwapJIT(_KernelApp):

@@ -1,11 +1,29 @@
 /* Batches (see batch.h). Every loop here is the per-packet work that a
  * Python app would otherwise do one cffi call at a time. */
 
+/* One pass over the ring: each packet's header is read once, for the
+ * link's byte count and the batch's offset and length (was, if not NULL,
+ * gets a second copy of the lengths: see batch_split). */
 int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
-                  int64_t *offs, int32_t *lens)
+                  int64_t *offs, int32_t *lens, int32_t *was)
 {
-    int n = link_receive_batch(l, pk, max);
-    batch_refresh(pk, n, base, offs, lens);
+    int n = 0;
+    uint64_t bytes = 0;
+    uint32_t read = l->read, write = l->write;
+    while (n < max && read != write) {
+        struct packet *p = l->ring[read];
+        read = (read + 1) & (LINK_RING_SIZE - 1);
+        pk[n] = p;
+        offs[n] = (int64_t)((uintptr_t)(p->buf + p->headroom) - base);
+        lens[n] = p->length;
+        bytes += p->length;
+        n++;
+    }
+    l->read = read;
+    l->stats->rxpackets += n;
+    l->stats->rxbytes += bytes;
+    if (was)
+        memcpy(was, lens, (size_t)n * sizeof *was);
     return n;
 }
 
@@ -24,22 +42,44 @@ static inline int valid_length(struct packet *p, int32_t len)
         && (uint32_t)p->headroom + (uint32_t)len <= sizeof(p->buf);
 }
 
-int batch_writeback(struct packet **pk, int n, const int32_t *lens)
+/* Lengths to write back: those that differ from was (the lengths as
+ * received), or every one when was is NULL. Returns -(k + 1) for the
+ * first packet k whose new length does not fit, else n. */
+static int check_lengths(struct packet **pk, int n, const int32_t *lens, const int32_t *was)
 {
     for (int k = 0; k < n; k++)
-        if (!valid_length(pk[k], lens[k]))
+        if ((!was || lens[k] != was[k]) && !valid_length(pk[k], lens[k]))
             return -(k + 1);
-    for (int k = 0; k < n; k++)
-        pk[k]->length = (uint16_t)lens[k];
     return n;
 }
 
-int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens)
+static inline void write_length(struct packet *p, const int32_t *lens, const int32_t *was, int k)
 {
-    int r = batch_writeback(pk, n, lens);
+    if (!was || lens[k] != was[k])
+        p->length = (uint16_t)lens[k];
+}
+
+int batch_writeback(struct packet **pk, int n, const int32_t *lens, const int32_t *was)
+{
+    int r = check_lengths(pk, n, lens, was);
     if (r < 0)
         return r;
-    return link_transmit_batch(l, pk, n);
+    for (int k = 0; k < n; k++)
+        write_length(pk[k], lens, was, k);
+    return n;
+}
+
+int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens,
+                   const int32_t *was)
+{
+    int r = check_lengths(pk, n, lens, was);
+    if (r < 0)
+        return r;
+    for (int k = 0; k < n; k++) {
+        write_length(pk[k], lens, was, k);
+        link_transmit(l, pk[k]);
+    }
+    return n;
 }
 
 void batch_free(struct packet **pk, int n)
@@ -85,15 +125,16 @@ int batch_select(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, 
 }
 
 int batch_split(struct packet **pk, int n, const int64_t *index, struct link **links,
-                int nlinks, const int32_t *lens)
+                int nlinks, const int32_t *lens, const int32_t *was)
 {
     for (int k = 0; k < n; k++)
         if (index[k] < -1 || index[k] >= nlinks)
             return -(k + 1);
-    int r = batch_writeback(pk, n, lens);
+    int r = check_lengths(pk, n, lens, was);
     if (r < 0)
         return r;
     for (int k = 0; k < n; k++) {
+        write_length(pk[k], lens, was, k);
         if (index[k] < 0)
             packet_free(pk[k]);
         else

@@ -1,21 +1,24 @@
 /* Batches: the packets of one receive, handled many at a time so that each
  * operation on a whole batch is one C call. Packets are named by pointer
  * (pk), payload offsets in packet memory (offs, from base) and lengths
- * (lens, the caller's copy, written back by batch_writeback). Calls that
+ * (lens, the caller's copy, written back by batch_writeback; was, when not
+ * NULL, holds the lengths as received, and only packets whose length
+ * differs from it are checked and written). Calls that
  * can fail return n (or a count) on success and -(k + 1) for the first bad
  * packet k, having changed nothing. */
 
 int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
-                  int64_t *offs, int32_t *lens);
+                  int64_t *offs, int32_t *lens, int32_t *was);
 void batch_refresh(struct packet **pk, int n, uint64_t base, int64_t *offs, int32_t *lens);
-int batch_writeback(struct packet **pk, int n, const int32_t *lens);
-int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens);
+int batch_writeback(struct packet **pk, int n, const int32_t *lens, const int32_t *was);
+int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens,
+                   const int32_t *was);
 void batch_free(struct packet **pk, int n);
 int batch_free_mask(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, int32_t *lens);
 int batch_select(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, int32_t *lens,
                  struct packet **out, int64_t *out_offs, int32_t *out_lens);
 int batch_split(struct packet **pk, int n, const int64_t *index, struct link **links,
-                int nlinks, const int32_t *lens);
+                int nlinks, const int32_t *lens, const int32_t *was);
 
 /* Fixed-offset fields: reads give 0 for a packet shorter than the field,
  * writes skip it. */
