@@ -45,15 +45,15 @@ from numpy.lib.stride_tricks import as_strided
 
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
+from snabbpy.core.batch import Batch
 from snabbpy.core.config import ConfigError
+from snabbpy.core.mactable import MacTable
 from snabbpy.core.native import ffi, lib
 
 ETH_IPV4 = 0x0800
 TTL_OFFSET = 22  # TTL and protocol: one 16-bit word of the IPv4 header
 CSUM_OFFSET = 24
 DROP, FLOOD = -1, -2  # switch destinations besides a port number
-USED = np.uint64(1 << 48)  # marks a used slot of a MAC hash table
-HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing multiplier
 
 
 # --------------------------------------------------------------------------
@@ -338,80 +338,25 @@ def ttl_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.
     return keep
 
 
-def macs(mem: np.ndarray, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The destination and source MACs of every frame, as 48-bit uint64s
-    (one gather of the first 16 bytes; frames shorter than that read the
-    rest of their buffer, which is then ignored)."""
-    w = rows(mem, 16)[offsets].view(">u8").astype(np.uint64)
-    return w[:, 0] >> 16, (w[:, 0] & 0xFFFF) << 32 | w[:, 1] >> 32
+def port_map(port: int, outputs: np.ndarray) -> np.ndarray:
+    """What a MAC table value (a port) means for a frame from ``port``:
+    that port, or DROP for ``port`` itself and ports without an output
+    (``outputs[k]`` says whether port k has one); the last entry, which
+    the lookup's -1 (an unknown or group MAC) picks, is FLOOD."""
+    to = np.append(np.where(outputs, np.arange(len(outputs)), DROP), FLOOD)
+    to[port] = DROP
+    return to
 
 
-class VectorMacTable:
-    """The vector switch's MAC table: open addressing with linear probing
-    in numpy arrays (a slot holds ``mac | 1 << 48``, 0 when empty), probed
-    for a whole batch at once. New MACs are inserted one by one, which
-    happens once per MAC in the table's life."""
-
-    def __init__(self, max_macs: int) -> None:
-        self.max_macs = max_macs
-        size = 1 << max(4, (2 * max_macs - 1).bit_length())
-        self.keys = np.zeros(size, np.uint64)
-        self.ports = np.zeros(size, np.int32)
-        self.mask = np.uint64(size - 1)
-        self.count = 0
-
-    def find(self, macs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The slot of each MAC (where it is, or the empty slot where it
-        would go) and whether it is there."""
-        want = macs | USED
-        slot = (macs * HASH) >> np.uint64(32) & self.mask
-        k = self.keys[slot]
-        pending = np.flatnonzero((k != want) & (k != 0))
-        while len(pending):
-            slot[pending] = (slot[pending] + np.uint64(1)) & self.mask
-            k[pending] = self.keys[slot[pending]]
-            pending = pending[(k[pending] != want[pending]) & (k[pending] != 0)]
-        return slot, k == want
-
-    def lookup(self, macs: np.ndarray) -> np.ndarray:
-        """The port of each MAC, -1 where unknown."""
-        slot, found = self.find(macs)
-        return np.where(found, self.ports[slot], -1)
-
-    def learn(self, macs: np.ndarray, port: int) -> None:
-        """Learns every MAC of ``macs`` on ``port``; new MACs, in order of
-        first appearance, while the table has room."""
-        slot, found = self.find(macs)
-        self.ports[slot[found]] = port
-        if found.all() or self.count >= self.max_macs:
-            return
-        new = macs[~found]
-        _, first = np.unique(new, return_index=True)
-        for mac in new[np.sort(first)].tolist():
-            if self.count >= self.max_macs:
-                break
-            s, there = self.find(np.array([mac], np.uint64))
-            if not there[0]:
-                self.keys[s[0]] = mac | (1 << 48)
-                self.ports[s[0]] = port
-                self.count += 1
-
-
-def l2_vector(table: VectorMacTable, mem: np.ndarray, offsets: np.ndarray,
-              lengths: np.ndarray, port: int, outputs: np.ndarray) -> np.ndarray:
-    """Where each frame from ``port`` goes (a port, DROP or FLOOD), with the
-    table as it was; then learns their source MACs. ``outputs[k]`` says
-    whether port k has an output."""
-    dest = np.full(len(offsets), DROP, np.int32)
-    ok = np.flatnonzero(lengths >= 14)
-    dst, src = macs(mem, offsets[ok])
-    to = table.lookup(dst)
-    to[(dst >> 40 & 1) == 1] = -1
-    to = np.where(to < 0, FLOOD, to)
-    unicast = to >= 0
-    to[unicast & ((to == port) | ~outputs[np.maximum(to, 0)])] = DROP
-    dest[ok] = to
-    table.learn(src, port)
+def l2_vector(table: MacTable, b: Batch, port: int, to_port: np.ndarray) -> np.ndarray:
+    """Where each frame of ``b`` from ``port`` goes (a port, DROP or FLOOD),
+    with the table as it was (``to_port`` is ``port_map(port, ...)``); then
+    learns their source MACs. One C call each for the lookup and the
+    learning, and two numpy operations."""
+    dest = to_port[b.lookup_mac(table, 0, group=-1)]
+    full = b.lengths >= 14
+    dest[~full] = DROP
+    b.learn_mac(table, port, at=6, mask=full)
     return dest
 
 
@@ -640,47 +585,54 @@ class _SwitchApp(App):
         self._links = [o for o in outs if o is not None]
         compact = np.cumsum(self._has) - 1
         self._link_of = np.where(self._has, compact, -1).astype(np.int64)
-        self._inputs = [(i, self.ports.index(name),
-                         [k for k in range(len(outs)) if k != self.ports.index(name)
-                          and outs[k] is not None]) for name, i in self.input.items()]
+        self._inputs = []
+        for name, i in self.input.items():
+            port = self.ports.index(name)
+            others = [k for k in range(len(outs)) if k != port and outs[k] is not None]
+            # split index of each decision; FLOOD (-2) and DROP (-1) pick
+            # the last two entries: the last other port's link, and none
+            route = np.append(self._link_of, [self._link_of[others[-1]] if others else -1, -1])
+            self._inputs.append((i, port, others, port_map(port, self._has), route))
 
-    def decide(self, mem, offsets, lengths, port):  # pragma: no cover - overridden
+    def decide(self, b, port, to_port):  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _send_copies(self, copies: list, others: list[int]) -> None:
-        """Copies of flooded frames to the other ports but the last (which
-        got the frames themselves)."""
-        for k in others[:-1]:
-            o = self.output[self.ports[k]]
-            for c in copies:
-                o.transmit(packet.clone(c))
-        for c in copies:
-            packet.free(c)
+    def _flood(self, b, flood, others: list[int]):
+        """Copies of the flooded frames for every other port but the last
+        (which gets the frames themselves), taken before ``b`` is sent."""
+        if len(others) < 2 or not flood.any():
+            return None
+        return b.clone(flood)
+
+    def _send_copies(self, copies, others: list[int]) -> None:
+        """The copies, after the batch, to the other ports but the last."""
+        if copies is None:
+            return
+        targets = others[:-1]
+        for k in targets[:-1]:
+            copies.clone().transmit(self.output[self.ports[k]])
+        copies.transmit(self.output[self.ports[targets[-1]]])
 
     def push(self):
-        mem = packet.memory()
         forwarded = flooded = filtered = runts = 0
-        for i, port, others in self._inputs:
+        for i, port, others, to_port, route in self._inputs:
             if i.empty():
                 continue
             b = i.receive_batch()
-            dest = self.decide(mem, b.offsets, b.lengths, port)
-            flood = dest == FLOOD
-            nflood = int(np.count_nonzero(flood))
+            dest = self.decide(b, port, to_port)
+            n, flood = len(b), dest == FLOOD
+            copies = self._flood(b, flood, others)
             nrunts = int(np.count_nonzero(b.lengths < 14))
-            forwarded += int(np.count_nonzero(dest >= 0))
-            runts += nrunts
-            copies = []
-            if nflood and others:
-                if len(others) > 1:
-                    copies = [packet.clone(b[k]) for k in np.flatnonzero(flood)]
-                dest[flood] = others[-1]
-                flooded += nflood
-            elif nflood:
-                dest[flood] = DROP
-            filtered += int(np.count_nonzero(dest == DROP)) - nrunts
-            b.split(np.where(dest >= 0, self._link_of[np.maximum(dest, 0)], -1), self._links)
+            b.split(route[dest], self._links)
             self._send_copies(copies, others)
+            nflood = int(np.count_nonzero(flood))
+            nfwd = n - nflood - int(np.count_nonzero(dest == DROP))
+            if not others:
+                nflood = 0
+            forwarded += nfwd
+            flooded += nflood
+            runts += nrunts
+            filtered += n - nfwd - nflood - nrunts
         self.stats.add("forwarded", forwarded)
         self.stats.add("flooded", flooded)
         self.stats.add("filtered", filtered)
@@ -688,15 +640,16 @@ class _SwitchApp(App):
 
 
 class L2SwitchVector(_SwitchApp):
-    """The learning switch with numpy: a sorted MAC table, searchsorted
-    lookups, learning merged once per batch."""
+    """The learning switch with numpy and a MacTable (snabbpy.core.mactable):
+    per batch, one C lookup of the destination MACs, one C learning of the
+    source MACs, and a few numpy operations."""
 
     def __init__(self, conf: dict) -> None:
         super().__init__(conf)
-        self.table = VectorMacTable(self.max_macs)
+        self.table = MacTable(self.max_macs)
 
-    def decide(self, mem, offsets, lengths, port):
-        return l2_vector(self.table, mem, offsets, lengths, port, self._has)
+    def decide(self, b, port, to_port):
+        return l2_vector(self.table, b, port, to_port)
 
 
 class L2SwitchJIT(_SwitchApp):
@@ -723,16 +676,14 @@ class L2SwitchJIT(_SwitchApp):
     def push(self):
         mem, counts = packet.memory(), self._counts
         counts[:] = 0
-        for i, port, others in self._inputs:
+        for i, port, others, _, _ in self._inputs:
             if i.empty():
                 continue
             b = i.receive_batch()
             dest = self._dest[: len(b)]
             self._kernel(mem, b.offsets, b.lengths, port, self._has, self.keys, self.port_of,
                          self.state, dest)
-            copies = []
-            if len(others) > 1:
-                copies = [packet.clone(b[k]) for k in np.flatnonzero(dest == FLOOD)]
+            copies = self._flood(b, dest == FLOOD, others)
             flood_link = int(self._link_of[others[-1]]) if others else -1
             self._route(dest, b.lengths, self._link_of, flood_link, counts)
             b.split(dest, self._links)

@@ -397,3 +397,121 @@ int batch_strip(struct packet **pk, int n, uint32_t size)
         packet_shiftleft(pk[k], size);
     return n;
 }
+
+/* Copies of the packets where mask is true (all when mask is NULL), in
+ * order; returns how many, or -1 (having freed its copies) when packet
+ * memory runs out. */
+int batch_clone(struct packet **pk, int n, const uint8_t *mask, uint64_t base,
+                struct packet **out, int64_t *out_offs, int32_t *out_lens)
+{
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        if (mask && !mask[k])
+            continue;
+        struct packet *c = packet_clone(pk[k]);
+        if (!c) {
+            batch_free(out, m);
+            return -1;
+        }
+        out[m++] = c;
+    }
+    batch_refresh(out, m, base, out_offs, out_lens);
+    return m;
+}
+
+/* MAC tables: open addressing with linear probing over keys (a slot holds
+ * mac | MAC_USED, 0 when empty; size - 1 == mask, a power of two minus
+ * one) and values. The table is never full (it has twice the slots of its
+ * limit), and a probe is bounded by its size all the same. */
+
+#define MAC_USED (1ULL << 48)
+
+static inline uint64_t load_mac(const uint8_t *p)
+{
+    return (uint64_t)load16(p) << 32 | load32(p + 2);
+}
+
+/* The slot of mac, or of the empty slot where it would go; -1 if neither
+ * (a table without an empty slot). */
+static inline int64_t mac_slot(const uint64_t *keys, uint64_t mask, uint64_t mac)
+{
+    uint64_t h = (mac * 0x9E3779B97F4A7C15ULL) >> 32 & mask, want = mac | MAC_USED;
+    for (uint64_t i = 0; i <= mask; i++, h = (h + 1) & mask)
+        if (keys[h] == 0 || keys[h] == want)
+            return (int64_t)h;
+    return -1;
+}
+
+/* out[k]: the value of the MAC at byte at of packet k, or missing (for an
+ * unknown MAC or a packet too short to hold one); with use_group, group
+ * for a group address (multicast, broadcast: the I/G bit set). */
+void batch_mac_lookup(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                      int32_t at, const uint64_t *keys, const int32_t *values, uint64_t mask,
+                      int32_t missing, int use_group, int32_t group, int32_t *out)
+{
+    for (int k = 0; k < n; k++) {
+        out[k] = missing;
+        if (!FITS(k, at + 6))
+            continue;
+        const uint8_t *mac = base + offs[k] + at;
+        if (use_group && (mac[0] & 1)) {
+            out[k] = group;
+            continue;
+        }
+        int64_t h = mac_slot(keys, mask, load_mac(mac));
+        if (h >= 0 && keys[h])
+            out[k] = values[h];
+    }
+}
+
+/* Learns the MAC at byte at of each packet (where mask, if not NULL, is
+ * true) with value, in order: a known MAC takes the new value, a new one
+ * is added while count[0] < count[1]. */
+void batch_mac_learn(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t at, const uint8_t *mask, uint64_t *keys, int32_t *values,
+                     uint64_t tmask, int32_t value, int64_t *count)
+{
+    for (int k = 0; k < n; k++) {
+        if ((mask && !mask[k]) || !FITS(k, at + 6))
+            continue;
+        uint64_t mac = load_mac(base + offs[k] + at);
+        int64_t h = mac_slot(keys, tmask, mac);
+        if (h < 0)
+            continue;
+        if (keys[h]) {
+            values[h] = value;
+        } else if (count[0] < count[1]) {
+            keys[h] = mac | MAC_USED;
+            values[h] = value;
+            count[0]++;
+        }
+    }
+}
+
+/* The same for MACs given as numbers (a table's Python side). */
+void mac_lookup(const uint64_t *macs, int n, const uint64_t *keys, const int32_t *values,
+                uint64_t mask, int32_t missing, int32_t *out)
+{
+    for (int k = 0; k < n; k++) {
+        int64_t h = mac_slot(keys, mask, macs[k] & (MAC_USED - 1));
+        out[k] = h >= 0 && keys[h] ? values[h] : missing;
+    }
+}
+
+void mac_learn(const uint64_t *macs, int n, uint64_t *keys, int32_t *values, uint64_t tmask,
+               int32_t value, int64_t *count)
+{
+    for (int k = 0; k < n; k++) {
+        uint64_t mac = macs[k] & (MAC_USED - 1);
+        int64_t h = mac_slot(keys, tmask, mac);
+        if (h < 0)
+            continue;
+        if (keys[h]) {
+            values[h] = value;
+        } else if (count[0] < count[1]) {
+            keys[h] = mac | MAC_USED;
+            values[h] = value;
+            count[0]++;
+        }
+    }
+}

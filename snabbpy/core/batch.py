@@ -404,6 +404,56 @@ class Batch:
                             _ptr("uint32_t *", out))
         return out
 
+    # -- copies and MAC tables -------------------------------------------------
+
+    def clone(self, mask=None) -> Batch:
+        """A new batch of copies of the packets (those where ``mask`` is
+        true), in order: for flooding a frame to several outputs. This batch
+        keeps its packets; lengths are written back first."""
+        self.writeback()
+        if mask is None:
+            m, count = ffi.NULL, self._n
+        else:
+            marr = self._mask(mask)
+            m, count = _ptr("uint8_t *", marr), int(np.count_nonzero(marr))
+        out = ffi.new("struct packet *[]", max(count, 1))
+        oo, ol = np.empty(count, np.int64), np.empty(count, np.int32)
+        got = lib.batch_clone(self._pk, self._n, m, _BASE, out, _ptr("int64_t *", oo),
+                              _ptr("int32_t *", ol))
+        if got < 0:
+            raise MemoryError(f"packet memory exhausted cloning {count} packets")
+        return Batch(out, count, oo, ol)
+
+    def lookup_mac(self, table, at: int = 0, missing: int = -1,
+                   group: int | None = None) -> np.ndarray:
+        """The value in ``table`` (a :class:`~snabbpy.core.mactable.MacTable`)
+        of the MAC at byte ``at`` of each packet (int32): ``missing`` where
+        unknown or where the packet is shorter than ``at + 6``; with
+        ``group``, that for a group address (multicast or broadcast, which
+        a switch floods) without looking it up."""
+        from snabbpy.core.mactable import check_value
+
+        kp, vp, tmask, _ = _table(table)
+        self._field(at, 6)
+        miss = check_value(missing)
+        g = 0 if group is None else check_value(group)
+        out = np.empty(self._n, _I32)
+        lib.batch_mac_lookup(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
+                             kp, vp, tmask, miss, group is not None, g, _ptr("int32_t *", out))
+        return out
+
+    def learn_mac(self, table, value: int, at: int = 6, mask=None) -> None:
+        """Learns the MAC at byte ``at`` of each packet (those where ``mask``
+        is true, and long enough) as ``value`` in ``table``, in order."""
+        from snabbpy.core.mactable import check_value
+
+        kp, vp, tmask, cp = _table(table)
+        self._field(at, 6)
+        v = check_value(value)
+        m = ffi.NULL if mask is None else _ptr("uint8_t *", self._mask(mask))
+        lib.batch_mac_learn(packet.memory_pointer(), self._offs(), self._lens(), self._n, at, m,
+                            kp, vp, tmask, v, cp)
+
     # -- encapsulation ---------------------------------------------------------
 
     def prepend(self, data) -> None:
@@ -425,3 +475,11 @@ class Batch:
         if r < 0:
             self._failed(r, f"strip of {n} bytes")
         self.refresh()
+
+
+def _table(table):
+    from snabbpy.core.mactable import MacTable
+
+    if not isinstance(table, MacTable):
+        raise TypeError(f"a MacTable is needed, not {type(table).__name__}")
+    return table._c()
