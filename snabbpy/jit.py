@@ -28,7 +28,8 @@ Because a kernel is only numpy arrays, ``numba.njit`` works as well as
 
 The helpers below (``payload``, ``load16be``, ``store16be`` ...) are numba
 functions to call from inside kernels. :class:`KernelApp` is a base class
-for an app whose whole work is one kernel deciding each packet's output.
+for an app whose whole work is one kernel deciding each packet's output;
+each of its breaths is one compiled call (:mod:`snabbpy.jit_breath`).
 
 numba is an optional extra: without it, using any of this raises
 :class:`JitUnavailable` naming the extra to install.

@@ -76,6 +76,10 @@ def _driver(numba: Any, kernel: Callable[..., Any], preset: int) -> Any:
     return run
 
 
+#: (kernel, preset) -> its compiled breath
+_DRIVERS: dict[tuple[Any, int], Any] = {}
+
+
 class Breath:
     """``kernel`` run on up to ``most`` packets of one input link per call,
     the packets then split over output links by the index the kernel
@@ -90,8 +94,11 @@ class Breath:
         from snabbpy import jit
 
         numba = jit.require()
-        compiled = kernel if hasattr(kernel, "py_func") else numba.njit(kernel)
-        self._run = _driver(numba, compiled, preset)
+        run = _DRIVERS.get((kernel, preset))
+        if run is None:  # compiled once per kernel, however many apps use it
+            compiled = kernel if hasattr(kernel, "py_func") else numba.njit(kernel)
+            run = _DRIVERS[(kernel, preset)] = _driver(numba, compiled, preset)
+        self._run = run
         self.most = most
         size = max(most, 1)
         self._pk = np.zeros(size, np.uint64)

@@ -464,28 +464,32 @@ void batch_mac_lookup(const uint8_t *base, const int64_t *offs, const int32_t *l
     }
 }
 
+/* A known MAC takes the new value; a new one is added while
+ * count[0] < count[1]. */
+static inline void mac_learn_one(uint64_t *keys, int32_t *values, uint64_t tmask, uint64_t mac,
+                                 int32_t value, int64_t *count)
+{
+    int64_t h = mac_slot(keys, tmask, mac);
+    if (h < 0)
+        return;
+    if (keys[h]) {
+        values[h] = value;
+    } else if (count[0] < count[1]) {
+        keys[h] = mac | MAC_USED;
+        values[h] = value;
+        count[0]++;
+    }
+}
+
 /* Learns the MAC at byte at of each packet (where mask, if not NULL, is
- * true) with value, in order: a known MAC takes the new value, a new one
- * is added while count[0] < count[1]. */
+ * true) with value, in order. */
 void batch_mac_learn(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
                      int32_t at, const uint8_t *mask, uint64_t *keys, int32_t *values,
                      uint64_t tmask, int32_t value, int64_t *count)
 {
-    for (int k = 0; k < n; k++) {
-        if ((mask && !mask[k]) || !FITS(k, at + 6))
-            continue;
-        uint64_t mac = load_mac(base + offs[k] + at);
-        int64_t h = mac_slot(keys, tmask, mac);
-        if (h < 0)
-            continue;
-        if (keys[h]) {
-            values[h] = value;
-        } else if (count[0] < count[1]) {
-            keys[h] = mac | MAC_USED;
-            values[h] = value;
-            count[0]++;
-        }
-    }
+    for (int k = 0; k < n; k++)
+        if ((!mask || mask[k]) && FITS(k, at + 6))
+            mac_learn_one(keys, values, tmask, load_mac(base + offs[k] + at), value, count);
 }
 
 /* The same for MACs given as numbers (a table's Python side). */
@@ -501,17 +505,6 @@ void mac_lookup(const uint64_t *macs, int n, const uint64_t *keys, const int32_t
 void mac_learn(const uint64_t *macs, int n, uint64_t *keys, int32_t *values, uint64_t tmask,
                int32_t value, int64_t *count)
 {
-    for (int k = 0; k < n; k++) {
-        uint64_t mac = macs[k] & (MAC_USED - 1);
-        int64_t h = mac_slot(keys, tmask, mac);
-        if (h < 0)
-            continue;
-        if (keys[h]) {
-            values[h] = value;
-        } else if (count[0] < count[1]) {
-            keys[h] = mac | MAC_USED;
-            values[h] = value;
-            count[0]++;
-        }
-    }
+    for (int k = 0; k < n; k++)
+        mac_learn_one(keys, values, tmask, macs[k] & (MAC_USED - 1), value, count);
 }
