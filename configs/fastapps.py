@@ -554,9 +554,9 @@ class _KernelApp(App):
     counters = ("forwarded", "dropped")
 
     def __init__(self, conf: dict | None = None) -> None:
-        from snabbpy.jit_breath import Breath  # without numba: the one-line error
+        from snabbpy.jit_breath import Breath
 
-        # Compile now, at app start.
+        # Compiled now, at app start (without numba: JitUnavailable, one line).
         self._breath = Breath(type(self).kernel).compile()
 
     def link(self) -> None:

@@ -12,7 +12,8 @@ a JIT app is one call from Python, the rest runs as machine code.
 The same rules hold as for a :class:`~snabbpy.core.batch.Batch`: a length
 the kernel wrote that does not fit, or an index outside ``-1 ..
 len(links) - 1``, sends nothing; the batch is freed (no leak) and
-:meth:`Breath.__call__` raises ``BatchError`` naming the packet.
+:meth:`Breath.__call__` raises ``BatchError`` naming the packet. A kernel
+that raises has its batch freed too, and the exception goes on.
 """
 
 from __future__ import annotations
@@ -53,12 +54,13 @@ def _driver(numba: Any, kernel: Callable[..., Any], preset: int) -> Any:
     """The compiled breath around ``kernel`` (itself numba-compiled)."""
 
     @numba.njit
-    def run(mem, rx, links, most, pk, offs, lens, was, index, *args):
+    def run(mem, rx, links, most, pk, offs, lens, was, index, held, *args):
         m = min(c_nreadable(rx), most)
         if len(links) == 1:
             m = min(m, c_nwritable(links[0]))  # what does not fit waits
         n = c_receive(rx, pk.ctypes.data, m, mem.ctypes.data, offs.ctypes.data,
                       lens.ctypes.data, was.ctypes.data)
+        held[0] = n  # if the kernel raises, Python frees these
         index[:n] = preset
         kernel(mem, offs[:n], lens[:n], index[:n], *args)
         if len(links) == 0:
@@ -71,6 +73,7 @@ def _driver(numba: Any, kernel: Callable[..., Any], preset: int) -> Any:
                     lens.ctypes.data, was.ctypes.data)
         if r < 0:
             c_free(pk.ctypes.data, n)
+        held[0] = 0
         return n, dropped, r
 
     return run
@@ -106,6 +109,7 @@ class Breath:
         self._lens = np.zeros(size, np.int32)
         self._was = np.zeros(size, np.int32)
         self._index = np.zeros(size, np.int64)
+        self._held = np.zeros(1, np.int64)
 
     def compile(self, *args: Any) -> Breath:
         """Compiles now (on an empty link) for further arguments like ``args``."""
@@ -123,9 +127,15 @@ class Breath:
     def __call__(self, ports: Ports, *args: Any) -> tuple[int, int]:
         """Receives from ``ports.rx``, runs the kernel, splits over
         ``ports.links``; returns (received, dropped)."""
-        n, dropped, r = self._run(packet.memory(), ports.rx_address, ports.addresses,
-                                  self.most, self._pk, self._offs, self._lens, self._was,
-                                  self._index, *args)
+        try:
+            n, dropped, r = self._run(packet.memory(), ports.rx_address, ports.addresses,
+                                      self.most, self._pk, self._offs, self._lens, self._was,
+                                      self._index, self._held, *args)
+        except Exception:
+            # the kernel raised (or its arguments did not type): no leak
+            held, self._held[0] = int(self._held[0]), 0
+            lib.batch_free(ffi.cast("struct packet **", self._pk.ctypes.data), held)
+            raise
         if r < 0:
             k, nlinks = -r - 1, len(ports.addresses)
             if not -1 <= self._index[k] < nlinks:

@@ -127,3 +127,20 @@ def test_a_kernel_app_is_one_breath_per_input(no_leaks) -> None:
     assert drain(app.output["y"]) == [b"\0"] * 3
     assert drain(app.output["x"]) == [b"\1"] * 2
     assert app.stats.snapshot() == {"packets": 5, "dropped": 1}
+
+
+def test_a_kernel_that_raises_leaks_nothing(no_leaks) -> None:
+    def divide(mem, offsets, lengths, index, by):
+        for k in range(len(offsets)):
+            index[k] = 0 * (lengths[k] // by[0])
+
+    breath = Breath(divide).compile(np.ones(1, np.int64))
+    i, o = Link(), Link()
+    fill(i, [b"abc"] * 5)
+    ports = breath.ports(i, [o])
+    with pytest.raises(ZeroDivisionError):
+        breath(ports, np.zeros(1, np.int64))
+    assert i.empty() and o.empty()
+    fill(i, [b"a"] * 2)
+    assert breath(ports, np.ones(1, np.int64)) == (2, 0)  # and it works on
+    assert drain(o) == [b"a"] * 2
