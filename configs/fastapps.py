@@ -361,8 +361,9 @@ def port_map(port: int, outputs: np.ndarray) -> np.ndarray:
     """What a MAC table value (a port) means for a frame from ``port``:
     that port, or DROP for ``port`` itself and ports without an output
     (``outputs[k]`` says whether port k has one); the last entry, which
-    the lookup's -1 (an unknown or group MAC) picks, is FLOOD."""
-    to = np.append(np.where(outputs, np.arange(len(outputs)), DROP), FLOOD)
+    the lookup's -1 (an unknown or group MAC) picks, is FLOOD, the one
+    before it (-2, a runt) DROP."""
+    to = np.append(np.where(outputs, np.arange(len(outputs)), DROP), [DROP, FLOOD])
     to[port] = DROP
     return to
 
@@ -371,11 +372,11 @@ def l2_vector(table: MacTable, b: Batch, port: int, to_port: np.ndarray) -> np.n
     """Where each frame of ``b`` from ``port`` goes (a port, DROP or FLOOD),
     with the table as it was (``to_port`` is ``port_map(port, ...)``); then
     learns their source MACs. One C call each for the lookup and the
-    learning, and two numpy operations."""
-    dest = to_port[b.lookup_mac(table, 0, group=-1)]
-    full = b.lengths >= 14
-    dest[~full] = DROP
-    b.learn_mac(table, port, at=6, mask=full)
+    learning, and one numpy operation."""
+    # runts (< 14 bytes) and ports without an output: DROP (the entry past
+    # the -1 that unknown and group MACs pick)
+    dest = to_port[b.lookup_mac(table, 0, group=-1, min_length=14, short=-2)]
+    b.learn_mac(table, port, at=6, min_length=14)
     return dest
 
 
@@ -618,7 +619,7 @@ class _SwitchApp(App):
     def _flood(self, b, flood, others: list[int]):
         """Copies of the flooded frames for every other port but the last
         (which gets the frames themselves), taken before ``b`` is sent."""
-        if len(others) < 2 or not flood.any():
+        if len(others) < 2:
             return None
         return b.clone(flood)
 
@@ -638,13 +639,13 @@ class _SwitchApp(App):
                 continue
             b = i.receive_batch()
             dest = self.decide(b, port, to_port)
-            n, flood = len(b), dest == FLOOD
-            copies = self._flood(b, flood, others)
+            n = len(b)
+            nflood, ndrop = np.bincount(dest - FLOOD, minlength=2)[:2].tolist()
+            copies = self._flood(b, dest == FLOOD, others) if nflood else None
             nrunts = int(np.count_nonzero(b.lengths < 14))
             b.split(route[dest], self._links)
             self._send_copies(copies, others)
-            nflood = int(np.count_nonzero(flood))
-            nfwd = n - nflood - int(np.count_nonzero(dest == DROP))
+            nfwd = n - nflood - ndrop
             if not others:
                 nflood = 0
             forwarded += nfwd

@@ -95,8 +95,12 @@ def test_batch_lookup_and_learn_match_the_reference(seed, no_leaks) -> None:
         assert b.lookup_mac(t, 0, group=-2).tolist() == want
         assert b.lookup_mac(t, 0, missing=-7).tolist() == [
             -7 if len(f) < 6 else ref.get(number(f), -7) for f in fs]
-        full = b.lengths >= 14
-        b.learn_mac(t, k, at=6, mask=full)
+        assert b.lookup_mac(t, 0, group=-1, min_length=14, short=-3).tolist() == [
+            -3 if len(f) < 14 else -1 if f[0] & 1 else ref.get(number(f), -1) for f in fs]
+        if k % 2:
+            b.learn_mac(t, k, at=6, mask=b.lengths >= 14)
+        else:
+            b.learn_mac(t, k, at=6, min_length=14)
         learn_ref(ref, [number(f[6:]) for f in fs if len(f) >= 14], k, 20)
         b.free()
     assert len(t) == len(ref)
@@ -129,6 +133,13 @@ def test_batch_helpers_refuse_hostile_arguments(no_leaks) -> None:
         b.lookup_mac(t, missing=1 << 40)
     with pytest.raises(BatchError, match="mask of shape"):
         b.learn_mac(t, 1, mask=[True, False])
+    for bad in (-1, 1 << 20, "14"):
+        with pytest.raises(ValueError, match="min_length"):
+            b.lookup_mac(t, min_length=bad)
+        with pytest.raises(ValueError, match="min_length"):
+            b.learn_mac(t, 1, min_length=bad)
+    with pytest.raises(ValueError, match="int32"):
+        b.lookup_mac(t, short=1 << 33)
     b.free()
     with pytest.raises(BatchError, match="after it was sent or freed"):
         b.lookup_mac(t)

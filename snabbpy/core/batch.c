@@ -442,17 +442,21 @@ static inline int64_t mac_slot(const uint64_t *keys, uint64_t mask, uint64_t mac
     return -1;
 }
 
-/* out[k]: the value of the MAC at byte at of packet k, or missing (for an
- * unknown MAC or a packet too short to hold one); with use_group, group
- * for a group address (multicast, broadcast: the I/G bit set). */
+/* out[k]: the value of the MAC at byte at of packet k; missing for an
+ * unknown MAC, short_ for a packet shorter than at + 6 or min_len; with
+ * use_group, group for a group address (multicast, broadcast: the I/G
+ * bit set). */
 void batch_mac_lookup(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
-                      int32_t at, const uint64_t *keys, const int32_t *values, uint64_t mask,
-                      int32_t missing, int use_group, int32_t group, int32_t *out)
+                      int32_t at, int32_t min_len, const uint64_t *keys, const int32_t *values,
+                      uint64_t mask, int32_t missing, int32_t short_, int use_group,
+                      int32_t group, int32_t *out)
 {
+    int32_t need = at + 6 > min_len ? at + 6 : min_len;
     for (int k = 0; k < n; k++) {
-        out[k] = missing;
-        if (!FITS(k, at + 6))
+        out[k] = short_;
+        if (!FITS(k, need))
             continue;
+        out[k] = missing;
         const uint8_t *mac = base + offs[k] + at;
         if (use_group && (mac[0] & 1)) {
             out[k] = group;
@@ -482,13 +486,14 @@ static inline void mac_learn_one(uint64_t *keys, int32_t *values, uint64_t tmask
 }
 
 /* Learns the MAC at byte at of each packet (where mask, if not NULL, is
- * true) with value, in order. */
+ * true, and that has at + 6 and min_len bytes) with value, in order. */
 void batch_mac_learn(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
-                     int32_t at, const uint8_t *mask, uint64_t *keys, int32_t *values,
-                     uint64_t tmask, int32_t value, int64_t *count)
+                     int32_t at, int32_t min_len, const uint8_t *mask, uint64_t *keys,
+                     int32_t *values, uint64_t tmask, int32_t value, int64_t *count)
 {
+    int32_t need = at + 6 > min_len ? at + 6 : min_len;
     for (int k = 0; k < n; k++)
-        if ((!mask || mask[k]) && FITS(k, at + 6))
+        if ((!mask || mask[k]) && FITS(k, need))
             mac_learn_one(keys, values, tmask, load_mac(base + offs[k] + at), value, count);
 }
 

@@ -60,11 +60,12 @@ int batch_clone(struct packet **pk, int n, const uint8_t *mask, uint64_t base,
 
 /* MAC tables (see mactable.py): 48-bit MACs to int32 values. */
 void batch_mac_lookup(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
-                      int32_t at, const uint64_t *keys, const int32_t *values, uint64_t mask,
-                      int32_t missing, int use_group, int32_t group, int32_t *out);
+                      int32_t at, int32_t min_len, const uint64_t *keys, const int32_t *values,
+                      uint64_t mask, int32_t missing, int32_t short_, int use_group,
+                      int32_t group, int32_t *out);
 void batch_mac_learn(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
-                     int32_t at, const uint8_t *mask, uint64_t *keys, int32_t *values,
-                     uint64_t tmask, int32_t value, int64_t *count);
+                     int32_t at, int32_t min_len, const uint8_t *mask, uint64_t *keys,
+                     int32_t *values, uint64_t tmask, int32_t value, int64_t *count);
 void mac_lookup(const uint64_t *macs, int n, const uint64_t *keys, const int32_t *values,
                 uint64_t mask, int32_t missing, int32_t *out);
 void mac_learn(const uint64_t *macs, int n, uint64_t *keys, int32_t *values, uint64_t tmask,

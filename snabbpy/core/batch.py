@@ -424,35 +424,41 @@ class Batch:
             raise MemoryError(f"packet memory exhausted cloning {count} packets")
         return Batch(out, count, oo, ol)
 
-    def lookup_mac(self, table, at: int = 0, missing: int = -1,
-                   group: int | None = None) -> np.ndarray:
+    def lookup_mac(self, table, at: int = 0, missing: int = -1, group: int | None = None,
+                   min_length: int = 0, short: int | None = None) -> np.ndarray:
         """The value in ``table`` (a :class:`~snabbpy.core.mactable.MacTable`)
         of the MAC at byte ``at`` of each packet (int32): ``missing`` where
-        unknown or where the packet is shorter than ``at + 6``; with
-        ``group``, that for a group address (multicast or broadcast, which
-        a switch floods) without looking it up."""
+        unknown; ``short`` (default: ``missing``) where the packet is
+        shorter than ``at + 6`` or ``min_length``; with ``group``, that for
+        a group address (multicast or broadcast, which a switch floods)
+        without a lookup."""
         from snabbpy.core.mactable import check_value
 
         kp, vp, tmask, _ = _table(table)
         self._field(at, 6)
+        need = _min_length(min_length)
         miss = check_value(missing)
+        too_short = miss if short is None else check_value(short)
         g = 0 if group is None else check_value(group)
         out = np.empty(self._n, _I32)
         lib.batch_mac_lookup(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
-                             kp, vp, tmask, miss, group is not None, g, _ptr("int32_t *", out))
+                             need, kp, vp, tmask, miss, too_short, group is not None, g,
+                             _ptr("int32_t *", out))
         return out
 
-    def learn_mac(self, table, value: int, at: int = 6, mask=None) -> None:
+    def learn_mac(self, table, value: int, at: int = 6, mask=None, min_length: int = 0) -> None:
         """Learns the MAC at byte ``at`` of each packet (those where ``mask``
-        is true, and long enough) as ``value`` in ``table``, in order."""
+        is true, with ``at + 6`` and ``min_length`` bytes) as ``value`` in
+        ``table``, in order."""
         from snabbpy.core.mactable import check_value
 
         kp, vp, tmask, cp = _table(table)
         self._field(at, 6)
+        need = _min_length(min_length)
         v = check_value(value)
         m = ffi.NULL if mask is None else _ptr("uint8_t *", self._mask(mask))
-        lib.batch_mac_learn(packet.memory_pointer(), self._offs(), self._lens(), self._n, at, m,
-                            kp, vp, tmask, v, cp)
+        lib.batch_mac_learn(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
+                            need, m, kp, vp, tmask, v, cp)
 
     # -- encapsulation ---------------------------------------------------------
 
@@ -483,3 +489,9 @@ def _table(table):
     if not isinstance(table, MacTable):
         raise TypeError(f"a MacTable is needed, not {type(table).__name__}")
     return table._c()
+
+
+def _min_length(n) -> int:
+    if not isinstance(n, (int, np.integer)) or not 0 <= n <= packet.PAYLOAD_SIZE:
+        raise ValueError(f"min_length must be 0..{packet.PAYLOAD_SIZE}, not {n!r}")
+    return int(n)
