@@ -280,6 +280,7 @@ class L2Switch(App):
 # has). Vector forms are numpy; JIT forms are plain loops numba compiles.
 
 SWAP = np.r_[6:12, 0:6]
+U8 = np.uint8
 U16 = np.uint16
 U32 = np.uint32
 
@@ -331,29 +332,28 @@ def macswap_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) ->
 def ttl_vector(mem: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Decrements the TTL of every IPv4 frame with TTL >= 2 and patches its
     checksum (RFC 1624 eqn. 3); returns which to keep. The first 26 bytes of
-    each frame are gathered once and read as big-endian 16-bit words."""
-    cand = np.flatnonzero(lengths >= 34)
+    each frame are gathered once and read as big-endian 16-bit words. For a
+    TTL decrement eqn. 3 has a constant part: ``~m + m'`` is 0xFEFF
+    whatever the word ``m``, so ``HC' = ~(~HC + 0xFEFF)``, and one fold is
+    enough (the sum is at most 0x1FEFE)."""
+    full = lengths >= 34
+    every = bool(full.all())  # the usual case: no copies of the offsets
     window = rows(mem, 26)
-    h = window[offsets[cand]]
+    h = window[offsets if every else offsets[full]]
     w = h.view(">u2")
-    vihl = h[:, 14]
-    ok = (w[:, 6] == ETH_IPV4) & (vihl >> 4 == 4) & (vihl & 15 >= 5) & (w[:, 11] >= 0x200)
-    every = len(cand) == len(offsets) and ok.all()  # the usual case: no copies
-    if not every:
-        h = h[ok]
+    # version 4 and IHL >= 5 is 0x45 <= byte 14 <= 0x4F (wrapping uint8)
+    ok = (w[:, 6] == ETH_IPV4) & (h[:, 14] - U8(0x45) <= 10) & (w[:, 11] >= 0x200)
+    if every and ok.all():
+        keep, at = ok, offsets
+    else:
+        keep = np.zeros(len(offsets), bool)
+        keep[np.flatnonzero(full)[ok]] = True
+        h, at = h[ok], offsets[keep]
         w = h.view(">u2")
-    old = w[:, 11].astype(U32)
-    s = (~w[:, 12].astype(U32) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
-    s = (s & 0xFFFF) + (s >> 16)
-    s = (s & 0xFFFF) + (s >> 16)
-    w[:, 11] = old - 0x100
-    w[:, 12] = ~s & 0xFFFF
-    if every:
-        window[offsets] = h
-        return ok
-    keep = np.zeros(len(offsets), bool)
-    keep[cand[ok]] = True
-    window[offsets[keep]] = h
+    w[:, 11] -= 0x100
+    s = (~w[:, 12].astype(U32) & 0xFFFF) + 0xFEFF
+    w[:, 12] = ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
+    window[at] = h
     return keep
 
 
