@@ -413,13 +413,11 @@ def ttl_kernel(mem, offsets, lengths, index):
         if d[12] != 8 or d[13] != 0:
             continue
         vihl = d[14]
-        if vihl >> 4 != 4 or vihl & 15 < 5 or d[22] <= 1:
+        if vihl < 0x45 or vihl > 0x4F or d[22] <= 1:  # version 4, IHL >= 5, TTL >= 2
             continue
-        old = np.uint32(d[22]) << 8 | d[23]
-        s = (~(np.uint32(d[24]) << 8 | d[25]) & 0xFFFF) + (~old & 0xFFFF) + old - 0x100
-        s = (s & 0xFFFF) + (s >> 16)
-        s = (s & 0xFFFF) + (s >> 16)
-        s = ~s & 0xFFFF
+        # eqn. 3 for TTL - 1: ~m + m' is 0xFEFF (see ttl_vector)
+        s = (~(np.uint32(d[24]) << 8 | d[25]) & 0xFFFF) + 0xFEFF
+        s = ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
         d[22] -= 1
         d[24] = s >> 8
         d[25] = s & 0xFF
