@@ -7,6 +7,12 @@ backend (testpmd net_vhost) doing the same work, in the same run.
   to guest:   Source -> VhostUser -> testpmd virtio_user rxonly
               testpmd net_vhost txonly -> testpmd virtio_user rxonly
 
+With ``--queues N`` (N > 1) the same cases also run with N queue pairs on
+both sides (VhostUser ``queues: N``, one Sink or Source per pair; testpmd
+``queues=N``, its one forwarding lcore polling every queue), interleaved
+with the one-queue VhostUser runs, and the table adds the N-queue columns
+and the N-queue/1-queue ratio of VhostUser.
+
 The frontend's forwarding core is CPU 0 (``--frontend-cpu``); the backend,
 snabbpy's engine thread or net_vhost's forwarding lcore, runs on CPU 1
 (``--backend-cpu``). Each case runs ``--runs`` times, snabbpy and DPDK
@@ -16,7 +22,7 @@ best half-second window: the machine is shared, and the best window is the
 least disturbed.
 Needs dpdk-testpmd (scripts/install-dpdk.sh).
 
-    python scripts/bench-vhost.py --sizes 64,1500 --seconds 3 --runs 3 [--nap]
+    python scripts/bench-vhost.py --sizes 64,1500 --seconds 3 --runs 3 [--nap] [--queues 2]
 """
 
 from __future__ import annotations
@@ -61,49 +67,60 @@ def rate(read, seconds: float, warmup: float = 1.0, window: float = 0.5) -> floa
     return best
 
 
-def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
-    """testpmd txonly -> VhostUser -> Sink: packets/s out of the guest."""
+def _pairs_total(stats, ring: str, queues: int):
+    """A reader of the sum of ``ring`` ("rxq"/"txq") packets over the pairs."""
+    names = [f"{ring}{k or ''}_packets" for k in range(queues)]
+    return lambda: sum(stats[n] for n in names)
+
+
+def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 1) -> float:
+    """testpmd txonly -> VhostUser -> Sink (one per pair): packets/s out of the guest."""
     c = config.new()
-    config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock})
-    config.app(c, "sink", "basic.Sink")
-    config.link(c, "vhost.output -> sink.input")
+    config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock, "queues": queues})
+    for k in range(queues):
+        config.app(c, f"sink{k}", "basic.Sink")
+        config.link(c, f"vhost.output{k or ''} -> sink{k}.input")
     with engine_on(c, a.backend_cpu, not a.nap) as engine:
-        stats = engine.apps["vhost"].stats
+        read = _pairs_total(engine.apps["vhost"].stats, "txq", queues)
         with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
-                                 extra_args=txpkts_args(size)) as fe:
+                                 extra_args=txpkts_args(size), queues=queues) as fe:
             fe.start_forwarding()
-            return rate(lambda: stats["txq_packets"], a.seconds)
+            return rate(read, a.seconds)
 
 
-def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
-    """Source -> VhostUser -> testpmd rxonly: packets/s into the guest."""
+def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 1) -> float:
+    """Source (one per pair) -> VhostUser -> testpmd rxonly: packets/s into the guest."""
     c = config.new()
-    config.app(c, "source", "basic.Source", {"size": size})
-    config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock})
-    config.link(c, "source.output -> vhost.input")
+    config.app(c, "vhost", "vhost.VhostUser", {"socket_path": sock, "queues": queues})
+    for k in range(queues):
+        config.app(c, f"source{k}", "basic.Source", {"size": size})
+        config.link(c, f"source{k}.output -> vhost.input{k or ''}")
     with engine_on(c, a.backend_cpu, not a.nap) as engine:
-        stats = engine.apps["vhost"].stats
-        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu) as fe:
+        read = _pairs_total(engine.apps["vhost"].stats, "rxq", queues)
+        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu,
+                                 queues=queues) as fe:
             fe.start_forwarding()
-            return rate(lambda: stats["rxq_packets"], a.seconds)
+            return rate(read, a.seconds)
 
 
-def dpdk_from_guest(sock: str, size: int, a: argparse.Namespace) -> float:
+def dpdk_from_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 1) -> float:
     """testpmd txonly -> testpmd net_vhost rxonly: the reference."""
-    with TestPmd.vhost_backend(sock, forward_mode="rxonly", fwd_cpu=a.backend_cpu) as be:
+    with TestPmd.vhost_backend(sock, forward_mode="rxonly", fwd_cpu=a.backend_cpu,
+                               queues=queues) as be:
         with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
-                                 extra_args=txpkts_args(size)) as fe:
+                                 extra_args=txpkts_args(size), queues=queues) as fe:
             be.wait_link_up()
             be.start_forwarding()
             fe.start_forwarding()
             return rate(lambda: be.port_stats().rx_packets, a.seconds)
 
 
-def dpdk_to_guest(sock: str, size: int, a: argparse.Namespace) -> float:
+def dpdk_to_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 1) -> float:
     """testpmd net_vhost txonly -> testpmd rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="txonly", fwd_cpu=a.backend_cpu,
-                               extra_args=txpkts_args(size)) as be:
-        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu) as fe:
+                               extra_args=txpkts_args(size), queues=queues) as be:
+        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu,
+                                 queues=queues) as fe:
             be.wait_link_up()
             fe.start_forwarding()
             be.start_forwarding()
@@ -114,21 +131,32 @@ CASES = (("from guest", snabbpy_from_guest, dpdk_from_guest),
          ("to guest", snabbpy_to_guest, dpdk_to_guest))
 
 
-def measure(fn, size: int, a: argparse.Namespace) -> float:
-    """Mpps of one run of case ``fn``."""
+def measure(fn, size: int, a: argparse.Namespace, queues: int = 1) -> float:
+    """Mpps of one run of case ``fn`` with ``queues`` pairs."""
     with tempfile.TemporaryDirectory() as d:
-        return fn(str(Path(d) / "vhost.sock"), size, a) / 1e6
+        return fn(str(Path(d) / "vhost.sock"), size, a, queues) / 1e6
 
 
 def compare(ours, theirs, size: int, a: argparse.Namespace) -> dict:
-    """Runs both backends ``a.runs`` times, alternately, so that both meet
-    the same disturbances; the ratio is the median of the per-run ratios."""
-    mine, ref = [], []
+    """Runs both backends ``a.runs`` times, alternately (and, with
+    ``--queues``, both again with that many pairs), so that all meet the
+    same disturbances; ratios are medians of the per-run ratios."""
+    mine, ref, mine_q, ref_q = [], [], [], []
     for _ in range(a.runs):
         mine.append(measure(ours, size, a))
         ref.append(measure(theirs, size, a))
-    ratios = sorted(m / r for m, r in zip(mine, ref, strict=True))
-    return {"mine": mine, "ref": ref, "ratio": statistics.median(ratios)}
+        if a.queues > 1:
+            mine_q.append(measure(ours, size, a, a.queues))
+            ref_q.append(measure(theirs, size, a, a.queues))
+    r = {"mine": mine, "ref": ref, "ratio": _median_ratio(mine, ref)}
+    if a.queues > 1:
+        r.update(mine_q=mine_q, ref_q=ref_q, ratio_q=_median_ratio(mine_q, ref_q),
+                 scale=_median_ratio(mine_q, mine))
+    return r
+
+
+def _median_ratio(a: list[float], b: list[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def spread(values: list[float]) -> str:
@@ -146,6 +174,8 @@ def main() -> None:
     p.add_argument("--backend-cpu", type=int, default=1)
     p.add_argument("--nap", action="store_true",
                    help="let the engine nap when idle (the default for 'snabbpy run')")
+    p.add_argument("--queues", type=int, default=1,
+                   help="also run with this many queue pairs on both sides")
     a = p.parse_args()
     rows = []
     for size in (int(s) for s in a.sizes.split(",")):
@@ -159,6 +189,13 @@ def main() -> None:
     for name, size, r in rows:
         print(f"{name:<11} {size:>5}  {spread(r['mine']):<22} {spread(r['ref']):<22} "
               f"{max(r['mine']) / max(r['ref']):9.2f}  {r['ratio']:12.2f}")
+    if a.queues > 1:
+        q = a.queues
+        print(f"\n{'direction':<11} {'size':>5}  {f'VhostUser {q}q Mpps':<22} "
+              f"{f'net_vhost {q}q Mpps':<22} median ratio  VhostUser {q}q/1q")
+        for name, size, r in rows:
+            print(f"{name:<11} {size:>5}  {spread(r['mine_q']):<22} {spread(r['ref_q']):<22} "
+                  f"{r['ratio_q']:12.2f}  {r['scale']:16.2f}")
 
 
 if __name__ == "__main__":

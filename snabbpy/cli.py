@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 
 from snabbpy.core.config import ConfigError
+from snabbpy.metrics.command import exporter
+from snabbpy.top import ps, top
+from snabbpy.vm.cli import vm
 
 
 class Snabbpy(click.Group):
@@ -59,22 +62,6 @@ def check_output_file(option: str, path: str | None) -> None:
         raise ConfigError(f"{option} {path}: directory {str(parent)!r} is not writable")
 
 
-def print_app_error(exc: BaseException) -> None:
-    """One line naming the app, its class and method and the exception,
-    then the frames of the user's own code (none of snabbpy's or click's)."""
-    import traceback
-
-    from snabbpy.core.engine import AppError
-
-    assert isinstance(exc, AppError)
-    click.echo(f"snabbpy: error: {exc}", err=True)
-    here = str(Path(__file__).resolve().parent)
-    frames = [f for f in traceback.extract_tb(exc.error.__traceback__)
-              if not f.filename.startswith(here) and "click" not in f.filename]
-    if frames:
-        click.echo("".join(traceback.format_list(frames)).rstrip(), err=True)
-
-
 @click.group(cls=Snabbpy)
 @click.version_option(package_name="snabbpy")
 def main() -> None:
@@ -97,9 +84,9 @@ def run(config_file: str, duration: float | None, report_interval: float,
         report_json: str | None, busywait: bool, metrics: str | None) -> None:
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
-    from snabbpy.core import config, counter
+    from snabbpy.core import config, registry
     from snabbpy.core.engine import AppError, Engine
-    from snabbpy.core.report import LoadReporter
+    from snabbpy.core.report import LoadReporter, app_error_text
 
     check_output_file("--report-json", report_json)
     c = config.load_yaml(config_file)
@@ -111,6 +98,12 @@ def run(config_file: str, duration: float | None, report_interval: float,
         httpd = server.bind(metrics, option="--metrics")
         server.serve_in_thread(httpd)
         click.echo(f"metrics: serving {server.url(httpd)}", err=True)
+    from snabbpy.workers import placement
+
+    if placement.uses_workers(c) or c.workers:
+        from snabbpy.workers.run import run as run_workers
+
+        return run_workers(c, config_file, duration, report_interval, report_json, busywait)
     engine = Engine(publish=True, busywait=busywait)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda *_: engine.request_stop())
@@ -118,7 +111,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     try:
         try:
             engine.configure(c)
-            counter.write_process_info(config_file)
+            registry.write_process_info(config_file)
             load = LoadReporter(engine)
             engine.main(duration=duration, done=engine.finished,
                         report_interval=report_interval or None,
@@ -128,9 +121,9 @@ def run(config_file: str, duration: float | None, report_interval: float,
         except AppError as exc:
             failed = exc
         except OSError as exc:
-            if exc.filename and str(exc.filename).startswith(str(counter.shm_root())):
+            if exc.filename and str(exc.filename).startswith(str(registry.shm_root())):
                 raise ConfigError(
-                    f"cannot publish counters in {counter.shm_root()}: {exc.strerror} "
+                    f"cannot publish counters in {registry.shm_root()}: {exc.strerror} "
                     "(set SNABBPY_SHM to a writable directory)"
                 ) from None
             raise
@@ -143,7 +136,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
         except OSError:
             pass
     if failed is not None:
-        print_app_error(failed)
+        click.echo(app_error_text(failed), err=True)
         sys.exit(1)
 
 
@@ -165,6 +158,8 @@ def _final_report(engine, report_json: str | None) -> None:
 def selftest(module: str, args: tuple[str, ...]) -> None:
     """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic); ARGS
     go to the selftest (e.g. apps.vguest --pci 0000:00:05.0)."""
+    # The user names the module, as a graph names its app classes: the one
+    # import by name here, beside config's class loader.
     try:
         mod = importlib.import_module(f"snabbpy.{module}")
     except ModuleNotFoundError as exc:
@@ -219,24 +214,6 @@ def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> No
         sys.stdout.buffer.write(data)
 
 
-#: Commands defined in other packages: (module, click command attribute).
-COMMAND_MODULES = [
-    ("snabbpy.vm.cli", "vm"),
-    ("snabbpy.top", "top"),
-    ("snabbpy.top", "ps"),
-    ("snabbpy.metrics.command", "exporter"),
-]
-
-
-def _add_commands() -> None:
-    for module, attr in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a broken module must not hide
-                raise
-            continue  # not built yet
-        main.add_command(getattr(mod, attr))
-
-
-_add_commands()
+# Commands defined in the packages they drive.
+for command in (vm, top, ps, exporter):
+    main.add_command(command)

@@ -13,8 +13,8 @@ import warnings
 
 import pytest
 
-from snabbpy.apps.vguest import loopback
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.selftest import loopback
 from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core.memory import dma
@@ -123,11 +123,16 @@ def test_a_new_dma_chunk_resends_the_memory_table(backend, no_leaks):
     b, path = backend()
     dev = VirtioNetDevice(VhostUserTransport(path), queue_size=64)
     dev.open()
-    before = len(dma.chunks)
-    dma.allocate(dma.backend.chunk_size)  # cannot fit: a new (sparse) chunk
+    sent_before = sum(m.request == R.SET_MEM_TABLE for m in b.seen)
+    new_chunk = dma.allocate(dma.backend.chunk_size)  # cannot fit: a new (sparse) chunk
     dev.transport.request(R.GET_FEATURES)  # a round trip: the table went before it
     tables = [m.payload for m in b.seen if m.request == R.SET_MEM_TABLE]
-    assert len(tables[-1].regions) == before + 1
+    assert len(tables) == sent_before + 1
+    # Chunks that continue each other travel as one region: the table covers the new one.
+    assert [(r.userspace_addr, r.memory_size) for r in tables[-1].regions] == \
+        [(r.address, r.size) for r in dma.regions()]
+    assert any(r.userspace_addr <= new_chunk < r.userspace_addr + r.memory_size
+               for r in tables[-1].regions)
     dev.close()
 
 

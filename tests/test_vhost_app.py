@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from snabbpy.apps.vhost import VhostUser
-from snabbpy.apps.vhost.fake_frontend import WANTED, FakeFrontend
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.link import Link
@@ -22,6 +21,7 @@ from snabbpy.lib.vhost_user import (
     VringState,
 )
 from snabbpy.lib.virtio.constants import Feature, feature_mask
+from snabbpy.testing.fake_frontend import WANTED, FakeFrontend
 
 R = Request
 

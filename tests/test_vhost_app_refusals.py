@@ -11,11 +11,11 @@ import struct
 import pytest
 
 from snabbpy.apps.vhost import VhostUser
-from snabbpy.apps.vhost.fake_frontend import FakeFrontend
-from snabbpy.apps.vhost.fake_guest import USER_OFFSET
 from snabbpy.core import config, packet
 from snabbpy.core.link import Link
 from snabbpy.lib.vhost_user import MemoryRegion, MemoryTable, Request
+from snabbpy.testing.fake_frontend import FakeFrontend
+from snabbpy.testing.fake_guest import USER_OFFSET
 
 R = Request
 GPA = 0x100000

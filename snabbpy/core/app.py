@@ -52,7 +52,10 @@ An app that reads or writes files says which with a classmethod
 two apps on one file of which one writes are refused at load.
 
 An app declares its configuration keys in the class attribute ``config``
-(name -> ``Param``) and its counters in ``counters`` (a tuple of names). An
+(name -> ``Param``) and its counters in ``counters`` (a tuple of names; an
+app whose counters depend on its configuration, one block per queue say,
+also has a classmethod ``counters_for(conf)`` returning the names for
+``conf``, which the engine uses instead: see ``counter_names``). An
 app that drives a device which needs a particular kind of DMA memory (a PCI
 device wants hugepages with physical addresses) says so with a classmethod
 ``dma_backend(conf)`` returning a backend (or None); the engine switches
@@ -66,7 +69,14 @@ from typing import Any, ClassVar
 from snabbpy.core.config import ANY, Param
 from snabbpy.core.counter import Counters
 
-__all__ = ["ANY", "App", "Param"]
+__all__ = ["ANY", "App", "Param", "counter_names"]
+
+
+def counter_names(cls: type, conf: dict[str, Any]) -> tuple[str, ...]:
+    """The counters an app of class ``cls`` has with configuration ``conf``:
+    ``cls.counters_for(conf)`` when it has one, else ``cls.counters``."""
+    names = getattr(cls, "counters_for", None)
+    return tuple(names(conf) if names else getattr(cls, "counters", ()))
 
 
 class App:

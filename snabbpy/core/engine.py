@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from snabbpy.core import config as config_mod
-from snabbpy.core import counter, diff, memory, order
+from snabbpy.core import diff, memory, order, registry
+from snabbpy.core.app import counter_names
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
 from snabbpy.core.engine_stats import SYNC_BREATHS, EngineStats
@@ -85,7 +86,7 @@ class Engine:
         self.clock = clock
         self.tick_hz = tick_hz
         self.busywait = busywait
-        self.shm_dir: Path | None = counter.process_dir() if publish else None
+        self.shm_dir: Path | None = registry.process_dir() if publish else None
         self.config: Config = config_mod.new()
         self.apps: dict[str, Any] = {}
         self.links: dict[str, Link] = {}
@@ -142,14 +143,14 @@ class Engine:
                     raise ConfigError(f"app {name!r}: {exc}") from None
 
     def _counters(self, kind: str, name: str, names: tuple[str, ...]) -> Counters:
-        path = self.shm_dir / kind / counter.safe_name(name) if self.shm_dir else None
+        path = self.shm_dir / kind / registry.safe_name(name) if self.shm_dir else None
         return Counters(names, path)
 
     def _start_app(self, name: str, spec: config_mod.AppSpec) -> None:
         cls = spec.cls
         app = cls.__new__(cls)
         app.name = name
-        app.stats = self._counters("apps", name, tuple(getattr(cls, "counters", ())))
+        app.stats = self._counters("apps", name, counter_names(cls, spec.conf))
         app.input, app.output = {}, {}
         self.apps[name] = app
         self._call_app(name, "__init__", spec.conf)
@@ -320,7 +321,7 @@ class Engine:
                 self._stats.close()
                 self._stats = None
             if self.shm_dir:
-                counter.remove_process_dir()
+                registry.remove_process_dir()
         if failed:
             raise failed
 

@@ -3,30 +3,37 @@
 Packets on ``input`` go out through the device's transmit queue; packets
 the device receives come out on ``output``. The device is reached over
 vhost-user (``vhost_user``: a socket path) or, inside a VM, over PCI
-(``pciaddr``) once a PCI transport module is installed.
+(``pciaddr``: legacy or modern virtio-pci). With ``queues: N`` the
+device's N queue pairs are used: pair k on ports ``input<k>`` and
+``output<k>`` (pair 0: ``input``/``output``); put an ``rss.RSS`` in front
+to spread one link over them by flow.
 """
 
 from __future__ import annotations
 
-import importlib
-
-from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice, stats_key
+from snabbpy.apps.vguest.pci_transport import open_pci_transport
 from snabbpy.apps.vguest.transport import Transport, TransportError
-from snabbpy.apps.vguest.virtq import STATS
+from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
+from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
 from snabbpy.lib.virtio.ring import check_queue_size
-
-#: Where a PCI transport is looked for: module, factory taking (pciaddr).
-PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
+from snabbpy.lib.virtio.virtq import STATS
 
 #: Packets per queue per breath at most: the whole ring.
 BATCH = lib.VIRTQ_MAX_SIZE
-COUNTERS = tuple(f"{d}_{name}" for d in ("rx", "tx") for name in STATS)
+def counters_for_queues(queues: int) -> tuple[str, ...]:
+    """rx_*, tx_* (then rx<k>_*, tx<k>_* for pair k) for ``queues`` pairs."""
+    return tuple(f"{stats_key(q)}_{name}" for q in range(2 * queues) for name in STATS)
+
+
+COUNTERS = counters_for_queues(MAX_QUEUE_PAIRS)
 
 
 def open_transport(conf: dict) -> Transport:
@@ -34,25 +41,10 @@ def open_transport(conf: dict) -> Transport:
     if (conf["pciaddr"] is None) == (conf["vhost_user"] is None):
         raise ConfigError("vguest: give exactly one of pciaddr and vhost_user")
     if conf["vhost_user"] is not None:
-        from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
-
-        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"])
-    module, factory = PCI_TRANSPORT
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        raise ConfigError(f"vguest: pciaddr {conf['pciaddr']!r}: PCI transports are not "
-                          "built yet (use vhost_user)") from None
-    return getattr(mod, factory)(conf["pciaddr"], mode=conf["pci_mode"])
-
-
-def _queue_size(value: int) -> int:
-    try:
-        return check_queue_size(value)
-    except ValueError as e:
-        raise ValueError(str(e)) from None
+        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"],
+                                  control_queue=conf["control_queue"],
+                                  multiqueue=conf["queues"] > 1)
+    return open_pci_transport(conf["pciaddr"], mode=conf["pci_mode"])
 
 
 def _buffer_size(value: int) -> int:
@@ -66,7 +58,7 @@ def _buffer_size(value: int) -> int:
 class VGuest(App):
     """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
 
-    inputs, outputs = ("input",), ("output",)
+    inputs, outputs = INPUTS, OUTPUTS
 
     config = {
         "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),
@@ -75,13 +67,22 @@ class VGuest(App):
         "vhost_user": Param(str, default=None, doc="vhost-user socket path"),
         "is_server": Param(bool, default=False, doc="listen on vhost_user instead of connecting"),
         "use_checksum": Param(bool, default=False, doc="offload TCP/UDP checksums (CSUM)"),
-        "queue_size": Param(_queue_size, default=256, doc="descriptors per queue"),
+        "queue_size": Param(check_queue_size, default=256, doc="descriptors per queue"),
         "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
                                 doc="bytes of each receive buffer (merged when smaller)"),
+        "queues": Param(queue_pairs, default=1, doc="queue pairs to use (the device needs MQ)"),
+        "control_queue": Param(bool, default=False,
+                               doc="vhost-user: hand the control queue to the backend and "
+                                   "set the pairs with VQ_PAIRS_SET (else SET_VRING_ENABLE)"),
     }
     counters = COUNTERS
+
+    @classmethod
+    def counters_for(cls, conf: dict) -> tuple[str, ...]:
+        """The counter blocks of the ``queues`` configured."""
+        return counters_for_queues(conf.get("queues", 1))
 
     @classmethod
     def dma_backend(cls, conf: dict):
@@ -101,37 +102,42 @@ class VGuest(App):
         except TransportError as e:
             raise ConfigError(str(e)) from None
         base = self.stats.pointer
-        stats = {d: base + self.stats.index[f"{d}_packets"] for d in ("rx", "tx")}
+        stats = {d: base + self.stats.index[f"{d}_packets"]
+                 for d in map(stats_key, range(2 * conf["queues"]))}
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
             use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
-            rx_buffer_size=conf["rx_buffer_size"], stats=stats)
+            rx_buffer_size=conf["rx_buffer_size"], stats=stats, queue_pairs=conf["queues"])
         try:
             self.device.open()
         except (TransportError, DeviceError, PCIError) as e:
             self.device.close()  # frees the receive buffers already posted
             raise ConfigError(str(e)) from None
-        self._rx, self._tx = self.device.rx.c, self.device.tx.c
-        self._in = self._out = None
+        # (rx ring, tx ring, queue index of rx, input link, output link) per pair
+        self._pairs = [[rx, tx, 2 * k, None, None]
+                       for k, (rx, tx) in enumerate(self.device.pairs)]
 
     def link(self) -> None:
-        self._in = self.input["input"].c if "input" in self.input else None
-        self._out = self.output["output"].c if "output" in self.output else None
+        check_ports((*self.input, *self.output), range(len(self._pairs)))
+        for k, p in enumerate(self._pairs):
+            i, o = self.input.get(INPUTS[k]), self.output.get(OUTPUTS[k])
+            p[3], p[4] = (i.c if i else None), (o.c if o else None)
 
     def pull(self) -> None:
         # Without an output link, received buffers wait on the ring.
-        rx = self._rx
-        if self._out is not None:
-            lib.virtq_rx_packets(rx, self._out, BATCH)
-        if lib.virtq_rx_refill(rx) and lib.virtq_notify_needed(rx):
-            self.transport.notify(0)
+        kick = self.device.kick
+        for rx, _, queue, _, out in self._pairs:
+            if out is not None:
+                rx.receive(out, BATCH)
+            if rx.refill():
+                kick(queue)
 
     def push(self) -> None:
-        tx = self._tx
-        lib.virtq_tx_reclaim(tx)
-        if self._in is not None and lib.virtq_tx_packets(tx, self._in, BATCH):
-            if lib.virtq_notify_needed(tx):
-                self.transport.notify(1)
+        kick = self.device.kick
+        for _, tx, queue, inp, _ in self._pairs:
+            tx.reclaim()
+            if inp is not None and tx.transmit(inp, BATCH):
+                kick(queue + 1)
 
     def report(self) -> str:
         """Counters that are not zero, and the device's identity."""
@@ -141,8 +147,9 @@ class VGuest(App):
                  + (f", mac {mac.hex(':')}" if mac else "")
                  + f"; features: {' '.join(feature_names(self.device.features))}"]
         lines += [f"  {k}: {v:,}" for k, v in s.items() if v]
-        for name, vq in (("rx", self.device.rx), ("tx", self.device.tx)):
-            if vq is not None and vq.broken:
+        queues = [vq for pair in self.device.pairs for vq in pair]
+        for name, vq in zip(map(stats_key, range(len(queues))), queues, strict=True):
+            if vq.broken:
                 lines.append(f"  {name} queue stalled: the device's used idx is out of range")
         return "\n".join(lines)
 

@@ -96,6 +96,11 @@ class Vring:
         if err:
             raise VringError(f"ring {self.index}: {_START_ERRORS.get(err, err)}")
 
+    def set_stats(self, stats: object) -> None:
+        """Counts into ``stats`` (a ``struct dr_stats *``) from now on,
+        running or not (a queue pair lent to another app)."""
+        self.stats = self.q.stats = stats
+
     def stop(self) -> int:
         """Stops the ring (GET_VRING_BASE); returns where to resume."""
         if self.started:

@@ -1,7 +1,15 @@
-"""Virtio protocol definitions with no I/O: constants, split-ring layout,
-the virtio-net header.  Used by both the driver (vguest) and the device
-(vhost) side.  ``vring.h`` beside this file declares the same ring structs
-for C and for cffi's ``cdef``.
+"""Virtio with no I/O: constants, split-ring layout, the virtio-net header,
+and both ends of a split ring over memory they are given.
+
+- the driver end (vguest): ``virtq.py`` over ``virtq.h``/``virtq.c``, with
+  ``checksum.c`` for the CSUM offload;
+- the device end (vhost): ``device_ring.h`` over ``device_ring_memory.c``
+  (address translation), ``device_ring.c`` (ring entries, queue life),
+  ``device_ring_chain.c`` (chain walking), ``device_ring_tx.c`` and
+  ``device_ring_rx.c`` (the two directions).
+
+``vring.h`` declares the ring structs for C and for cffi's ``cdef``. The
+names exported here import nothing native; ``virtq`` needs the built core.
 """
 
 from .constants import (
@@ -25,4 +33,21 @@ __all__ = [
     "NetStatus", "UsedFlag", "feature_mask", "feature_names", "has_feature",
     "NetHeader", "header_size",
     "RingLayout", "check_queue_size", "legacy_layout", "modern_layout",
+]
+
+#: This package's C parts for snabbpy._native: (header, source), either may be
+#: None, relative to this directory, in the order C must see them.
+#: native_build.py reads this list without importing the package.
+C_PARTS = [
+    ("vring.h", None),
+    # the driver end (vguest)
+    ("virtq.h", "virtq.c"),
+    ("checksum.h", "checksum.c"),
+    # the device end (vhost): one header, the code split by concern
+    ("device_ring.h", "device_ring_memory.c"),
+    (None, "device_ring.c"),
+    (None, "device_ring_chain.c"),
+    (None, "device_ring_tx.c"),
+    (None, "device_ring_rx.c"),
+    ("device_ctrl.h", "device_ctrl.c"),
 ]
