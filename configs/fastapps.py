@@ -553,9 +553,11 @@ class _KernelApp(App):
     counters = ("forwarded", "dropped")
 
     def __init__(self, conf: dict | None = None) -> None:
+        from snabbpy import jit
         from snabbpy.jit_breath import Breath
 
-        # Compiled now, at app start (without numba: JitUnavailable, one line).
+        jit.require()  # without numba: JitUnavailable, in one line
+        # Compiled now, at app start.
         self._breath = Breath(type(self).kernel).compile()
 
     def link(self) -> None:

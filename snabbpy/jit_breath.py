@@ -94,9 +94,8 @@ class Breath:
 
     def __init__(self, kernel: Callable[..., Any], most: int = lib.LINK_MAX_PACKETS,
                  preset: int = 0) -> None:
-        from snabbpy import jit
+        import numba  # the caller checked that it is there: jit.require()
 
-        numba = jit.require()
         run = _DRIVERS.get((kernel, preset))
         if run is None:  # compiled once per kernel, however many apps use it
             compiled = kernel if hasattr(kernel, "py_func") else numba.njit(kernel)
