@@ -101,7 +101,8 @@ def make_builder() -> cffi.FFI:
     ffibuilder.set_source(
         "snabbpy._native",
         "\n".join(csource),
-        extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-unused-function"],
+        extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-unused-function",
+                            "-fno-semantic-interposition"],
     )
     return ffibuilder
 

@@ -20,6 +20,7 @@ LAYERS = {
     "snabbpy.apps": 2,
     "snabbpy.testing": 3, "snabbpy.vm": 3, "snabbpy.workers": 3, "snabbpy.metrics": 3,
     "snabbpy.top": 3, "snabbpy.graph": 3, "snabbpy.bench": 3, "snabbpy.jit": 3,
+    "snabbpy.jit_breath": 3,
     "snabbpy.cli": 4, "snabbpy.__main__": 4,
 }
 
