@@ -1,8 +1,8 @@
 /* Batches (see batch.h). Every loop here is the per-packet work that a
  * Python app would otherwise do one cffi call at a time. */
 
-/* One pass over the ring: each packet's header is read once, for the
- * link's byte count and the batch's offset and length (was, if not NULL,
+/* One pass over the ring: each packet's header is read once, for its
+ * owner mark (link_receive's), the link's byte count and the batch's offset and length (was, if not NULL,
  * gets a second copy of the lengths: see batch_split). */
 int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
                   int64_t *offs, int32_t *lens, int32_t *was)
@@ -13,6 +13,7 @@ int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
     while (n < max && read != write) {
         struct packet *p = l->ring[read];
         read = (read + 1) & (LINK_RING_SIZE - 1);
+        p->state = PACKET_OWNED;  /* the app holds it now (see link.c) */
         pk[n] = p;
         offs[n] = (int64_t)((uintptr_t)(p->buf + p->headroom) - base);
         lens[n] = p->length;
