@@ -42,7 +42,9 @@ class VhostQueue(App):
         "socket_path": Param(str, doc="socket_path of the VhostUser that owns the device"),
         "queue": Param(int, doc="queue pair served here (rings 2*queue, 2*queue+1)"),
     }
-    counters = pair_counters(0) + ("handoff_connects", "handoff_errors")
+    #: handoff_*: links made to an owner in another process, its messages
+    #: refused, and (a level, not a count) the rings running here from it.
+    counters = pair_counters(0) + ("handoff_connects", "handoff_errors", "handoff_rings_running")
 
     def __init__(self, conf: dict) -> None:
         self.conf = conf
@@ -121,8 +123,13 @@ class VhostQueue(App):
         except HandoffError as e:
             self._refused(str(e))
             answer = {"op": "error", "error": str(e)}
+        self._count_running()
         if answer is not None:
             self.handoff.send(answer)
+
+    def _count_running(self) -> None:
+        p = self.lent.pair
+        self.stats["handoff_rings_running"] = p.rx.running + p.tx.running
 
     def _refused(self, text: str) -> None:
         self.stats.add("handoff_errors")
@@ -131,6 +138,7 @@ class VhostQueue(App):
     def _owner_gone(self) -> None:
         """The owner closed the link: stop the rings, try again later."""
         self.lent.reset()
+        self._count_running()
         if self.handoff is not None:
             self.handoff.close()
             self.handoff = None
