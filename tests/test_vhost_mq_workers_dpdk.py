@@ -61,7 +61,8 @@ class GatedSource(App):
 '''
 
 PAIRS = '''
-  vhost:   {{class: vhost.VhostUser, config: {{socket_path: "{sock}", queues: 2, serve: [0]}}{owner}}}
+  vhost:   {{class: vhost.VhostUser,
+            config: {{socket_path: "{sock}", queues: 2, serve: [0]}}{owner}}}
   vhostq1: {{class: vhost.VhostQueue, config: {{socket_path: "{sock}", queue: 1}}, worker: w1}}
 '''
 
