@@ -108,3 +108,15 @@ def need_libpcap() -> None:
         bpf.libpcap()
     except bpf.LibpcapMissing as exc:
         (pytest.fail if os.environ.get("CI") else pytest.skip)(str(exc))
+
+
+def live_counters(app: str) -> dict[str, int]:
+    """The counters ``app`` publishes now, in whichever process of this
+    counter directory ($SNABBPY_SHM) runs it: main or a worker ({} if none)."""
+    from snabbpy.core import registry
+
+    for pid in registry.list_processes(clean=False):
+        found = registry.read_process(pid)["apps"].get(app)
+        if found is not None:
+            return found
+    return {}

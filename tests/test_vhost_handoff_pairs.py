@@ -219,3 +219,12 @@ def test_the_worker_hands_back_its_position_on_stop():
         {"op": "stopped", "index": 2, "base": 42}
     assert lent.handle({"op": "reset", "fds": []}) == {"op": "reset_done"}
     assert lent.memory is None
+
+
+def test_packets_for_a_pair_not_running_are_freed_and_counted_by_the_worker():
+    lent = LentPair(1, Counters(pair_counters(0)))
+    into = Link("into")
+    lent.pair.link(into.c, ffi.NULL)
+    into.transmit(packet.from_bytes(FRAME))
+    lent.pair.push(lent.active)
+    assert lent.pair.counters["rxq_drop_not_ready"] == 1 and into.empty()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from helpers_testpmd import TestPmd, need_testpmd
 
-from snabbpy.core import registry
+from tests.helpers import live_counters as live
 from tests.helpers import wait_for
 
 pytestmark = pytest.mark.interop
@@ -106,15 +106,6 @@ def start_run(graph: Path, report: Path) -> subprocess.Popen:
                              "--report-interval", "0", "--report-json", str(report)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=str(graph.parent))
-
-
-def live(app: str) -> dict[str, int]:
-    """The counters ``app`` publishes now, in whichever process runs it."""
-    for pid in registry.list_processes(clean=False):
-        found = registry.read_process(pid)["apps"].get(app)
-        if found is not None:
-            return found
-    return {}
 
 
 def finish(proc: subprocess.Popen, report: Path) -> dict:

@@ -263,6 +263,12 @@ def test_a_vhost_queue_serves_the_pair_the_owner_lends_it(tmp_path):
         assert engine.links["vhostq1.output -> sink1.input"].stats()["rxpackets"] == 7
         assert "pair 1: served by vhostq1" in owner.report()
         assert "queue pair 1 of vhost" in q1.report()
+        fe.request(R.SET_VRING_ENABLE, VringState(2, 0), need_reply=True)
+        q1.input = {"input": Link("input")}
+        q1.link()
+        q1.input["input"].transmit(packet.from_bytes(FRAME))
+        q1.push()  # the guest's receive ring is off: freed, counted in q1's own names
+        assert q1.stats["rxq_drop_not_ready"] == 1
     finally:
         engine.stop()
         fe.close()

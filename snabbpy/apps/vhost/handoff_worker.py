@@ -28,7 +28,7 @@ class LentPair:
         self.memory: GuestMemory | None = None
         self.active = True
         self.pair = QueuePair(index, Vring(2 * index, rx_stats), Vring(2 * index + 1, tx_stats),
-                              counters)
+                              counters, named_as=0)
 
     def _ring(self, index: int) -> Vring:
         p = self.pair

@@ -178,7 +178,7 @@ class VhostUser(App):
         for vring, stats in zip((rx, tx), ring_stats(borrower.stats, 0), strict=True):
             vring.set_stats(stats)
         self.lent[pair] = borrower
-        return QueuePair(pair, rx, tx, borrower.stats)
+        return QueuePair(pair, rx, tx, borrower.stats, named_as=0)
 
     def give_back(self, pair: int, borrower: App) -> None:
         """``borrower`` no longer serves ``pair``: it counts here again."""
