@@ -9,11 +9,11 @@ user, and never itself); ``connect`` the worker's; ``Link`` one connection.
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
-import stat
 import struct
+
+from snabbpy.lib.vhost_user.sockets import Listener
 
 from .handoff import MAX_FDS, MAX_MESSAGE, HandoffError, close_fds, decode, encode
 
@@ -68,21 +68,6 @@ class Link:
         self.sock.close()
 
 
-def _remove_stale(path: str) -> None:
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise OSError(f"{path} exists and is not a socket; not replacing it")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as probe:
-        probe.setblocking(False)
-        err = probe.connect_ex(path)
-    if err in (0, errno.EAGAIN):
-        raise OSError(f"{path}: another process owns these queues")
-    os.unlink(path)
-
-
 def peer_credentials(sock: socket.socket) -> tuple[int, int]:
     """(pid, uid) of the process at the other end of ``sock``."""
     creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
@@ -90,30 +75,17 @@ def peer_credentials(sock: socket.socket) -> tuple[int, int]:
     return pid, uid
 
 
-class HandoffListener:
+class HandoffListener(Listener):
     """The owner's listening socket at ``path``, mode 0600."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        _remove_stale(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        old = os.umask(0o177)
-        try:
-            self.sock.bind(path)
-            self.sock.listen(8)
-        except OSError:
-            self.sock.close()
-            raise
-        finally:
-            os.umask(old)
-        self.sock.setblocking(False)
+        super().__init__(path, backlog=8, kind=socket.SOCK_SEQPACKET, umask=0o177)
 
     def poll(self) -> Link | None:
         """A new connection from another process of this user, or None.
         HandoffError for one that is refused (it is closed)."""
-        try:
-            conn, _ = self.sock.accept()
-        except BlockingIOError:
+        conn = super().poll()
+        if conn is None:
             return None
         pid, uid = peer_credentials(conn)
         if uid != os.getuid() or pid == os.getpid():
@@ -121,14 +93,6 @@ class HandoffListener:
             raise HandoffError(f"handoff connection from pid {pid} uid {uid} refused "
                                "(another user, or this process itself)")
         return Link(conn)
-
-    def close(self) -> None:
-        """Stops listening and removes the socket file."""
-        self.sock.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 def connect(path: str) -> Link | None:
