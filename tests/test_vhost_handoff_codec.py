@@ -37,6 +37,7 @@ def is_closed(fd):
     ({"op": "active", "active": True}, 0),
     ({"op": "reset"}, 0),
     ({"op": "error", "error": "ring 3: no memory yet"}, 0),
+    ({"op": "bye", "rings": [[2, 5], [3, 65535]]}, 0),
 ])
 def test_every_message_comes_back_as_it_went(msg, n):
     fds = eventfds(n)
@@ -60,6 +61,8 @@ def test_every_message_comes_back_as_it_went(msg, n):
     ({"op": "memory", "regions": [[0, 1, 2, 3]] * 9}, "9 regions"),
     ({"op": "memory", "regions": [[0, 1, 2]]}, "is not 4 non-negative integers"),
     ({"op": "memory", "regions": [[0, 1, 2, -3]]}, "is not 4 non-negative integers"),
+    ({"op": "bye", "rings": [[2, 65536]]}, r"bye: ring \[2, 65536\] is not \[index, base\]"),
+    ({"op": "bye", "rings": [3]}, "bye: ring 3 is not"),
 ])
 def test_malformed_messages_are_refused_by_name(msg, error):
     with pytest.raises(HandoffError, match=error):

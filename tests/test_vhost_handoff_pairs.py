@@ -151,6 +151,17 @@ def test_a_dead_worker_is_counted_and_the_owner_still_answers(lent_pair):
     assert owner.remote.remotes == {}
 
 
+def test_a_worker_that_leaves_hands_its_positions_back_and_is_not_counted_lost(lent_pair):
+    owner, fe, lent, link, out = lent_pair
+    for _ in range(4):
+        fe.rings[3].post_tx(FRAME)
+    lent.pair.pull()
+    link.answers.append(lent.leave())  # its VhostQueue stopped
+    owner.tick()
+    assert owner.remote.remotes == {} and owner.stats["handoff_lost"] == 0
+    assert fe.request(R.GET_VRING_BASE, VringState(3, 0)).payload == VringState(3, 4)
+
+
 def test_a_second_server_for_a_pair_or_a_pair_not_lent_is_refused(lent_pair):
     owner, fe, lent, link, out = lent_pair
     other = FakeWorker(LentPair(1, Counters(pair_counters(0))))

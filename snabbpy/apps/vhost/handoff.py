@@ -5,7 +5,8 @@ A message is one JSON object (its ``op`` and fields) and the file
 descriptors that travel with it (SCM_RIGHTS); ``encode`` and ``decode``
 check both against ``OPS`` and refuse, with ``HandoffError`` naming what is
 wrong, anything else. Worker to owner: ``hello`` (the pair it serves),
-``stopped``/``reset_done`` (answers), ``error``. Owner to worker:
+``stopped``/``reset_done`` (answers), ``error``, ``bye`` (it stops
+serving: the positions of the rings it ran, as ``[index, base]``). Owner to worker:
 ``memory`` (the regions, one fd each), ``ring`` (one started ring, with its
 kick and call eventfds when it has them), ``enable``, ``active`` (the
 control queue's VQ_PAIRS_SET gate), ``stop`` (answer: ``stopped`` with the
@@ -32,6 +33,7 @@ OPS: dict[str, dict[str, type]] = {
     "reset": {},
     "reset_done": {},
     "error": {"error": str},
+    "bye": {"rings": list},
 }
 #: Longest encoded message (eight regions fit many times).
 MAX_MESSAGE = 16384
@@ -82,6 +84,12 @@ def _check(msg: object) -> dict[str, Any]:
                                for v in r)):
                 raise HandoffError(f"memory: region {r!r} is not {len(REGION_FIELDS)} "
                                    "non-negative integers")
+    if op == "bye":
+        for r in msg["rings"]:
+            if (not isinstance(r, list) or len(r) != 2
+                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFF
+                               for v in r)):
+                raise HandoffError(f"bye: ring {r!r} is not [index, base] (16-bit)")
     return msg
 
 

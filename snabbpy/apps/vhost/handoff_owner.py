@@ -92,7 +92,9 @@ class RemoteQueues:
             except HandoffError as e:
                 self._error(f"pair {remote.pair}: {e}")
                 continue
-            if msg is not None:
+            if msg is not None and msg["op"] == "bye":
+                self._bye(remote, msg)
+            elif msg is not None:
                 self._unexpected(remote, msg)
         self.sync()
 
@@ -138,6 +140,23 @@ class RemoteQueues:
         close_fds(msg.pop("fds", []))
         text = msg.get("error") if msg["op"] == "error" else f"{msg['op']} out of order"
         self._error(f"pair {remote.pair}: worker says: {text}")
+
+    def _bye(self, remote: _Remote, msg: dict) -> None:
+        """The worker stops serving (its app stopped): takes the positions
+        of the rings it ran and forgets it, nothing lost."""
+        for index, base in msg["rings"]:
+            if index in (2 * remote.pair, 2 * remote.pair + 1):
+                self._take_base(index, base)
+        log.info("pair %d: its worker left", remote.pair)
+        remote.link.close()
+        self.remotes.pop(remote.pair, None)
+
+    def _take_base(self, index: int, base: int) -> None:
+        vring = self.device.vrings[index]
+        if vring.started:
+            vring.q.last_avail = base
+        else:
+            vring.base = base
 
     def _error(self, text: str) -> None:
         self.counters.add("handoff_errors")
@@ -193,6 +212,9 @@ class RemoteQueues:
                     return None
                 if reply["op"] == answer:
                     return reply
+                if reply["op"] == "bye":
+                    self._bye(remote, reply)
+                    return None
                 self._unexpected(remote, reply)
                 if reply["op"] == "error":
                     return None
@@ -211,11 +233,7 @@ class RemoteQueues:
             self._error(f"pair {remote.pair}: stopped ring {reply['index']} at "
                         f"{reply['base']}, asked for ring {index}")
             return
-        vring = self.device.vrings[index]
-        if vring.started:
-            vring.q.last_avail = reply["base"]
-        else:
-            vring.base = reply["base"]
+        self._take_base(index, reply["base"])
 
     def sync(self) -> None:
         """Sends each worker what changed since it was last sent."""

@@ -103,6 +103,12 @@ class LentPair:
         self.reset()
         return {"op": "reset_done"}
 
+    def leave(self) -> dict:
+        """Stops serving: stops the rings, unmaps; the ``bye`` for the owner."""
+        rings = [[v.index, v.stop()] for v in (self.pair.rx, self.pair.tx) if v.started]
+        self.reset()
+        return {"op": "bye", "rings": rings}
+
     def reset(self) -> None:
         """Stops both rings, closes their fds, unmaps the memory."""
         self.pair.rx.reset()

@@ -144,9 +144,18 @@ class VhostQueue(App):
             self.handoff = None
 
     def _end_handoff(self) -> None:
-        if self.lent is not None:
-            self._owner_gone()
-            self.lent = self.pair = None
+        """Stops serving through the handoff: the owner gets the rings'
+        positions (``bye``) and the link is closed."""
+        if self.lent is None:
+            return
+        bye = self.lent.leave()
+        if self.handoff is not None:
+            try:
+                self.handoff.send(bye)
+            except PeerGone:
+                pass
+        self._owner_gone()
+        self.lent = self.pair = None
 
     def report(self) -> str:
         """Which device and pair, and its rings."""
