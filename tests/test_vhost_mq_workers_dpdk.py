@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers_testpmd import TestPmd, need_testpmd
 
+from snabbpy.core import registry
 from tests.helpers import live_counters as live
 from tests.helpers import wait_for
 
@@ -178,3 +179,26 @@ def test_two_sources_into_testpmd_rxonly_through_two_workers(tmp_path, shm, owne
     assert received.rx_packets == 2 * count and received.rx_bytes == 2 * count * 60
     assert vhost["rxq_packets"] == vhostq1["rxq_packets"] == count
     assert vhost["rxq_drop_not_ready"] == vhostq1["rxq_drop_not_ready"] == 0
+
+
+def test_the_worker_of_a_pair_killed_is_named_and_the_owner_stops_cleanly(tmp_path, shm):
+    import signal
+
+    proc = start_run(write_graph(tmp_path, TXONLY, "main"), tmp_path / "report.json")
+    try:
+        wait_for(lambda: (tmp_path / "vhost.sock").exists(), "the vhost-user socket")
+        with TestPmd.virtio_user(str(tmp_path / "vhost.sock"), queues=2,
+                                 forward_mode="txonly", fwd_cpu=0) as pmd:
+            pmd.start_forwarding()
+            wait_for(lambda: live("vhostq1").get("txq_packets", 0) > 1000, "pair 1 moving")
+            w1 = next(pid for pid in registry.list_processes(clean=False)
+                      if (registry.process_info(pid) or {}).get("worker") == "w1")
+            os.kill(w1, signal.SIGKILL)
+            _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+    assert proc.returncode == 1
+    assert f"worker 'w1' (pid {w1}) killed by signal SIGKILL" in err
+    assert "Traceback" not in err
+    assert not os.path.exists(tmp_path / "vhost.sock.queues")
