@@ -16,8 +16,9 @@ and the N-queue/1-queue ratio of VhostUser.
 With ``--workers`` as well, snabbpy also runs each pair in its own worker
 process (``snabbpy run`` of a YAML graph: pair 0 by the VhostUser that owns
 the socket on worker w0, pair k by a VhostQueue on worker wk, through the
-queue handoff), its workers on ``--worker-cpus``, interleaved with the
-rest; the extra table shows it beside VhostUser with one queue.
+queue handoff), its workers on ``--worker-cpus`` (napping when idle: with
+``--busywait`` the main process, without apps, would spin too), interleaved
+with the rest; the extra table shows it beside VhostUser with one queue.
 
 The frontend's forwarding core is CPU 0 (``--frontend-cpu``); the backend,
 snabbpy's engine thread or net_vhost's forwarding lcore, runs on CPU 1
@@ -143,7 +144,9 @@ def snabbpy_workers(sock: str, size: int, a: argparse.Namespace, queues: int,
     os.environ["SNABBPY_SHM"] = str(d / "shm")  # live_counters reads this run's only
     root = str(Path(__file__).resolve().parent.parent)
     proc = subprocess.Popen([sys.executable, "-P", "-m", "snabbpy", "run", str(d / "g.yaml"),
-                             "--report-interval", "0", *(() if a.nap else ("--busywait",))],
+                             # no --busywait: it would make the main process, which has
+                             # no app here, spin on one of the two cores too
+                             "--report-interval", "0"],
                             env={**os.environ, "PYTHONPATH": root}, cwd=str(d),
                             stdout=subprocess.DEVNULL)
     ring = "rxq" if to_guest else "txq"
