@@ -233,7 +233,10 @@ def compare(ours, theirs, workers, size: int, a: argparse.Namespace) -> dict:
 
 
 def _median_ratio(a: list[float], b: list[float]) -> float:
-    return statistics.median(x / y for x, y in zip(a, b, strict=True))
+    """Median of the per-run ratios; a run that measured nothing (a peer
+    that did not start on the loaded machine) is left out (nan if all)."""
+    ratios = [x / y for x, y in zip(a, b, strict=True) if y]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def spread(values: list[float]) -> str:
