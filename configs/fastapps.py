@@ -173,6 +173,7 @@ class TTLDecrement(App):
     """IPv4 TTL decrement, one packet at a time (see the module docstring)."""
 
     counters = ("forwarded", "dropped")
+    link_types = (1,)  # parses Ethernet frames (snabbpy/core/linktypes.py)
 
     def push(self):
         i, o = self.input["input"], self.output["output"]
@@ -223,6 +224,7 @@ class L2Switch(App):
     docstring)."""
 
     config = {"max_macs": Param(int, default=65536, doc="MAC table size")}
+    link_types = (1,)  # parses Ethernet frames (snabbpy/core/linktypes.py)
     counters = L2_COUNTERS
 
     def __init__(self, conf: dict) -> None:
@@ -542,6 +544,7 @@ class _BatchApp(App):
     push takes one batch, sends the kept packets on and frees the rest."""
 
     counters = ("forwarded", "dropped")
+    link_types = (1,)  # parses Ethernet frames (snabbpy/core/linktypes.py)
 
     def work(self, mem, offsets, lengths):  # pragma: no cover - overridden
         raise NotImplementedError
@@ -583,6 +586,7 @@ class _KernelApp(App):
 
     kernel = None
     counters = ("forwarded", "dropped")
+    link_types = (1,)  # parses Ethernet frames (snabbpy/core/linktypes.py)
 
     def __init__(self, conf: dict | None = None) -> None:
         self._kernel = compile_kernel(type(self).kernel)
@@ -626,6 +630,7 @@ class _SwitchApp(App):
     more, are then sent to the other ports."""
 
     config = L2Switch.config
+    link_types = (1,)  # parses Ethernet frames (snabbpy/core/linktypes.py)
     counters = L2_COUNTERS
 
     def __init__(self, conf: dict) -> None:

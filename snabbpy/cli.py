@@ -85,6 +85,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
     from snabbpy.core import config, registry
+    from snabbpy.core.accounting import PacketFault
     from snabbpy.core.engine import AppError, Engine
     from snabbpy.core.report import LoadReporter, app_error_text
 
@@ -108,6 +109,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda *_: engine.request_stop())
     failed: BaseException | None = None
+    counters = None
     try:
         try:
             engine.configure(c)
@@ -118,7 +120,7 @@ def run(config_file: str, duration: float | None, report_interval: float,
                         on_report=lambda: click.echo(load.line()))
         except ConfigError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
-        except AppError as exc:
+        except (AppError, PacketFault) as exc:
             failed = exc
         except OSError as exc:
             if exc.filename and str(exc.filename).startswith(str(registry.shm_root())):
@@ -127,29 +129,44 @@ def run(config_file: str, duration: float | None, report_interval: float,
                     "(set SNABBPY_SHM to a writable directory)"
                 ) from None
             raise
-        _final_report(engine, report_json)
+        counters = _final_report(engine)
     finally:
         try:
             engine.stop()
-        except AppError as exc:
+        except (AppError, PacketFault) as exc:
             failed = failed or exc
         except OSError:
             pass
+    if counters is not None:
+        _lost_report(engine, counters, report_json)
     if failed is not None:
         click.echo(app_error_text(failed), err=True)
         sys.exit(1)
 
 
-def _final_report(engine, report_json: str | None) -> None:
-    """The link and app report on stdout, the counters to --report-json."""
+def _final_report(engine) -> dict:
+    """The link and app report on stdout; returns the counters for
+    --report-json (taken now: links are gone once the engine stops)."""
     from snabbpy.core.report import app_report, link_report
 
     click.echo(link_report(engine))
     apps = app_report(engine)
     if apps:
         click.echo(apps)
+    return engine.counters()
+
+
+def _lost_report(engine, counters: dict, report_json: str | None) -> None:
+    """Once every app has stopped: one line per app that lost packets, and
+    the counters with them ("lost_packets") to --report-json."""
+    from snabbpy.core.accounting import lost_line
+
+    for name, count in engine.lost.items():
+        line = lost_line(name, count, engine.accounts.received.get(name, 0))
+        click.echo(f"snabbpy: warning: {line}", err=True)
     if report_json:
-        Path(report_json).write_text(json.dumps(engine.counters(), indent=2) + "\n")
+        counters["lost_packets"] = dict(engine.lost)
+        Path(report_json).write_text(json.dumps(counters, indent=2) + "\n")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -201,6 +201,14 @@ class TestPmd:
         shutil.rmtree(_runtime_dir() / self.name, ignore_errors=True)
         return proc.returncode
 
+    def kill(self) -> int | None:
+        """Kill testpmd at once (SIGKILL, as a crash would: nothing is told
+        to its peer, the socket file stays); return its exit status."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+        return self.close()
+
     def _read(self) -> None:
         fd = self._proc.stdout.fileno()
         while chunk := os.read(fd, 65536):

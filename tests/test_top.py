@@ -142,6 +142,7 @@ links:
         out, err = run.communicate(timeout=60)
     assert run.returncode == 0, err
     final = json.loads(report.read_text())
+    assert final.pop("lost_packets") == {}  # no app lost a packet
     assert {"links": snap["links"], "apps": snap["apps"]} == final
     assert final["links"]["reader.output -> sink.input"]["rxpackets"] == 5000
     assert registry.list_processes() == []

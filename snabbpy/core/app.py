@@ -23,7 +23,9 @@ graph and calls its methods; every method is optional:
     Returns (or prints) a text about the app, for the final report.
 ``stop()``
     Called when the app leaves the graph: release what it holds, free the
-    packets it owns.
+    packets it owns. The engine counts each app's packets (allocated,
+    received, sent, freed: ``core/accounting.py``); those an app still has
+    once it has stopped are reported as lost at the end of the run.
 
 An app that pulls from a finite input sets ``self.done = True`` once it is
 exhausted; when every pulling app of a graph is done and the links are
@@ -46,6 +48,12 @@ live device, a generator, a Repeater that has recorded its input). When
 an app has no ``producing()``, it is taken to produce while it has
 ``pull()`` and is not ``done``. The graph ends by itself (``snabbpy run``
 with no ``--duration``) when no app is producing and every link is empty.
+
+An app that parses frames of a link layer says which in ``link_types``
+(pcap link types; ``(1,)`` is Ethernet), and an app that knows the link
+type of what it sends once started answers ``link_type()`` (a PcapReader
+of a classic capture): a link from one to the other that cannot match is
+refused when the graph is configured (``core/linktypes.py``).
 
 An app that reads or writes files says which with a classmethod
 ``files(conf)`` returning ``("r" | "w", path)`` pairs: a FIFO to read and

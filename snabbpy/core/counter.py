@@ -14,6 +14,7 @@ File layout (native byte order)::
 from __future__ import annotations
 
 import mmap
+import os
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +29,21 @@ _HEADER = struct.Struct("=8sII")
 def _layout(count: int) -> tuple[int, int]:
     values_at = _HEADER.size + NAME_SIZE * count
     return values_at, values_at + 8 * count
+
+
+def _map_file(path: Path, header: bytes, size: int) -> mmap.mmap:
+    """A new counter file of ``size`` bytes starting with ``header``,
+    mapped. Its blocks are allocated now, so a full file system is an
+    OSError naming ``path`` here, never a SIGBUS at the first count."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w+b") as f:
+            f.write(header)
+            f.flush()
+            os.posix_fallocate(f.fileno(), 0, size)
+            return mmap.mmap(f.fileno(), size)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
 
 
 class Counters:
@@ -46,11 +62,7 @@ class Counters:
             self._memory = ffi.new("uint8_t[]", max(size, 8))
             base = self._memory
         else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w+b") as f:
-                f.write(self._header())
-                f.truncate(size)
-                self._memory = mmap.mmap(f.fileno(), size)
+            self._memory = _map_file(path, self._header(), size)
             base = ffi.from_buffer(self._memory)
         self.pointer = ffi.cast("uint64_t *", base + values_at)
 

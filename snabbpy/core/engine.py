@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from snabbpy.core import accounting, diff, linktypes, memory, order, registry
 from snabbpy.core import config as config_mod
-from snabbpy.core import diff, memory, order, registry
 from snabbpy.core.app import counter_names
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
@@ -101,6 +101,8 @@ class Engine:
         self._producing: list[Callable[[], bool]] = []
         self._pushes: list[Callable[[], Any]] = []
         self._tick_timer: Timer | None = None
+        self.accounts = accounting.Accounts()
+        self.lost: dict[str, int] = {}  # after stop(): packets each app lost
 
     # -- configuration --------------------------------------------------
 
@@ -116,7 +118,7 @@ class Engine:
             self._stop_app(name)
         for spec in plan.unlink:
             link = self.links.pop(spec)
-            link.drain()
+            self.accounts.drain(self.config.links[spec], link)
             link.counters.close()
         for spec in plan.link:
             self.links[spec] = Link(spec, self._counters("links", spec, LINK_COUNTERS))
@@ -126,6 +128,7 @@ class Engine:
             self._call_app(name, "reconfig", new.apps[name].conf)
         self.config = new
         self._connect(set(plan.start))
+        linktypes.check(self.apps, new.links)
         self._schedule()
         return plan
 
@@ -166,7 +169,8 @@ class Engine:
     def _call_app(self, name: str, method: str, *args: Any) -> Any:
         app = self.apps[name]
         try:
-            return getattr(app, method)(*args)
+            with self.accounts.acting(name):
+                return getattr(app, method)(*args)
         except ConfigError as exc:
             raise ConfigError(f"app {name!r}: {exc}") from None
         except Exception as exc:
@@ -189,11 +193,13 @@ class Engine:
     def _schedule(self) -> None:
         """Works out what each breath calls, in which order."""
         names = order.push_order(self.apps, self.config.links.values())
-        self._pulls = [a.pull for a in self.apps.values() if hasattr(a, "pull")]
+        as_app = self.accounts.as_app
+        self._pulls = [as_app(n, a.pull) for n, a in self.apps.items() if hasattr(a, "pull")]
         self._producing = [self._producer(a) for a in self.apps.values()
                            if hasattr(a, "producing") or hasattr(a, "pull")]
-        self._pushes = [self.apps[n].push for n in names if hasattr(self.apps[n], "push")]
-        ticks = [a.tick for a in self.apps.values() if hasattr(a, "tick")]
+        self._pushes = [as_app(n, self.apps[n].push) for n in names
+                        if hasattr(self.apps[n], "push")]
+        ticks = [as_app(n, a.tick) for n, a in self.apps.items() if hasattr(a, "tick")]
         if self._tick_timer:
             self._tick_timer.cancel()
             self._tick_timer = None
@@ -234,6 +240,8 @@ class Engine:
             raise
         except Exception as exc:
             raise _blame(exc, self.apps, method) from exc
+        if accounting.alarm[0]:
+            self.accounts.check(self)  # a misused packet, memory exhausted
         self.breaths += 1
 
     def activate_timer(self, timer: Timer) -> Timer:
@@ -305,7 +313,8 @@ class Engine:
     def stop(self) -> None:
         """Stops every app and frees every link: an empty graph. An app whose
         ``stop()`` raises does not keep the others from stopping; the first
-        such error is raised once all are stopped."""
+        such error is raised once all are stopped. Then ``lost`` holds the
+        packets each app lost (core/accounting.py)."""
         failed: AppError | None = None
         for name in list(self.apps):
             try:
@@ -316,7 +325,10 @@ class Engine:
         self.config = Config(apps={}, links=dict(self.config.links))
         try:
             self.configure(config_mod.new())
+            if accounting.alarm[0]:
+                self.accounts.check(self)
         finally:
+            self.lost = self.accounts.close()
             if self._stats is not None:
                 self._stats.close()
                 self._stats = None

@@ -12,9 +12,13 @@ from snabbpy.core.engine import AppError, Engine
 PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 
-def app_error_text(exc: AppError) -> str:
+def app_error_text(exc: AppError | Exception) -> str:
     """One line naming the app, its class and method and the exception,
-    then the frames of the user's own code (none of snabbpy's or click's)."""
+    then the frames of the user's own code (none of snabbpy's or click's).
+    Any other error (a PacketFault: its line names packet and app) is its
+    line alone."""
+    if not isinstance(exc, AppError):
+        return f"snabbpy: error: {exc}"
     frames = [f for f in traceback.extract_tb(exc.error.__traceback__)
               if not f.filename.startswith(PACKAGE_DIR) and "click" not in f.filename]
     text = f"snabbpy: error: {exc}"

@@ -48,6 +48,7 @@ class RSS(App):
     link (``rss_spread``)."""
 
     inputs, outputs = ANY, ANY
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
     counters = ("nooutput",)
     config = {"lossless": Param(bool, default=False,
                                 doc="hold packets back when an output is full, never drop")}

@@ -80,7 +80,8 @@ class VhostUserTransport(Transport):
 
     def __init__(self, path: str, is_server: bool = False, mac: bytes = DEFAULT_MAC,
                  timeout: float = 30.0, memory: DMAMemory = dma,
-                 control_queue: bool = False, multiqueue: bool = False) -> None:
+                 control_queue: bool = False, multiqueue: bool = False,
+                 sock: socket.socket | None = None) -> None:
         self.name = f"vhost-user {path}"
         self.multiqueue = multiqueue  # ask for the MQ protocol feature
         self.sets_queue_pairs = not control_queue
@@ -92,7 +93,8 @@ class VhostUserTransport(Transport):
         self.call: dict[int, int] = {}
         self.started: set[int] = set()
         self.table_sent = False
-        self.sock = connect(path, is_server, timeout)
+        # ``sock``: a backend already connected (vguest reconnecting).
+        self.sock = sock if sock is not None else connect(path, is_server, timeout)
         self.sock.settimeout(timeout)
         self.proto = Frontend()
         self.protocol = 0

@@ -35,6 +35,7 @@ from .device import (
 )
 from .handoff_owner import RemoteQueues
 from .handoff_socket import HandoffListener, handoff_path
+from .offloads import offload_offer
 from .queue_pair import QueuePair, pair_counters, ring_stats
 from .vhost_queue import owners
 from .vring import STATS
@@ -73,14 +74,15 @@ def _served(conf: dict) -> list[int]:
 
 
 def _offer(conf: dict) -> int:
-    offered = SUPPORTED_FEATURES
-    supported = SUPPORTED_FEATURES | (MQ_FEATURES if conf["queues"] > 1 else 0)
+    offloads = offload_offer(conf)
+    offered = SUPPORTED_FEATURES | offloads
+    supported = offered | (MQ_FEATURES if conf["queues"] > 1 else 0)
     if conf["features"] is not None:
         extra = conf["features"] & ~supported
         if extra:
             raise ConfigError(f"features: cannot offer {', '.join(feature_names(extra))} "
                               f"(supported: {', '.join(feature_names(supported))})")
-        offered = conf["features"]
+        offered = conf["features"] | offloads
     if not conf["mrg_rxbuf"]:
         offered &= ~(1 << Feature.NET_MRG_RXBUF)
     if conf["queues"] > 1:
@@ -94,6 +96,7 @@ class VhostUser(App):
     (queue pair 0; pair k: ``input<k>``, ``output<k>``)."""
 
     inputs, outputs = INPUTS, OUTPUTS
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     config = {
         "socket_path": Param(str, doc="Unix socket of the vhost-user connection"),
@@ -108,6 +111,12 @@ class VhostUser(App):
                                     doc="client mode: seconds between connection attempts"),
         "queues": Param(queue_pairs, default=1,
                         doc="queue pairs (above 1: offer MQ and a control queue)"),
+        "checksum_offload": Param(bool, default=False,
+                                  doc="offer VIRTIO_NET_F_CSUM: finish the guest's partial "
+                                      "TCP/UDP checksums"),
+        "tso": Param(bool, default=False,
+                     doc="offer HOST_TSO4/TSO6/ECN: cut the guest's large TCP frames "
+                         "into gso_size segments (needs checksum_offload)"),
         "serve": Param(list, default=None,
                        doc="queue pairs moved by this app (default: all); the others "
                            "by a vhost.VhostQueue each"),

@@ -15,6 +15,7 @@ from snabbpy.lib.vhost_user import VringAddr
 from snabbpy.lib.virtio.constants import Feature, has_feature
 
 from .memory import GuestMemory
+from .offloads import offload_flags
 
 #: Counter names of ``struct dr_stats``, in its order.
 STATS = tuple(name for name, _ in ffi.typeof("struct dr_stats").fields)
@@ -40,7 +41,7 @@ def ring_flags(features: int) -> int:
                       (Feature.RING_EVENT_IDX, lib.DR_F_EVENT_IDX)):
         if has_feature(features, bit):
             flags |= flag
-    return flags
+    return flags | offload_flags(features)
 
 
 def _close(fd: int | None) -> None:

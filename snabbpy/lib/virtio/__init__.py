@@ -6,7 +6,8 @@ and both ends of a split ring over memory they are given.
 - the device end (vhost): ``device_ring.h`` over ``device_ring_memory.c``
   (address translation), ``device_ring.c`` (ring entries, queue life),
   ``device_ring_chain.c`` (chain walking), ``device_ring_tx.c`` and
-  ``device_ring_rx.c`` (the two directions).
+  ``device_ring_rx.c`` (the two directions), ``device_ring_offload.c``
+  over ``offload.h``/``offload.c`` (guest checksum and TSO offloads).
 
 ``vring.h`` declares the ring structs for C and for cffi's ``cdef``. The
 names exported here import nothing native; ``virtq`` needs the built core.
@@ -44,9 +45,11 @@ C_PARTS = [
     ("virtq.h", "virtq.c"),
     ("checksum.h", "checksum.c"),
     # the device end (vhost): one header, the code split by concern
+    ("offload.h", "offload.c"),
     ("device_ring.h", "device_ring_memory.c"),
     (None, "device_ring.c"),
     (None, "device_ring_chain.c"),
+    (None, "device_ring_offload.c"),
     (None, "device_ring_tx.c"),
     (None, "device_ring_rx.c"),
     ("device_ctrl.h", "device_ctrl.c"),

@@ -4,28 +4,33 @@
 
 /* -- guest TX: chains -> packets ---------------------------------------- */
 
+/* Where a TX chain's frame goes: the packet, or (a GSO frame, once its
+ * header says so) the scratch frame of device_ring_offload.c. */
+struct tx_dst { uint8_t *buf; uint32_t len, cap; };
+
 /* Copies one piece of a TX chain: the first bytes fill the header. */
-static int tx_piece(struct dr_queue *q, struct packet *p, uint8_t *hdr, uint32_t *got,
+static int tx_piece(struct dr_queue *q, struct tx_dst *dst, uint8_t *hdr, uint32_t *got,
                     const uint8_t *h, uint64_t n)
 {
     if (*got < q->hdr_len) {
         uint64_t k = q->hdr_len - *got < n ? q->hdr_len - *got : n;
         memcpy(hdr + *got, h, k);
         *got += k; h += k; n -= k;
+        if (*got == q->hdr_len && tx_wants_gso(q, hdr))
+            dst->buf = dr_gso_frame, dst->cap = DR_MAX_GSO_FRAME;
     }
-    if (p->length + n > DR_MAX_PACKET)
+    if (dst->len + n > dst->cap)
         return DR_TOO_LONG;
-    memcpy(p->buf + p->headroom + p->length, h, n);
-    p->length += n;
+    memcpy(dst->buf + dst->len, h, n);
+    dst->len += n;
     return DR_OK;
 }
 
-/* Copies the chain at head into p (its payload, header skipped). */
-static int tx_chain(struct dr_queue *q, uint16_t head, struct packet *p)
+/* Copies the chain at head into dst (its frame; the header into hdr). */
+static int tx_chain(struct dr_queue *q, uint16_t head, struct tx_dst *dst, uint8_t *hdr)
 {
     struct walk w;
     struct dr_desc d;
-    uint8_t hdr[12];
     uint32_t got = 0;
     int r = walk_begin(q, &w, head);
     if (r)
@@ -38,15 +43,15 @@ static int tx_chain(struct dr_queue *q, uint16_t head, struct packet *p)
             uint8_t *h = translate_part(q->mem, a, len, &room);
             if (!h)
                 return DR_BAD_ADDR;
-            if ((r = tx_piece(q, p, hdr, &got, h, room)))
+            if ((r = tx_piece(q, dst, hdr, &got, h, room)))
                 return r;
             a += room; len -= room;
         }
     }
     if (r < 0)
         return -r;
-    /* No offload is negotiated, so a header asking for one is a lie. */
-    if (got < q->hdr_len || hdr[1] != 0 || (hdr[0] & DR_HDR_NEEDS_CSUM))
+    /* A header asking for an offload that was not negotiated is a lie. */
+    if (got < q->hdr_len || tx_header_refused(q, hdr))
         return DR_BAD_HEADER;
     return DR_OK;
 }
@@ -62,15 +67,33 @@ int dr_tx(struct dr_queue *q, struct link *out, int max)
     int sent = 0;
     q->walked = 0;
     for (uint32_t i = 0; i < n && q->walked < DR_WALK_BUDGET; i++) {
+        if (out && link_full(out))
+            break;  /* GSO segments filled it */
         struct packet *p = packet_allocate();
         if (!p) {
             q->stats->no_memory++;
             break;
         }
-        uint16_t head = avail_entry(q, q->last_avail++);
-        int r = tx_chain(q, head, p);
+        uint16_t head = avail_entry(q, q->last_avail);
+        uint8_t hdr[12];
+        struct tx_dst dst = { p->buf + p->headroom, 0, DR_MAX_PACKET };
+        int r = tx_chain(q, head, &dst, hdr);
+        if (!r && dst.buf == dr_gso_frame) {
+            packet_free(p);
+            int k = tx_segment(q, hdr, dst.buf, dst.len, out);
+            if (k < 0)
+                break;  /* left queued until the link has room */
+            q->last_avail++;
+            used_put(q, head, 0);
+            sent += k;
+            continue;
+        }
+        q->last_avail++;
         used_put(q, head, 0);
-        if (r) {
+        p->length = dst.buf == dr_gso_frame ? 0 : (uint16_t)dst.len;  /* a refused GSO chain */
+        if (!r && (hdr[0] & DR_HDR_NEEDS_CSUM) && tx_finish_csum(q, hdr, dst.buf, dst.len)) {
+            packet_free(p);
+        } else if (r) {
             count_reason(q->stats, r);
             packet_free(p);
         } else if (!out) {
