@@ -158,3 +158,15 @@ def vhost_and_frontend(tmp_path, **conf) -> Iterator[tuple]:
     for link in (*app.input.values(), *app.output.values()):
         link.drain()
     assert packet.in_use() == before
+
+
+def live_counters(app: str) -> dict[str, int]:
+    """The counters ``app`` publishes now, in whichever process of this
+    counter directory ($SNABBPY_SHM) runs it: main or a worker ({} if none)."""
+    from snabbpy.core import registry
+
+    for pid in registry.list_processes(clean=False):
+        found = registry.read_process(pid)["apps"].get(app)
+        if found is not None:
+            return found
+    return {}

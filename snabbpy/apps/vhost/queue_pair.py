@@ -37,11 +37,15 @@ def ring_stats(counters, pair: int) -> tuple[object, object]:
 
 class QueuePair:
     """The data path of pair ``index``: ``rx``/``tx`` are its rings;
-    ``link()`` gives it the ``struct link *`` of its ports (or NULL)."""
+    ``link()`` gives it the ``struct link *`` of its ports (or NULL).
+    ``named_as``: the pair whose counter names ``counters`` has (default
+    ``index``; 0 for an app serving one pair, a VhostQueue)."""
 
-    def __init__(self, index: int, rx: Vring, tx: Vring, counters) -> None:
+    def __init__(self, index: int, rx: Vring, tx: Vring, counters,
+                 named_as: int | None = None) -> None:
         self.index, self.rx, self.tx, self.counters = index, rx, tx, counters
-        self.drop_counter = f"{counter_prefixes(index)[0]}_drop_not_ready"
+        names = index if named_as is None else named_as
+        self.drop_counter = f"{counter_prefixes(names)[0]}_drop_not_ready"
         self.input = self.output = ffi.NULL
 
     def link(self, input_c, output_c) -> None:

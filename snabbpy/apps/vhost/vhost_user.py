@@ -33,6 +33,8 @@ from .device import (
     RingIndexError,
     VhostDevice,
 )
+from .handoff_owner import RemoteQueues
+from .handoff_socket import HandoffListener, handoff_path
 from .offloads import offload_offer
 from .queue_pair import QueuePair, pair_counters, ring_stats
 from .vhost_queue import owners
@@ -45,12 +47,15 @@ RING_COUNTERS = tuple(f"rxq_{n}" for n in STATS) + tuple(f"txq_{n}" for n in STA
 ONE_QUEUE = ("connects", "disconnects", "requests", "protocol_errors",
              "rxq_drop_not_ready") + RING_COUNTERS + ("bad_ring_index",)
 
+#: Pairs lent to other processes (``handoff_owner.py``): workers lost, errors.
+HANDOFF_COUNTERS = ("handoff_lost", "handoff_errors")
+
 
 def counters_for_queues(queues: int) -> tuple[str, ...]:
     """The counters of a device with ``queues`` pairs."""
     if queues == 1:
         return ONE_QUEUE
-    return ONE_QUEUE + CTRL_COUNTERS + tuple(n for k in range(1, queues)
+    return ONE_QUEUE + CTRL_COUNTERS + HANDOFF_COUNTERS + tuple(n for k in range(1, queues)
                                              for n in pair_counters(k))
 
 
@@ -141,7 +146,23 @@ class VhostUser(App):
         self.channel: Channel | None = None
         self.last_error = ""
         self.endpoint = self._endpoint(conf)
+        self.remote = self._remote_queues(conf)
         owners[conf["socket_path"]] = self
+
+    def _remote_queues(self, conf: dict) -> RemoteQueues | None:
+        """The handoff of the pairs this app does not serve, to VhostQueue
+        apps of other processes (None when it serves them all)."""
+        lendable = set(range(conf["queues"])) - {p.index for p in self.pairs}
+        if not lendable:
+            return None
+        path = handoff_path(conf["socket_path"])
+        try:
+            listener = HandoffListener(path)
+        except OSError as e:
+            self.endpoint.close()
+            raise ConfigError(f"socket_path: cannot listen for queue workers at {path!r}: "
+                              f"{e}") from None
+        return RemoteQueues(self.device, self.stats, lendable, listener)
 
     # -- queue pairs served by VhostQueue apps --------------------------------
 
@@ -158,16 +179,21 @@ class VhostUser(App):
         if self.lent.get(pair, borrower) is not borrower:
             raise ConfigError(f"queue: pair {pair} of {self.name} is served by "
                               f"{self.lent[pair].name} already")
+        if pair in self.remote.remotes:
+            raise ConfigError(f"queue: pair {pair} of {self.name} is served by another "
+                              "process already")
+        self.remote.local.add(pair)
         rx, tx = self.device.vrings[2 * pair], self.device.vrings[2 * pair + 1]
         for vring, stats in zip((rx, tx), ring_stats(borrower.stats, 0), strict=True):
             vring.set_stats(stats)
         self.lent[pair] = borrower
-        return QueuePair(pair, rx, tx, borrower.stats)
+        return QueuePair(pair, rx, tx, borrower.stats, named_as=0)
 
     def give_back(self, pair: int, borrower: App) -> None:
         """``borrower`` no longer serves ``pair``: it counts here again."""
         if self.lent.get(pair) is borrower:
             del self.lent[pair]
+            self.remote.local.discard(pair)
             rings = self.device.vrings[2 * pair:2 * pair + 2]
             for vring, stats in zip(rings, ring_stats(self.stats, pair), strict=True):
                 vring.set_stats(stats)
@@ -203,6 +229,8 @@ class VhostUser(App):
     # -- control path: the socket --------------------------------------------
 
     def tick(self) -> None:
+        if self.remote is not None:
+            self.remote.poll()
         if self.channel is None:
             sock = self.endpoint.poll()
             if sock is None:
@@ -238,6 +266,16 @@ class VhostUser(App):
         log.info("%s: frontend connected on %s", self.name, self.conf["socket_path"])
 
     def _request(self, msg: Message) -> None:
+        if self.remote is None:
+            self._handle(msg)
+            return
+        self.remote.before(msg)
+        try:
+            self._handle(msg)
+        finally:
+            self.remote.after()
+
+    def _handle(self, msg: Message) -> None:
         self.stats.add("requests")
         log.debug("%s: %s %s fds=%s", self.name, msg.request.name, msg.payload, msg.fds)
         spec = REQUESTS[msg.request]
@@ -271,6 +309,8 @@ class VhostUser(App):
             log.warning("%s: disconnecting: %s", self.name, why)
         self.channel.close()
         self.channel = None
+        if self.remote is not None:
+            self.remote.reset()
         self.device.reset()
         self.stats.add("disconnects")
 
@@ -289,6 +329,8 @@ class VhostUser(App):
                  f"{' '.join(feature_names(d.features)) or '-'}; memory: {d.memory or '-'}"]
         for k, app in sorted(self.lent.items()):
             lines.append(f"  pair {k}: served by {app.name}")
+        if self.remote is not None:
+            lines += self.remote.describe()
         for pair in self.pairs:
             tag = f"pair {pair.index} " if d.queue_pairs > 1 else ""
             if not d.pair_active(pair.index):
@@ -310,6 +352,8 @@ class VhostUser(App):
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+        if self.remote is not None:
+            self.remote.close()  # its workers stop their rings at end of file
         self.device.reset()
         self.endpoint.close()
         if owners.get(self.conf["socket_path"]) is self:

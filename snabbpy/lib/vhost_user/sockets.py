@@ -28,18 +28,19 @@ class SocketPathError(OSError):
 NOT_THERE = (FileNotFoundError, ConnectionRefusedError)
 
 
-def remove_stale_socket(path: str) -> None:
+def remove_stale_socket(path: str, kind: int = socket.SOCK_STREAM) -> None:
     """Removes the socket file at ``path`` when no server listens on it (one
     that exited left it); nothing there is fine. Anything else raises
     SocketPathError and stays: not a socket (a symlink included), a server
-    answering, or a probe that fails for another reason than a refusal."""
+    answering, or a probe that fails for another reason than a refusal.
+    ``kind``: the socket type a server there would have."""
     try:
         mode = os.lstat(path).st_mode
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(mode):
         raise SocketPathError("exists and is not a socket; not replacing it")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+    with socket.socket(socket.AF_UNIX, kind) as probe:
         probe.setblocking(False)  # a live server's full backlog must not block us
         err = probe.connect_ex(path)
     if err in (0, errno.EAGAIN):
@@ -50,18 +51,24 @@ def remove_stale_socket(path: str) -> None:
 
 
 class Listener:
-    """A listening socket at ``path`` (a stale socket file there is replaced)."""
+    """A listening socket at ``path`` (a stale socket file there is replaced);
+    ``kind`` its type, ``umask`` the one it is made with (None: the process's)."""
 
-    def __init__(self, path: str, backlog: int = 4) -> None:
+    def __init__(self, path: str, backlog: int = 4, kind: int = socket.SOCK_STREAM,
+                 umask: int | None = None) -> None:
         self.path = path
-        remove_stale_socket(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        remove_stale_socket(path, kind)
+        self.sock = socket.socket(socket.AF_UNIX, kind)
+        old = os.umask(umask) if umask is not None else None
         try:
             self.sock.bind(path)
             self.sock.listen(backlog)
         except OSError:
             self.sock.close()
             raise
+        finally:
+            if old is not None:
+                os.umask(old)
         self.sock.setblocking(False)
 
     def poll(self) -> socket.socket | None:
