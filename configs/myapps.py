@@ -12,6 +12,7 @@ class MacSwap(App):
     (a reflector), and frees packets too short to be Ethernet frames."""
 
     inputs, outputs = ("input",), ("output",)
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
     counters = ("swapped", "runts")
 
     def push(self):

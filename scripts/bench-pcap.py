@@ -15,12 +15,12 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
-           "from snabbpy.cli import main; main()"]
+from snabbpy.core.spawn import snabbpy_command
+
+SNABBPY = snabbpy_command()
 
 SNABB_READ = """
 local c = config.new()

@@ -22,7 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SNABBPY = [sys.executable, "-c", "import sys; from snabbpy.cli import main; sys.exit(main())"]
+from snabbpy.core.spawn import snabbpy_command
+
+SNABBPY = snabbpy_command()
 HOST = """\
 apps:
   vhost: {{class: vhost.VhostUser, config: {{socket_path: "{sock}"}}}}

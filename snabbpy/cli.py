@@ -13,6 +13,9 @@ from pathlib import Path
 import click
 
 from snabbpy.core.config import ConfigError
+from snabbpy.metrics.command import exporter
+from snabbpy.top import ps, top
+from snabbpy.vm.cli import vm
 
 
 class Snabbpy(click.Group):
@@ -59,22 +62,6 @@ def check_output_file(option: str, path: str | None) -> None:
         raise ConfigError(f"{option} {path}: directory {str(parent)!r} is not writable")
 
 
-def print_app_error(exc: BaseException) -> None:
-    """One line naming the app, its class and method and the exception,
-    then the frames of the user's own code (none of snabbpy's or click's)."""
-    import traceback
-
-    from snabbpy.core.engine import AppError
-
-    assert isinstance(exc, AppError)
-    click.echo(f"snabbpy: error: {exc}", err=True)
-    here = str(Path(__file__).resolve().parent)
-    frames = [f for f in traceback.extract_tb(exc.error.__traceback__)
-              if not f.filename.startswith(here) and "click" not in f.filename]
-    if frames:
-        click.echo("".join(traceback.format_list(frames)).rstrip(), err=True)
-
-
 @click.group(cls=Snabbpy)
 @click.version_option(package_name="snabbpy")
 def main() -> None:
@@ -97,9 +84,10 @@ def run(config_file: str, duration: float | None, report_interval: float,
         report_json: str | None, busywait: bool, metrics: str | None) -> None:
     """Run the graph in CONFIG.yaml: until --duration, Ctrl-C or SIGTERM,
     or until its finite inputs (pcap files) are exhausted."""
-    from snabbpy.core import config, counter
+    from snabbpy.core import config, registry
+    from snabbpy.core.accounting import PacketFault
     from snabbpy.core.engine import AppError, Engine
-    from snabbpy.core.report import LoadReporter
+    from snabbpy.core.report import LoadReporter, app_error_text
 
     check_output_file("--report-json", report_json)
     c = config.load_yaml(config_file)
@@ -111,52 +99,74 @@ def run(config_file: str, duration: float | None, report_interval: float,
         httpd = server.bind(metrics, option="--metrics")
         server.serve_in_thread(httpd)
         click.echo(f"metrics: serving {server.url(httpd)}", err=True)
+    from snabbpy.workers import placement
+
+    if placement.uses_workers(c) or c.workers:
+        from snabbpy.workers.run import run as run_workers
+
+        return run_workers(c, config_file, duration, report_interval, report_json, busywait)
     engine = Engine(publish=True, busywait=busywait)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
         signal.signal(sig, lambda *_: engine.request_stop())
     failed: BaseException | None = None
+    counters = None
     try:
         try:
             engine.configure(c)
-            counter.write_process_info(config_file)
+            registry.write_process_info(config_file)
             load = LoadReporter(engine)
             engine.main(duration=duration, done=engine.finished,
                         report_interval=report_interval or None,
                         on_report=lambda: click.echo(load.line()))
         except ConfigError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
-        except AppError as exc:
+        except (AppError, PacketFault) as exc:
             failed = exc
         except OSError as exc:
-            if exc.filename and str(exc.filename).startswith(str(counter.shm_root())):
+            if exc.filename and str(exc.filename).startswith(str(registry.shm_root())):
                 raise ConfigError(
-                    f"cannot publish counters in {counter.shm_root()}: {exc.strerror} "
+                    f"cannot publish counters in {registry.shm_root()}: {exc.strerror} "
                     "(set SNABBPY_SHM to a writable directory)"
                 ) from None
             raise
-        _final_report(engine, report_json)
+        counters = _final_report(engine)
     finally:
         try:
             engine.stop()
-        except AppError as exc:
+        except (AppError, PacketFault) as exc:
             failed = failed or exc
         except OSError:
             pass
+    if counters is not None:
+        _lost_report(engine, counters, report_json)
     if failed is not None:
-        print_app_error(failed)
+        click.echo(app_error_text(failed), err=True)
         sys.exit(1)
 
 
-def _final_report(engine, report_json: str | None) -> None:
-    """The link and app report on stdout, the counters to --report-json."""
+def _final_report(engine) -> dict:
+    """The link and app report on stdout; returns the counters for
+    --report-json (taken now: links are gone once the engine stops)."""
     from snabbpy.core.report import app_report, link_report
 
     click.echo(link_report(engine))
     apps = app_report(engine)
     if apps:
         click.echo(apps)
+    return engine.counters()
+
+
+def _lost_report(engine, counters: dict, report_json: str | None) -> None:
+    """Once every app has stopped: one line per app that lost packets, and
+    the counters with them ("lost_packets") to --report-json."""
+    from snabbpy.core.accounting import lost_line
+
+    for name, count in engine.lost.items():
+        line = lost_line(name, count, engine.accounts.received.get(name, 0))
+        click.echo(f"snabbpy: warning: {line}", err=True)
     if report_json:
-        Path(report_json).write_text(json.dumps(engine.counters(), indent=2) + "\n")
+        counters["lost_packets"] = dict(engine.lost)
+        Path(report_json).write_text(json.dumps(counters, indent=2) + "\n")
 
 
 @main.command(context_settings={"ignore_unknown_options": True})
@@ -165,6 +175,8 @@ def _final_report(engine, report_json: str | None) -> None:
 def selftest(module: str, args: tuple[str, ...]) -> None:
     """Run selftest() of snabbpy.MODULE (e.g. core.link, apps.basic); ARGS
     go to the selftest (e.g. apps.vguest --pci 0000:00:05.0)."""
+    # The user names the module, as a graph names its app classes: the one
+    # import by name here, beside config's class loader.
     try:
         mod = importlib.import_module(f"snabbpy.{module}")
     except ModuleNotFoundError as exc:
@@ -219,24 +231,6 @@ def graph(config_file: str, fmt: str, output: str | None, pid: int | None) -> No
         sys.stdout.buffer.write(data)
 
 
-#: Commands defined in other packages: (module, click command attribute).
-COMMAND_MODULES = [
-    ("snabbpy.vm.cli", "vm"),
-    ("snabbpy.top", "top"),
-    ("snabbpy.top", "ps"),
-    ("snabbpy.metrics.command", "exporter"),
-]
-
-
-def _add_commands() -> None:
-    for module, attr in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a broken module must not hide
-                raise
-            continue  # not built yet
-        main.add_command(getattr(mod, attr))
-
-
-_add_commands()
+# Commands defined in the packages they drive.
+for command in (vm, top, ps, exporter):
+    main.add_command(command)

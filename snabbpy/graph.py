@@ -17,6 +17,8 @@ def to_dot(c: Config, counters: dict[str, dict] | None = None) -> str:
     lines = ["digraph snabbpy {", "  rankdir=LR;", "  node [shape=box];"]
     for name, spec in c.apps.items():
         label = f"{name}\\n{spec.class_name}"
+        if spec.worker:
+            label += f"\\nworker {spec.worker}"
         lines.append(f"  {_quote(name)} [label={_quote(label)}];")
     for key, ls in c.links.items():
         label = f"{ls.from_port} -> {ls.to_port}"
@@ -56,8 +58,8 @@ def render(dot: str, fmt: str, dot_command: str = "dot") -> bytes:
 def running_link_counters(pid: int) -> dict[str, dict]:
     """Link counters of running process ``pid`` (link spec -> counters),
     for ``to_dot``. Raises RenderError when no such process publishes."""
-    from snabbpy.core import counter
+    from snabbpy.core import registry
 
-    if pid not in counter.list_processes():
+    if pid not in registry.list_processes():
         raise RenderError(f"--pid {pid}: not a running snabbpy process (see snabbpy ps)")
-    return counter.read_process(pid)["links"]
+    return registry.read_process(pid)["links"]

@@ -28,7 +28,8 @@ Because a kernel is only numpy arrays, ``numba.njit`` works as well as
 
 The helpers below (``payload``, ``load16be``, ``store16be`` ...) are numba
 functions to call from inside kernels. :class:`KernelApp` is a base class
-for an app whose whole work is one kernel deciding each packet's output.
+for an app whose whole work is one kernel deciding each packet's output;
+each of its breaths is one compiled call (:mod:`snabbpy.jit_breath`).
 
 numba is an optional extra: without it, using any of this raises
 :class:`JitUnavailable` naming the extra to install.
@@ -43,7 +44,6 @@ import numpy as np
 
 from snabbpy.core import packet
 from snabbpy.core.app import App
-from snabbpy.core.batch import BatchError
 from snabbpy.core.config import ConfigError
 
 try:
@@ -208,6 +208,12 @@ class KernelApp(App):
     the index of the output port each packet goes to (ports in the order
     configured) or -1 to drop it; then the batch is split accordingly.
 
+    Receiving, the kernel and the split run as ONE compiled call per input
+    per breath (:mod:`snabbpy.jit_breath`), as a Snabb Lua app's push is
+    machine code throughout. With one output, only what it has room for is
+    received (the rest waits on the input); a batch holds at most
+    ``batch_size`` packets.
+
     A subclass sets ``kernel`` (a :class:`Kernel` or numba function) and may
     override ``kernel_args``. The kernel is compiled when the app starts.
     """
@@ -222,35 +228,33 @@ class KernelApp(App):
         require()
         if self.kernel is None:
             raise ConfigError(f"{type(self).__name__}: a KernelApp must set 'kernel'")
+        from snabbpy.jit_breath import Breath
+
         k = type(self).kernel
-        if isinstance(k, Kernel):
-            k.compile(np.empty(0, np.int64), *self.kernel_args())
+        fn = k.compiled if isinstance(k, Kernel) else k
+        self._breath = Breath(fn, most=self.batch_size).compile(*self.kernel_args())
 
     def kernel_args(self) -> tuple:
         """Further arguments of the kernel (tables, counters): override."""
         return ()
 
     def link(self) -> None:
-        """Caches the output links in port order."""
+        """Takes the output links in port order, for every input."""
         self._outs = list(self.output.values())
+        self._ports = [self._breath.ports(i, self._outs) for i in self.input.values()]
 
     def push(self) -> None:
         """Runs the kernel on each input's packets and sends them on."""
-        if not hasattr(self, "_outs"):
+        if not hasattr(self, "_ports"):
             self.link()
-        mem, outs, k = packet.memory(), self._outs, type(self).kernel
-        for i in self.input.values():
-            while not i.empty():
-                b = i.receive_batch(max_packets=self.batch_size)
-                out = np.zeros(len(b), np.int64)
-                k(mem, b.offsets, b.lengths, out, *self.kernel_args())
-                if not outs:
-                    out[:] = -1
-                dropped = int(np.count_nonzero(out < 0))
-                try:
-                    b.split(out, outs)
-                except BatchError:
-                    b.free()  # a bad port index from the kernel: no leak
-                    raise
-                self.stats.add("packets", len(out) - dropped)
-                self.stats.add("dropped", dropped)
+        args, most = self.kernel_args(), self.batch_size
+        packets = dropped = 0
+        for ports in self._ports:
+            while True:
+                n, d = self._breath(ports, *args)
+                packets, dropped = packets + n - d, dropped + d
+                if n < most or not n:
+                    break
+        if packets or dropped:
+            self.stats.add("packets", packets)
+            self.stats.add("dropped", dropped)

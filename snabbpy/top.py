@@ -17,16 +17,28 @@ from pathlib import Path
 
 import click
 
-from snabbpy.core import counter
+from snabbpy.core import registry
 from snabbpy.core.config import ConfigError
 
 Snapshot = dict[str, dict[str, dict[str, int]]]
 
 
+def workers_of(pid: int, running: list[int]) -> dict[str, int]:
+    """The worker processes (name -> pid) that supervisor ``pid`` runs."""
+    found = {}
+    for other in running:
+        info = registry.process_info(other) or {}
+        if info.get("supervisor") == pid and isinstance(info.get("worker"), str):
+            found[info["worker"]] = other
+    return dict(sorted(found.items()))
+
+
 def choose_pid(pid: int | None) -> int:
     """The process to look at: ``pid`` when it runs, else the only one
-    running. A ConfigError says why there is none."""
-    running = counter.list_processes()
+    running (its workers aside). A ConfigError says why there is none."""
+    everything = registry.list_processes()
+    workers = {w for p in everything for w in workers_of(p, everything).values()}
+    running = [p for p in everything if p not in workers] if pid is None else everything
     if pid is not None:
         if pid not in running:
             raise ConfigError(f"process {pid} is not a running snabbpy process "
@@ -34,7 +46,7 @@ def choose_pid(pid: int | None) -> int:
         return pid
     if not running:
         raise ConfigError(f"no snabbpy process is running (none publishes counters in "
-                          f"{counter.shm_root()})")
+                          f"{registry.shm_root()})")
     if len(running) > 1:
         raise ConfigError(f"{len(running)} snabbpy processes are running "
                           f"({', '.join(map(str, running))}): name one, e.g. snabbpy top "
@@ -43,8 +55,14 @@ def choose_pid(pid: int | None) -> int:
 
 
 def snapshot(pid: int) -> dict:
-    """One reading of every counter: ``{"pid", "time", "links", "apps"}``."""
-    return {"pid": pid, "time": time.time(), **counter.read_process(pid)}
+    """One reading of every counter: ``{"pid", "time", "links", "apps"}``;
+    those of a supervisor's workers too, named ``[worker] link-or-app``."""
+    snap = {"pid": pid, "time": time.time(), **registry.read_process(pid)}
+    snap["workers"] = workers_of(pid, registry.list_processes(clean=False))
+    for name, worker_pid in snap["workers"].items():
+        for kind, values in registry.read_process(worker_pid).items():
+            snap[kind].update({f"[{name}] {key}": v for key, v in values.items()})
+    return snap
 
 
 def rates(before: Snapshot, after: Snapshot, seconds: float) -> Snapshot:
@@ -72,6 +90,8 @@ def format_view(snap: dict, rate: Snapshot | None, info: dict | None = None) -> 
     title = f"snabbpy top: pid {snap['pid']}"
     if info and info.get("config"):
         title += f"  config {info['config']}"
+    if snap.get("workers"):
+        title += "  workers " + ", ".join(f"{n} (pid {p})" for n, p in snap["workers"].items())
     lines = [title, "", f"{'link':<44} {'packets/s':>9} {'bits/s':>9} {'drops/s':>9}"
              f" {'packets':>15} {'drops':>12}"]
     for spec, c in sorted(snap["links"].items()):
@@ -94,11 +114,11 @@ def live(pid: int, interval: float, clear: bool = True) -> None:
     """Redraws the view every ``interval`` seconds until Ctrl-C or until
     the process exits."""
     before = snapshot(pid)
-    info = counter.process_info(pid)
+    info = registry.process_info(pid)
     try:
         while True:
             time.sleep(interval)
-            if not counter.is_running(pid):
+            if not registry.is_running(pid):
                 click.echo(f"snabbpy top: process {pid} exited")
                 return
             after = snapshot(pid)
@@ -124,9 +144,10 @@ def top(pid: int | None, interval: float, once: bool, as_json: bool) -> None:
     if once:
         snap = snapshot(pid)
         if as_json:
-            click.echo(json.dumps({k: snap[k] for k in ("pid", "links", "apps")}, indent=2))
+            click.echo(json.dumps({k: snap[k] for k in ("pid", "workers", "links", "apps")},
+                                  indent=2))
         else:
-            click.echo(format_view(snap, None, counter.process_info(pid)))
+            click.echo(format_view(snap, None, registry.process_info(pid)))
         return
     if interval <= 0:
         raise ConfigError(f"--interval {interval}: must be more than 0 seconds")
@@ -138,7 +159,7 @@ def _from_proc(pid: int) -> tuple[float | None, str | None]:
     from /proc (its command line ``... run CONFIG.yaml``)."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-        started = counter.start_time(pid)
+        started = registry.start_time(pid)
         cwd = os.readlink(f"/proc/{pid}/cwd")
     except OSError:
         return None, None
@@ -154,21 +175,28 @@ def _from_proc(pid: int) -> tuple[float | None, str | None]:
 def ps(as_json: bool) -> None:
     """List running snabbpy processes: pid, start time, config file."""
     rows = []
-    for pid in counter.list_processes():
-        info = counter.process_info(pid) or {}
+    for pid in registry.list_processes():
+        info = registry.process_info(pid) or {}
         started, config = info.get("started"), info.get("config")
         if info == {}:
             started, config = _from_proc(pid)
         # The file is another process's: show what is not a time or a path as unknown.
         started = started if isinstance(started, (int, float)) else None
         config = config if isinstance(config, str) else None
-        rows.append({"pid": pid, "started": started, "config": config})
+        worker = info.get("worker") if isinstance(info.get("worker"), str) else None
+        supervisor = info.get("supervisor") if isinstance(info.get("supervisor"), int) else None
+        row = {"pid": pid, "started": started, "config": config}
+        if worker:  # a worker process of a supervisor
+            row.update(worker=worker, supervisor=supervisor)
+        rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    click.echo(f"{'PID':>8}  {'STARTED':<19}  CONFIG")
+    click.echo(f"{'PID':>8}  {'STARTED':<19}  {'WORKER':<16}  CONFIG")
     for r in rows:
-        click.echo(f"{r['pid']:>8}  {_when(r['started']):<19}  {r['config'] or '?'}")
+        worker = f"{r['worker']} of {r['supervisor']}" if r.get("worker") else "main"
+        click.echo(f"{r['pid']:>8}  {_when(r['started']):<19}  {worker:<16}  "
+                   f"{r['config'] or '?'}")
 
 
 def _when(started: float | None) -> str:

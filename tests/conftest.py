@@ -4,7 +4,7 @@ owners and corrupts whatever runs next)."""
 
 import pytest
 
-from snabbpy.core import packet
+from snabbpy.core import accounting, packet
 
 
 @pytest.fixture
@@ -17,9 +17,12 @@ def no_leaks():
 
 @pytest.fixture(autouse=True)
 def no_double_frees():
-    """Fails the test after which a packet sits on the freelist twice."""
+    """Fails the test after which a packet sits on the freelist twice, or
+    after which C refused a misused packet that no one took up."""
     yield
     assert packet.double_frees() == 0, "a packet was freed twice"
+    fault = accounting.take_fault()
+    assert fault is None, f"a packet was misused: {fault}"
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -18,6 +19,24 @@ from snabbpy.core.link import Link
 #: The snabbpy command, run by this very Python.
 SNABBPY = [sys.executable, "-c", "import sys; sys.argv[0] = 'snabbpy'; "
            "from snabbpy.cli import main; main()"]
+
+
+#: A user's app module (for tests of what the engine says): ``Leaky``
+#: receives every packet and forgets it, neither sending it on nor freeing it.
+LEAKY_APP = '''
+from snabbpy.core import packet
+from snabbpy.core.app import App
+
+
+class Leaky(App):
+    """Receives every packet and forgets it: neither sent on nor freed."""
+    inputs, outputs = ("input",), ()
+
+    def push(self):
+        i = self.input["input"]
+        while not i.empty():
+            i.receive()
+'''
 
 
 def wire(app, inputs: Iterable[str] = (), outputs: Iterable[str] = ()):
@@ -108,3 +127,46 @@ def need_libpcap() -> None:
         bpf.libpcap()
     except bpf.LibpcapMissing as exc:
         (pytest.fail if os.environ.get("CI") else pytest.skip)(str(exc))
+
+
+def vhost_app(tmp_path, **conf):
+    """A VhostUser app (socket in ``tmp_path``, ``conf`` on top) with links
+    on ``input`` and ``output``."""
+    from snabbpy.apps.vhost import VhostUser
+    from snabbpy.core import config
+
+    conf = {"socket_path": str(tmp_path / "vhost.sock"), **conf}
+    return wire(VhostUser(config.validate("vhost", VhostUser, conf)), ["input"], ["output"])
+
+
+@contextmanager
+def vhost_and_frontend(tmp_path, **conf) -> Iterator[tuple]:
+    """(VhostUser app, FakeFrontend) joined by a socketpair, not yet set up;
+    on exit both are closed and no packet may be left allocated."""
+    import socket
+
+    from snabbpy.testing.fake_frontend import FakeFrontend
+
+    before = packet.in_use()
+    app = vhost_app(tmp_path, **conf)
+    ours, theirs = socket.socketpair()
+    app.attach(ours)
+    fe = FakeFrontend(theirs, app.tick)
+    yield app, fe
+    app.stop()
+    fe.close()
+    for link in (*app.input.values(), *app.output.values()):
+        link.drain()
+    assert packet.in_use() == before
+
+
+def live_counters(app: str) -> dict[str, int]:
+    """The counters ``app`` publishes now, in whichever process of this
+    counter directory ($SNABBPY_SHM) runs it: main or a worker ({} if none)."""
+    from snabbpy.core import registry
+
+    for pid in registry.list_processes(clean=False):
+        found = registry.read_process(pid)["apps"].get(app)
+        if found is not None:
+            return found
+    return {}

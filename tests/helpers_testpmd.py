@@ -103,7 +103,7 @@ class TestPmd:
     def __init__(self, vdev: str, forward_mode: str = "io", fwd_cpu: int = 1,
                  txpkts: int | None = None, burst: int | None = None, mem_mb: int = 512,
                  nb_mbufs: int = 16384, log_level: str | None = None,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), queues: int = 1) -> None:
         self.vdev = vdev
         self.name = f"snabbpy-{os.getpid()}-{next(_counter)}"
         cpus = ",".join(str(c) for c in sorted(os.sched_getaffinity(0)))
@@ -112,7 +112,7 @@ class TestPmd:
         if log_level:
             eal.append(f"--log-level={log_level}")
         app = ["-i", "--nb-cores=1", f"--forward-mode={forward_mode}",
-               f"--total-num-mbufs={nb_mbufs}"]
+               f"--total-num-mbufs={nb_mbufs}", f"--rxq={queues}", f"--txq={queues}"]
         if txpkts is not None:
             app.append(f"--txpkts={txpkts}")
         if burst is not None:
@@ -126,21 +126,26 @@ class TestPmd:
         self._reader: threading.Thread | None = None
 
     @classmethod
-    def vhost_backend(cls, socket_path: str, client: bool = False, **kw) -> TestPmd:
+    def vhost_backend(cls, socket_path: str, client: bool = False, queues: int = 1,
+                      **kw) -> TestPmd:
         """testpmd as the vhost-user backend (device), ``net_vhost``; server
-        (it creates ``socket_path``) unless ``client``."""
-        vdev = f"net_vhost0,iface={socket_path},queues=1" + (",client=1" if client else "")
-        return cls(vdev, **kw)
+        (it creates ``socket_path``) unless ``client``; ``queues`` pairs,
+        all forwarded by the one forwarding lcore."""
+        vdev = f"net_vhost0,iface={socket_path},queues={queues}" + (",client=1" if client else "")
+        return cls(vdev, queues=queues, **kw)
 
     @classmethod
     def virtio_user(cls, socket_path: str, server: bool = False, queue_size: int = 256,
-                    packed: bool = False, **kw) -> TestPmd:
+                    queues: int = 1, packed: bool = False, **kw) -> TestPmd:
         """testpmd as the vhost-user frontend (driver), ``virtio_user``; client
-        (it connects to ``socket_path``) unless ``server``; asking for packed
-        rings (``packed_vq=1``) when ``packed``."""
-        vdev = f"virtio_user0,path={socket_path},queues=1,queue_size={queue_size}"
-        return cls(vdev + (",server=1" if server else "") + (",packed_vq=1" if packed else ""),
-                   **kw)
+        (it connects to ``socket_path``) unless ``server``; ``queues`` pairs
+        (more than one needs the emulated control queue, ``cq=1``); asking
+        for packed rings (``packed_vq=1``) when ``packed``."""
+        vdev = f"virtio_user0,path={socket_path},queues={queues},queue_size={queue_size}"
+        if queues > 1:
+            vdev += ",cq=1"
+        vdev += (",server=1" if server else "") + (",packed_vq=1" if packed else "")
+        return cls(vdev, queues=queues, **kw)
 
     # --- process lifetime -------------------------------------------------
 
@@ -197,6 +202,14 @@ class TestPmd:
         # directory (mp socket) per file prefix: remove ours.
         shutil.rmtree(_runtime_dir() / self.name, ignore_errors=True)
         return proc.returncode
+
+    def kill(self) -> int | None:
+        """Kill testpmd at once (SIGKILL, as a crash would: nothing is told
+        to its peer, the socket file stays); return its exit status."""
+        if self._proc is not None and self._proc.poll() is None:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()
+        return self.close()
 
     def _read(self) -> None:
         fd = self._proc.stdout.fileno()

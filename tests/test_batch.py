@@ -166,3 +166,27 @@ def test_arrays_kept_by_the_caller_are_never_reused(no_leak) -> None:
     # ...but not the ones still held
     assert (kept_lengths == values[0]).all() and (kept_view == values[1]).all()
     assert len(drain(b)) == 27
+
+
+def test_only_lengths_changed_in_the_batch_are_written_back(no_leak) -> None:
+    a, b = Link(), Link()
+    fill(a, [b"abcdef"] * 3)
+    batch = a.receive_batch()
+    batch.lengths[0] = 2
+    batch.writeback()
+    batch.lengths[0] = 6  # back to the length as received: written all the same
+    batch[1].length = 3  # per-packet code shortened a packet: the batch leaves it
+    batch.lengths[2] = 5
+    batch.transmit(b)
+    assert drain(b) == [b"abcdef", b"abc", b"abcde"]
+    # After free(mask) or select(), the batch writes (and checks) every length.
+    fill(a, [b"abcdef"] * 3)
+    batch = a.receive_batch()
+    batch[0].length = 1
+    batch.free(np.array([False, False, True]))
+    batch.lengths[1] = 20000
+    with pytest.raises(BatchError, match="packet 1"):
+        batch.transmit(b)
+    batch.lengths[1] = 4
+    batch.transmit(b)
+    assert drain(b) == [b"abcdef", b"abcd"]

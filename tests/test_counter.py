@@ -34,12 +34,3 @@ def test_reading_a_foreign_file_is_a_clear_error(tmp_path):
     bad.write_bytes(b"hello")
     with pytest.raises(ValueError, match="not a snabbpy counter file"):
         counter.read(bad)
-
-
-def test_process_dir_honours_the_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv("SNABBPY_SHM", str(tmp_path))
-    assert counter.process_dir(1234) == tmp_path / "1234"
-
-
-def test_safe_name_of_a_link_spec():
-    assert counter.safe_name("a.out -> b.in") == "a.out->b.in"

@@ -6,11 +6,11 @@ import struct
 import pytest
 from helpers import drain
 
-from snabbpy.apps.vhost.fake_guest import USER_OFFSET, FakeMemory, FakeQueue
 from snabbpy.core import packet
 from snabbpy.core.link import Link
 from snabbpy.core.native import ffi, lib
 from snabbpy.lib.virtio.constants import DescFlag
+from snabbpy.testing.fake_guest import USER_OFFSET, FakeMemory, FakeQueue
 
 MRG = lib.DR_F_MRG_RXBUF | lib.DR_F_VERSION_1
 STATS = [name for name, _ in ffi.typeof("struct dr_stats").fields]

@@ -24,6 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "configs"))
 import fastapps as fa  # noqa: E402
 from fastapps_frames import every_length, frames  # noqa: E402
 
+from snabbpy.core import packet  # noqa: E402
+from snabbpy.core.batch import Batch  # noqa: E402
+from snabbpy.core.mactable import MacTable  # noqa: E402
+
 
 def njit(fn):
     """``fn`` compiled by numba; without numba fails under CI, skips elsewhere."""
@@ -198,12 +202,13 @@ def reference_decisions(batches, max_macs: int):
 
 
 def vector_decisions(batches, max_macs: int):
-    table = fa.VectorMacTable(max_macs)
+    table = MacTable(max_macs)
     outputs = np.array(OUTPUTS)
     out = []
     for port, fs in batches:
-        mem, offsets, lengths = layout(fs)
-        out.append(fa.l2_vector(table, mem, offsets, lengths, port, outputs).tolist())
+        b = Batch.of(packet.from_bytes(f) for f in fs)
+        out.append(fa.l2_vector(table, b, port, fa.port_map(port, outputs)).tolist())
+        b.free()
     return out
 
 

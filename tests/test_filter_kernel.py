@@ -13,7 +13,7 @@ from helpers import SNABBPY, need_libpcap, need_root, wait_for
 
 from snabbpy.apps.socket import netns
 from snabbpy.apps.socket.selftest import frames
-from snabbpy.core import config, counter
+from snabbpy.core import config, registry
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
@@ -37,8 +37,8 @@ def mixed() -> tuple[list[bytes], list[bytes]]:
 
 
 def app_counters(name: str) -> dict:
-    pids = counter.list_processes()
-    return counter.read_process(pids[0])["apps"].get(name, {}) if pids else {}
+    pids = registry.list_processes()
+    return registry.read_process(pids[0])["apps"].get(name, {}) if pids else {}
 
 
 def run_until(ns: str, cfg, app: str, count: int, send) -> list[bytes]:

@@ -1,4 +1,4 @@
-"""Coverage-guided fuzzing of vguest's driver ring (apps/vguest/virtq.c)
+"""Coverage-guided fuzzing of vguest's driver ring (lib/virtio/virtq.c)
 against a device writing anything into the used ring:
 tests/fuzz/fuzz_virtq.c."""
 

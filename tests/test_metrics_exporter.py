@@ -15,7 +15,7 @@ from helpers import SNABBPY, wait_for
 from metrics_helpers import samples
 
 from snabbpy.cli import main
-from snabbpy.core import counter
+from snabbpy.core import counter, registry
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 from snabbpy.metrics import collect, server
@@ -119,7 +119,7 @@ def test_a_process_that_exits_mid_scrape_is_left_out(shm, basic1, monkeypatch):
     e.configure(basic1)
     try:
         assert collect.read_one(os.getpid()) is not None
-        monkeypatch.setattr(counter, "is_running", lambda pid: False)  # gone while read
+        monkeypatch.setattr(registry, "is_running", lambda pid: False)  # gone while read
         assert collect.read_one(os.getpid()) is None
     finally:
         e.stop()

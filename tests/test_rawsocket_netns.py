@@ -14,7 +14,7 @@ from helpers import SNABBPY, need_root, wait_for
 
 from snabbpy.apps.socket import netns
 from snabbpy.apps.socket.selftest import frames
-from snabbpy.core import config, counter
+from snabbpy.core import config, registry
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 from snabbpy.lib import pcap
@@ -45,8 +45,8 @@ def write_pcap(path: Path, payloads: list[bytes]) -> None:
 
 
 def app_counters(name: str) -> dict:
-    pids = counter.list_processes()
-    return counter.read_process(pids[0])["apps"].get(name, {}) if pids else {}
+    pids = registry.list_processes()
+    return registry.read_process(pids[0])["apps"].get(name, {}) if pids else {}
 
 
 def test_selftest_on_the_loopback_of_a_namespace():
@@ -115,7 +115,7 @@ links:
                                                        "--report-interval", "0"]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(lambda: counter.list_processes() or run.poll() is not None, "the run")
+            wait_for(lambda: registry.list_processes() or run.poll() is not None, "the run")
             netns.run(b, [sys.executable, "-c", send, b.ifname, *(f.hex() for f in tagged)])
             wait_for(lambda: app_counters("raw").get("rx_packets", 0) >= 3, "3 frames in")
         finally:

@@ -11,7 +11,7 @@ import pytest
 from helpers import SNABBPY, need_root, wait_for
 
 from snabbpy.apps.socket import netns
-from snabbpy.core import config, counter
+from snabbpy.core import config, registry
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 
@@ -58,7 +58,7 @@ def test_a_namespace_pings_the_other_through_tap_and_rawsocket(tmp_path, shm):
             assert run.poll() is None, run.communicate()[1]
             netns.ip("-n", a.netns, "addr", "add", "10.77.0.1/24", "dev", TAP)
             ping = netns.run(a, ["ping", "-c", "3", "-W", "10", b.address], timeout=120)
-            stats = counter.read_process(counter.list_processes()[0])["apps"]
+            stats = registry.read_process(registry.list_processes()[0])["apps"]
         finally:
             out, _ = stop(run)
         assert "3 received" in ping.stdout and "DUP!" not in ping.stdout, ping.stdout
@@ -81,7 +81,7 @@ links:
         netns.ip("-n", ns, "tuntap", "add", "dev", TAP, "mode", "tap")
         run = start(ns, cfg)
         try:
-            wait_for(lambda: counter.list_processes() or run.poll() is not None, "the run")
+            wait_for(lambda: registry.list_processes() or run.poll() is not None, "the run")
             wait_for(lambda: "mtu 9000" in netns.run(ns, ["ip", "link", "show", TAP]).stdout,
                      "MTU 9000")
             shown = netns.run(ns, ["ip", "link", "show", TAP]).stdout

@@ -4,7 +4,6 @@ device is the in-process model."""
 from __future__ import annotations
 
 import pytest
-from vguest_model import ModelDevice
 
 from snabbpy.apps.vguest import VGuest, vguest
 from snabbpy.apps.vguest.transport import TransportError
@@ -12,6 +11,7 @@ from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
 from snabbpy.lib.pci import PCIError
+from snabbpy.testing.vguest_model import ModelDevice
 
 
 def configure(nic: dict, extra_links: bool = True) -> Engine:

@@ -4,12 +4,12 @@ negotiation, refusals, config space, orderly close."""
 from __future__ import annotations
 
 import pytest
-from vguest_model import ModelDevice
 
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
 from snabbpy.core import packet
 from snabbpy.core.link import Link
 from snabbpy.lib.virtio import DeviceStatus, Feature, feature_mask
+from snabbpy.testing.vguest_model import ModelDevice
 
 
 def test_init_sequence_ends_driver_ok_with_rx_ring_full(no_leaks):

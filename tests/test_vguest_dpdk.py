@@ -11,7 +11,8 @@ import time
 import pytest
 from helpers_testpmd import TestPmd, need_testpmd
 
-from snabbpy.apps.vguest.loopback import WINDOW, CheckingSink, CountedSource
+from snabbpy.apps.vguest.selftest import graph
+from snabbpy.apps.vguest.selftest.loopback import WINDOW
 from snabbpy.core import config, packet
 from snabbpy.core.engine import Engine
 from snabbpy.core.link import Link
@@ -31,20 +32,13 @@ def loop_through(pmd: TestPmd, sock: str, count: int, size: int, window: int = W
     """Sends ``count`` numbered packets through VGuest and back (at most
     ``window`` out at a time); returns counts. ``on_start(engine)`` is
     called once the graph is up."""
-    c = config.new()
-    config.app(c, "source", CountedSource, {"count": count, "size": size, "window": window})
-    config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock, **nic})
-    config.app(c, "sink", CheckingSink)
-    config.link(c, "source.output -> nic.input")
-    config.link(c, "nic.output -> sink.input")
-    engine = Engine()
-    engine.configure(c)
+    # the window: testpmd io drops what finds our ring full
+    engine = graph.start({"vhost_user": sock, **nic}, count, size, window)
     if on_start is not None:
         on_start(engine)
     pmd.wait_link_up()
     pmd.start_forwarding()
     sink = engine.apps["sink"]
-    engine.apps["source"].sink = sink  # testpmd io drops what finds our ring full
     deadline = time.monotonic() + 60
     while sink.received < count and time.monotonic() < deadline:
         engine.breathe()

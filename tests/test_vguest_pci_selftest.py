@@ -1,14 +1,10 @@
-"""The PCI selftest's pieces that need no device: options, the frames it
-sends and expects, and how it counts what arrives."""
+"""The PCI selftest's pieces that need no device: its options (the frames
+it sends and how it counts them: tests/test_testing_frames.py)."""
 
 import pytest
 
-from snabbpy.apps.vguest import pci_selftest
-from snabbpy.apps.vguest.loopback import frame
-from snabbpy.apps.vguest.pci_selftest import Frames, FrameSource, OrderedSink
-from snabbpy.core import config, packet
+from snabbpy.apps.vguest.selftest import pci as pci_selftest
 from snabbpy.core.config import ConfigError
-from snabbpy.core.engine import Engine
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -25,26 +21,3 @@ def test_options_and_their_defaults():
 def test_bad_options_are_config_errors(argv):
     with pytest.raises(ConfigError, match="selftest apps.vguest"):
         pci_selftest.parse(argv)
-
-
-@pytest.mark.parametrize("size", [18, 60, 269, 1514])
-def test_cached_frames_are_the_loopback_frames(size):
-    frames = Frames(size)
-    assert all(frames.get(seq) == frame(seq, size) for seq in [*range(600), 2**32 + 7])
-
-
-def test_the_sink_tells_intact_corrupt_and_reordered_frames_apart():
-    c = config.new()
-    config.app(c, "source", FrameSource, {"count": 10, "size": 60})
-    config.app(c, "sink", OrderedSink)
-    config.link(c, "source.output -> sink.input")
-    engine = Engine()
-    engine.configure(c)
-    engine.breathe()
-    link = engine.apps["sink"].input["input"]
-    for data in (frame(11, 60), frame(10, 60)[:-1] + b"\0", b"short"):
-        link.transmit(packet.from_bytes(data))
-    engine.breathe()
-    sink = engine.apps["sink"]
-    assert (sink.received, sink.out_of_order, sink.corrupt) == (13, 1, 2)
-    engine.stop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from snabbpy.apps.vguest import selftest
-from snabbpy.apps.vguest.loopback import run, start_vhost_user, stop_vhost_user
+from snabbpy.apps.vguest.selftest.loopback import run, start_vhost_user, stop_vhost_user
 
 
 def test_selftest_with_no_arguments_passes(capsys, no_leaks):

@@ -13,60 +13,16 @@ import warnings
 
 import pytest
 
-from snabbpy.apps.vguest import loopback
 from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.selftest import loopback
 from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core.memory import dma
-from snabbpy.lib.vhost_user import Backend, ProtocolFeature, Request, VringState
-from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
-from snabbpy.lib.virtio import Feature, feature_mask
+from snabbpy.lib.vhost_user import Request
+from snabbpy.lib.virtio import Feature
+from snabbpy.testing.scripted_backend import ScriptedBackend
 
 R = Request
-OFFER = feature_mask(Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
-                     Feature.VHOST_USER_PROTOCOL_FEATURES)
-
-
-class ScriptedBackend(threading.Thread):
-    """Listens on ``path``, answers every request, records them all."""
-
-    def __init__(self, path: str, refuse: set[Request] = frozenset()) -> None:
-        super().__init__(daemon=True)
-        self.refuse, self.seen, self.kick_fds = refuse, [], {}
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen(1)
-        self.start()
-
-    def run(self) -> None:
-        sock, _ = self.listener.accept()
-        self.sock = sock
-        codec = Backend()
-        with sock:
-            while True:
-                data, fds = recv_chunk(sock)
-                if not data:
-                    return
-                for msg in codec.receive(data, fds):
-                    self.seen.append(msg)
-                    send_message(sock, self.answer(codec, msg))
-
-    def answer(self, codec: Backend, msg) -> bytes:
-        if msg.request == R.SET_VRING_KICK:
-            self.kick_fds[msg.payload.index] = msg.fds[0]
-        else:
-            for fd in msg.fds:
-                os.close(fd)
-        if msg.request == R.GET_FEATURES:
-            return codec.reply(msg, OFFER)
-        if msg.request == R.GET_PROTOCOL_FEATURES:
-            return codec.reply(msg, 1 << ProtocolFeature.REPLY_ACK | 1 << ProtocolFeature.MQ)
-        if msg.request == R.GET_VRING_BASE:
-            return codec.reply(msg, VringState(msg.payload.index, 0))
-        return codec.ack(msg, ok=msg.request not in self.refuse)
-
-    def requests(self) -> list[Request]:
-        return [m.request for m in self.seen]
 
 
 @pytest.fixture
@@ -123,11 +79,16 @@ def test_a_new_dma_chunk_resends_the_memory_table(backend, no_leaks):
     b, path = backend()
     dev = VirtioNetDevice(VhostUserTransport(path), queue_size=64)
     dev.open()
-    before = len(dma.chunks)
-    dma.allocate(dma.backend.chunk_size)  # cannot fit: a new (sparse) chunk
+    sent_before = sum(m.request == R.SET_MEM_TABLE for m in b.seen)
+    new_chunk = dma.allocate(dma.backend.chunk_size)  # cannot fit: a new (sparse) chunk
     dev.transport.request(R.GET_FEATURES)  # a round trip: the table went before it
     tables = [m.payload for m in b.seen if m.request == R.SET_MEM_TABLE]
-    assert len(tables[-1].regions) == before + 1
+    assert len(tables) == sent_before + 1
+    # Chunks that continue each other travel as one region: the table covers the new one.
+    assert [(r.userspace_addr, r.memory_size) for r in tables[-1].regions] == \
+        [(r.address, r.size) for r in dma.regions()]
+    assert any(r.userspace_addr <= new_chunk < r.userspace_addr + r.memory_size
+               for r in tables[-1].regions)
     dev.close()
 
 

@@ -7,12 +7,11 @@ import struct
 from pathlib import Path
 
 import pytest
+from helpers import vhost_and_frontend, vhost_app
 
 from snabbpy.apps.vhost import VhostUser
-from snabbpy.apps.vhost.fake_frontend import WANTED, FakeFrontend
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
-from snabbpy.core.link import Link
 from snabbpy.lib.vhost_user import (
     MemoryRegion,
     MemoryTable,
@@ -22,32 +21,19 @@ from snabbpy.lib.vhost_user import (
     VringState,
 )
 from snabbpy.lib.virtio.constants import Feature, feature_mask
+from snabbpy.testing.fake_frontend import WANTED
 
 R = Request
 
 
-def make_app(tmp_path, **conf):
-    conf = {"socket_path": str(tmp_path / "vhost.sock"), **conf}
-    app = VhostUser(config.validate("vhost", VhostUser, conf))
-    app.input, app.output = {"input": Link("in")}, {"output": Link("out")}
-    app.link()
-    return app
+make_app = vhost_app
 
 
 @pytest.fixture
 def pair(tmp_path):
     """A VhostUser app and a FakeFrontend joined by a socketpair."""
-    before = packet.in_use()
-    app = make_app(tmp_path)
-    ours, theirs = socket.socketpair()
-    app.attach(ours)
-    fe = FakeFrontend(theirs, app.tick)
-    yield app, fe
-    app.stop()
-    fe.close()
-    for link in (*app.input.values(), *app.output.values()):
-        link.drain()
-    assert packet.in_use() == before
+    with vhost_and_frontend(tmp_path) as p:
+        yield p
 
 
 def test_setup_starts_both_rings_with_the_features_negotiated(pair):

@@ -9,13 +9,10 @@ import socket
 import struct
 
 import pytest
+from helpers import vhost_and_frontend
 
-from snabbpy.apps.vhost import VhostUser
-from snabbpy.apps.vhost.fake_frontend import FakeFrontend
-from snabbpy.apps.vhost.fake_guest import USER_OFFSET
-from snabbpy.core import config, packet
-from snabbpy.core.link import Link
 from snabbpy.lib.vhost_user import MemoryRegion, MemoryTable, Request
+from snabbpy.testing.fake_guest import USER_OFFSET
 
 R = Request
 GPA = 0x100000
@@ -39,18 +36,9 @@ def fds_open():
 def pair(tmp_path):
     """A VhostUser app and a FakeFrontend joined by a socketpair; at the end
     no packet and no fd is left over."""
-    before_packets, before_fds = packet.in_use(), fds_open()
-    conf = config.validate("vhost", VhostUser, {"socket_path": str(tmp_path / "v.sock")})
-    app = VhostUser(conf)
-    app.input, app.output = {"input": Link("in")}, {"output": Link("out")}
-    app.link()
-    ours, theirs = socket.socketpair()
-    app.attach(ours)
-    fe = FakeFrontend(theirs, app.tick)
-    yield app, fe
-    app.stop()
-    fe.close()
-    assert packet.in_use() == before_packets
+    before_fds = fds_open()
+    with vhost_and_frontend(tmp_path) as p:
+        yield p
     assert fds_open() <= before_fds
 
 

@@ -12,8 +12,6 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from snabbpy.apps.vhost import VhostUser
-from snabbpy.apps.vhost.fake_frontend import FakeFrontend
-from snabbpy.apps.vhost.fake_guest import USER_OFFSET
 from snabbpy.core import config, packet
 from snabbpy.core.link import Link
 from snabbpy.lib.vhost_user import (
@@ -25,6 +23,8 @@ from snabbpy.lib.vhost_user import (
     VringFile,
     VringState,
 )
+from snabbpy.testing.fake_frontend import FakeFrontend
+from snabbpy.testing.fake_guest import USER_OFFSET
 
 R = Request
 MEM = 1 << 20

@@ -3,7 +3,7 @@ the host: QEMU is the vhost-user frontend, the guest kernel drives the
 rings (indirect descriptors, event index, merged receive buffers,
 interrupts through the call eventfd). VhostUser echoes every frame; the
 guest checks 60, 1500 and 9000-byte frames come back intact
-(snabbpy/apps/vhost/linux_guest.py). Needs scripts/setup-vm-lab.sh."""
+(snabbpy/vm/guest/linux_guest.py). Needs scripts/setup-vm-lab.sh."""
 
 import json
 import os
@@ -40,21 +40,29 @@ def lab_ready():
         pytest.skip(message)
 
 
+def run_guest(tmp_path, echo: str, net: str, *guest: str):
+    """Runs the host graph ``echo`` (its socket: ``{sock}``) and, in a lab
+    guest with ``--net vhost-user:SOCK<net>``, ``python3 -m`` ``guest``;
+    returns the finished process and the guest's RESULT line, decoded."""
+    sock = tmp_path / "echo.sock"
+    graph = tmp_path / "echo.yaml"
+    graph.write_text(echo.format(sock=sock))
+    argv = [sys.executable, "-m", "snabbpy.vm.cli", "run", "--timeout", "500",
+            "--host-run", str(graph), "--net", f"vhost-user:{sock}{net}", "--",
+            "python3", "-m", *guest]
+    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, f"status {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    return result, json.loads(lines[-1][len("RESULT "):])
+
+
 @pytest.mark.parametrize("ring", ["split", "packed"])
 def test_linux_virtio_net_frames_come_back_through_vhost_user(tmp_path, ring):
     """Split rings, and packed rings (QEMU's packed=on: the guest kernel's
     packed virtqueue against packed_device.c)."""
-    sock = tmp_path / "echo.sock"
-    graph = tmp_path / "echo.yaml"
-    graph.write_text(ECHO.format(sock=sock))
-    net = f"vhost-user:{sock}" + (",packed=on" if ring == "packed" else "")
-    argv = [sys.executable, "-m", "snabbpy.vm.cli", "run", "--timeout", "500",
-            "--host-run", str(graph), "--net", net, "--",
-            "python3", "-m", "snabbpy.apps.vhost.linux_guest", "0000:00:05.0", "50"]
-    result = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=600)
-    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
-    assert lines, f"status {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
-    report = json.loads(lines[-1][len("RESULT "):])
+    net = ",packed=on" if ring == "packed" else ""
+    result, report = run_guest(tmp_path, ECHO, net, "snabbpy.vm.guest.linux_guest",
+                               "0000:00:05.0", "50")
     for echo in report["echo"]:
         assert echo["back"] == echo["sent"] == 50 and echo["corrupt"] == 0, report
     assert report["stats"]["rx_errors"] == report["stats"]["rx_dropped"] == 0
@@ -68,3 +76,28 @@ def test_linux_virtio_net_frames_come_back_through_vhost_user(tmp_path, ring):
     avail = re.findall(r"tx \(from guest\): \w+, size \d+, avail (\d+)", result.stderr)
     assert avail and int(avail[-1]) & 0x7FFF >= 150, avail
     assert int(avail[-1]) >> 15 == (ring == "packed"), avail
+
+
+ECHO_MQ = """
+apps:
+  vhost: {{class: vhost.VhostUser, config: {{socket_path: {sock}, queues: 2}}}}
+links:
+  - vhost.output -> vhost.input
+  - vhost.output1 -> vhost.input1
+"""
+
+
+def test_linux_guest_flows_land_on_both_queue_pairs(tmp_path):
+    result, report = run_guest(tmp_path, ECHO_MQ, ",queues=2",
+                               "snabbpy.vm.guest.linux_guest_mq", "0000:00:05.0", "2")
+    assert report["channels"]["combined_count"] == 2, report
+    assert report["rx_packets"] >= report["sent"], report
+    assert result.returncode == 0, result.stderr[-3000:]
+    # The host's final report: both pairs carried the guest's flows, both ways.
+    counts = {k: int(v.replace(",", "")) for k, v in
+              re.findall(r"\b([rt]xq1?_packets): ([\d,]+)", result.stderr)}
+    assert all(counts.get(k, 0) > 0 for k in ("txq_packets", "txq1_packets",
+                                               "rxq_packets", "rxq1_packets")), counts
+    assert counts["txq_packets"] + counts["txq1_packets"] >= report["sent"], counts
+    bad = re.findall(r"([rt]xq1?_bad_\w+): ([\d,]+)", result.stderr)
+    assert bad and all(n == "0" for _, n in bad), bad

@@ -6,9 +6,9 @@ import socket
 import time
 
 from snabbpy.apps.vhost import VhostUser
-from snabbpy.apps.vhost.fake_frontend import FakeFrontend
 from snabbpy.core import config, packet
 from snabbpy.core.link import Link
+from snabbpy.testing.fake_frontend import FakeFrontend
 
 
 def make_app(path, **conf):

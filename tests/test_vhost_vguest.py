@@ -115,3 +115,30 @@ def test_counters_of_the_vhost_process_are_in_its_json_report(echo_process, tmp_
     counters = json.loads((tmp_path / "echo.json").read_text())
     assert counters["apps"]["vhost"]["connects"] == 0
     assert "txq_bad_addr" in counters["apps"]["vhost"]
+
+
+def test_neither_vguest_nor_vhost_loses_a_packet(echo_process, tmp_path):
+    """The driver's rings and the device's hold packets by design, and give
+    them all back when they stop: no app of either process is named."""
+    proc, sock = echo_process(True)
+    c = config.new()
+    config.app(c, "source", "basic.Source", {"size": 1500})
+    config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock})
+    config.app(c, "sink", "basic.Sink")
+    config.link(c, "source.output -> nic.input")
+    config.link(c, "nic.output -> sink.input")
+    engine = Engine()
+    engine.configure(c)
+    sink = engine.links["nic.output -> sink.input"]
+    deadline = time.monotonic() + 60
+    while sink.stats()["rxpackets"] < 20000 and time.monotonic() < deadline:
+        engine.breathe()
+    engine.stop()
+    assert sink.stats()["rxpackets"] >= 20000
+    assert engine.lost == {}
+    proc.terminate()
+    proc.wait(30)
+    report = json.loads((tmp_path / "echo.json").read_text())
+    assert report["apps"]["vhost"]["connects"] == 1
+    assert report["lost_packets"] == {}
+

@@ -1,5 +1,5 @@
 """The driver side of the split virtqueue, against the in-process device
-model (tests/vguest_model.py): send, receive, merged buffers, notification
+model (snabbpy/testing/vguest_model.py): send, receive, merged buffers, notification
 rules and a hostile used ring."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import struct
 
 import pytest
 from helpers import drain, fill
-from vguest_model import mem, open_driver
 
 from snabbpy.core.link import Link
 from snabbpy.lib.virtio import Feature, UsedFlag, feature_mask
+from snabbpy.testing.vguest_model import mem, open_driver
 
 
 def frames(n: int, size: int = 60) -> list[bytes]:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import pytest
 from helpers import drain, fill
-from vguest_model import ModelDevice, open_driver
 
 from snabbpy.apps.vguest.device import VirtioNetDevice
 from snabbpy.core.link import Link
 from snabbpy.core.memory import dma
 from snabbpy.core.native import ffi, lib
+from snabbpy.testing.vguest_model import ModelDevice, open_driver
 
 
 class DeviceRings:

@@ -8,10 +8,10 @@ import struct
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from vguest_model import mem, open_driver
 
 from snabbpy.core import packet
 from snabbpy.core.link import Link
+from snabbpy.testing.vguest_model import mem, open_driver
 
 SIZE = 16
 entry = st.tuples(st.integers(0, 40), st.integers(0, 20000), st.integers(0, 40))

@@ -1,22 +1,22 @@
 """Responder, the host-side app that answers a guest in the VM lab, in an
-engine with no VM: a FrameSource plays the guest."""
+engine with no VM: a NumberedSource plays the guest."""
 
 import pytest
 
-from snabbpy.apps.vguest.pci_selftest import FrameSource, OrderedSink
 from snabbpy.core import config
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
+from snabbpy.testing.frames import NumberedSink, NumberedSource
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
 
 def answer_graph(guest_sends: int, count: int, size: int = 60) -> Engine:
     c = config.new()
-    config.app(c, "guest", FrameSource, {"count": guest_sends, "size": 60})
+    config.app(c, "guest", NumberedSource, {"count": guest_sends, "size": 60})
     config.app(c, "answer", "snabbpy.vm.hostapps:Responder", {"count": count, "size": size})
     config.app(c, "capture", "basic.Sink")
-    config.app(c, "to_guest", OrderedSink)
+    config.app(c, "to_guest", NumberedSink)
     config.link(c, "guest.output -> answer.input")
     config.link(c, "answer.output -> capture.input")
     config.link(c, "answer.reply -> to_guest.input")

@@ -18,6 +18,15 @@ def test_vhost_user_client_with_queue_and_mode():
     ]
 
 
+def test_vhost_user_with_queue_pairs_turns_mq_on():
+    args = qemu_args(parse_net("vhost-user:/tmp/vu.sock,queues=2"), 0)
+    assert args[3] == "vhost-user,id=net0,chardev=chr0,queues=2"
+    assert args[-1] == "virtio-net-pci,netdev=net0,bus=pci.0,addr=0x5,mq=on,vectors=6"
+    for bad in ("queues=0", "queues=9", "queues=two"):
+        with pytest.raises(NetSpecError, match="queues= must be 1 to 8"):
+            parse_net(f"vhost-user:/tmp/vu.sock,{bad}")
+
+
 def test_vhost_user_server_legacy():
     args = qemu_args(parse_net("vhost-user:/run/x.sock,server,mode=legacy"), 1)
     assert "socket,id=chr1,path=/run/x.sock,server=on" in args

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from helpers import need_vm_lab
 
-from snabbpy.apps.vguest.loopback import frame
+from snabbpy.testing.frames import frame
 
 pytestmark = pytest.mark.vm
 REPO = Path(__file__).resolve().parents[1]

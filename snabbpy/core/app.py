@@ -23,7 +23,9 @@ graph and calls its methods; every method is optional:
     Returns (or prints) a text about the app, for the final report.
 ``stop()``
     Called when the app leaves the graph: release what it holds, free the
-    packets it owns.
+    packets it owns. The engine counts each app's packets (allocated,
+    received, sent, freed: ``core/accounting.py``); those an app still has
+    once it has stopped are reported as lost at the end of the run.
 
 An app that pulls from a finite input sets ``self.done = True`` once it is
 exhausted; when every pulling app of a graph is done and the links are
@@ -47,12 +49,21 @@ an app has no ``producing()``, it is taken to produce while it has
 ``pull()`` and is not ``done``. The graph ends by itself (``snabbpy run``
 with no ``--duration``) when no app is producing and every link is empty.
 
+An app that parses frames of a link layer says which in ``link_types``
+(pcap link types; ``(1,)`` is Ethernet), and an app that knows the link
+type of what it sends once started answers ``link_type()`` (a PcapReader
+of a classic capture): a link from one to the other that cannot match is
+refused when the graph is configured (``core/linktypes.py``).
+
 An app that reads or writes files says which with a classmethod
 ``files(conf)`` returning ``("r" | "w", path)`` pairs: a FIFO to read and
 two apps on one file of which one writes are refused at load.
 
 An app declares its configuration keys in the class attribute ``config``
-(name -> ``Param``) and its counters in ``counters`` (a tuple of names). An
+(name -> ``Param``) and its counters in ``counters`` (a tuple of names; an
+app whose counters depend on its configuration, one block per queue say,
+also has a classmethod ``counters_for(conf)`` returning the names for
+``conf``, which the engine uses instead: see ``counter_names``). An
 app that drives a device which needs a particular kind of DMA memory (a PCI
 device wants hugepages with physical addresses) says so with a classmethod
 ``dma_backend(conf)`` returning a backend (or None); the engine switches
@@ -66,7 +77,14 @@ from typing import Any, ClassVar
 from snabbpy.core.config import ANY, Param
 from snabbpy.core.counter import Counters
 
-__all__ = ["ANY", "App", "Param"]
+__all__ = ["ANY", "App", "Param", "counter_names"]
+
+
+def counter_names(cls: type, conf: dict[str, Any]) -> tuple[str, ...]:
+    """The counters an app of class ``cls`` has with configuration ``conf``:
+    ``cls.counters_for(conf)`` when it has one, else ``cls.counters``."""
+    names = getattr(cls, "counters_for", None)
+    return tuple(names(conf) if names else getattr(cls, "counters", ()))
 
 
 class App:

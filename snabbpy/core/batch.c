@@ -1,11 +1,30 @@
 /* Batches (see batch.h). Every loop here is the per-packet work that a
  * Python app would otherwise do one cffi call at a time. */
 
+/* One pass over the ring: each packet's header is read once, for its
+ * owner mark (link_receive's), the link's byte count and the batch's offset and length (was, if not NULL,
+ * gets a second copy of the lengths: see batch_split). */
 int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
-                  int64_t *offs, int32_t *lens)
+                  int64_t *offs, int32_t *lens, int32_t *was)
 {
-    int n = link_receive_batch(l, pk, max);
-    batch_refresh(pk, n, base, offs, lens);
+    int n = 0;
+    uint64_t bytes = 0;
+    uint32_t read = l->read, write = l->write;
+    while (n < max && read != write) {
+        struct packet *p = l->ring[read];
+        read = (read + 1) & (LINK_RING_SIZE - 1);
+        p->state = PACKET_OWNED;  /* the app holds it now (see link.c) */
+        pk[n] = p;
+        offs[n] = (int64_t)((uintptr_t)(p->buf + p->headroom) - base);
+        lens[n] = p->length;
+        bytes += p->length;
+        n++;
+    }
+    l->read = read;
+    l->stats->rxpackets += n;
+    l->stats->rxbytes += bytes;
+    if (was)
+        memcpy(was, lens, (size_t)n * sizeof *was);
     return n;
 }
 
@@ -24,22 +43,44 @@ static inline int valid_length(struct packet *p, int32_t len)
         && (uint32_t)p->headroom + (uint32_t)len <= sizeof(p->buf);
 }
 
-int batch_writeback(struct packet **pk, int n, const int32_t *lens)
+/* Lengths to write back: those that differ from was (the lengths as
+ * received), or every one when was is NULL. Returns -(k + 1) for the
+ * first packet k whose new length does not fit, else n. */
+static int check_lengths(struct packet **pk, int n, const int32_t *lens, const int32_t *was)
 {
     for (int k = 0; k < n; k++)
-        if (!valid_length(pk[k], lens[k]))
+        if ((!was || lens[k] != was[k]) && !valid_length(pk[k], lens[k]))
             return -(k + 1);
-    for (int k = 0; k < n; k++)
-        pk[k]->length = (uint16_t)lens[k];
     return n;
 }
 
-int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens)
+static inline void write_length(struct packet *p, const int32_t *lens, const int32_t *was, int k)
 {
-    int r = batch_writeback(pk, n, lens);
+    if (!was || lens[k] != was[k])
+        p->length = (uint16_t)lens[k];
+}
+
+int batch_writeback(struct packet **pk, int n, const int32_t *lens, const int32_t *was)
+{
+    int r = check_lengths(pk, n, lens, was);
     if (r < 0)
         return r;
-    return link_transmit_batch(l, pk, n);
+    for (int k = 0; k < n; k++)
+        write_length(pk[k], lens, was, k);
+    return n;
+}
+
+int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens,
+                   const int32_t *was)
+{
+    int r = check_lengths(pk, n, lens, was);
+    if (r < 0)
+        return r;
+    for (int k = 0; k < n; k++) {
+        write_length(pk[k], lens, was, k);
+        link_transmit(l, pk[k]);
+    }
+    return n;
 }
 
 void batch_free(struct packet **pk, int n)
@@ -85,15 +126,16 @@ int batch_select(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, 
 }
 
 int batch_split(struct packet **pk, int n, const int64_t *index, struct link **links,
-                int nlinks, const int32_t *lens)
+                int nlinks, const int32_t *lens, const int32_t *was)
 {
     for (int k = 0; k < n; k++)
         if (index[k] < -1 || index[k] >= nlinks)
             return -(k + 1);
-    int r = batch_writeback(pk, n, lens);
+    int r = check_lengths(pk, n, lens, was);
     if (r < 0)
         return r;
     for (int k = 0; k < n; k++) {
+        write_length(pk[k], lens, was, k);
         if (index[k] < 0)
             packet_free(pk[k]);
         else
@@ -355,4 +397,120 @@ int batch_strip(struct packet **pk, int n, uint32_t size)
     for (int k = 0; k < n; k++)
         packet_shiftleft(pk[k], size);
     return n;
+}
+
+/* Copies of the packets where mask is true (all when mask is NULL), in
+ * order; returns how many, or -1 (having freed its copies) when packet
+ * memory runs out. */
+int batch_clone(struct packet **pk, int n, const uint8_t *mask, uint64_t base,
+                struct packet **out, int64_t *out_offs, int32_t *out_lens)
+{
+    int m = 0;
+    for (int k = 0; k < n; k++) {
+        if (mask && !mask[k])
+            continue;
+        struct packet *c = packet_clone(pk[k]);
+        if (!c) {
+            batch_free(out, m);
+            return -1;
+        }
+        out[m++] = c;
+    }
+    batch_refresh(out, m, base, out_offs, out_lens);
+    return m;
+}
+
+/* MAC tables: open addressing with linear probing over keys (a slot holds
+ * mac | MAC_USED, 0 when empty; size - 1 == mask, a power of two minus
+ * one) and values. The table is never full (it has twice the slots of its
+ * limit), and a probe is bounded by its size all the same. */
+
+#define MAC_USED (1ULL << 48)
+
+static inline uint64_t load_mac(const uint8_t *p)
+{
+    return (uint64_t)load16(p) << 32 | load32(p + 2);
+}
+
+/* The slot of mac, or of the empty slot where it would go; -1 if neither
+ * (a table without an empty slot). */
+static inline int64_t mac_slot(const uint64_t *keys, uint64_t mask, uint64_t mac)
+{
+    uint64_t h = (mac * 0x9E3779B97F4A7C15ULL) >> 32 & mask, want = mac | MAC_USED;
+    for (uint64_t i = 0; i <= mask; i++, h = (h + 1) & mask)
+        if (keys[h] == 0 || keys[h] == want)
+            return (int64_t)h;
+    return -1;
+}
+
+/* out[k]: the value of the MAC at byte at of packet k; missing for an
+ * unknown MAC, short_ for a packet shorter than at + 6 or min_len; with
+ * use_group, group for a group address (multicast, broadcast: the I/G
+ * bit set). */
+void batch_mac_lookup(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                      int32_t at, int32_t min_len, const uint64_t *keys, const int32_t *values,
+                      uint64_t mask, int32_t missing, int32_t short_, int use_group,
+                      int32_t group, int32_t *out)
+{
+    int32_t need = at + 6 > min_len ? at + 6 : min_len;
+    for (int k = 0; k < n; k++) {
+        out[k] = short_;
+        if (!FITS(k, need))
+            continue;
+        out[k] = missing;
+        const uint8_t *mac = base + offs[k] + at;
+        if (use_group && (mac[0] & 1)) {
+            out[k] = group;
+            continue;
+        }
+        int64_t h = mac_slot(keys, mask, load_mac(mac));
+        if (h >= 0 && keys[h])
+            out[k] = values[h];
+    }
+}
+
+/* A known MAC takes the new value; a new one is added while
+ * count[0] < count[1]. */
+static inline void mac_learn_one(uint64_t *keys, int32_t *values, uint64_t tmask, uint64_t mac,
+                                 int32_t value, int64_t *count)
+{
+    int64_t h = mac_slot(keys, tmask, mac);
+    if (h < 0)
+        return;
+    if (keys[h]) {
+        values[h] = value;
+    } else if (count[0] < count[1]) {
+        keys[h] = mac | MAC_USED;
+        values[h] = value;
+        count[0]++;
+    }
+}
+
+/* Learns the MAC at byte at of each packet (where mask, if not NULL, is
+ * true, and that has at + 6 and min_len bytes) with value, in order. */
+void batch_mac_learn(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t at, int32_t min_len, const uint8_t *mask, uint64_t *keys,
+                     int32_t *values, uint64_t tmask, int32_t value, int64_t *count)
+{
+    int32_t need = at + 6 > min_len ? at + 6 : min_len;
+    for (int k = 0; k < n; k++)
+        if ((!mask || mask[k]) && FITS(k, need))
+            mac_learn_one(keys, values, tmask, load_mac(base + offs[k] + at), value, count);
+}
+
+/* The same for MACs given as numbers (a table's Python side). */
+void mac_lookup(const uint64_t *macs, int n, const uint64_t *keys, const int32_t *values,
+                uint64_t mask, int32_t missing, int32_t *out)
+{
+    for (int k = 0; k < n; k++) {
+        int64_t h = mac_slot(keys, mask, macs[k] & (MAC_USED - 1));
+        out[k] = h >= 0 && keys[h] ? values[h] : missing;
+    }
+}
+
+void mac_learn(const uint64_t *macs, int n, uint64_t *keys, int32_t *values, uint64_t tmask,
+               int32_t value, int64_t *count)
+{
+    for (int k = 0; k < n; k++)
+        mac_learn_one(keys, values, tmask, macs[k] & (MAC_USED - 1), value, count);
 }

@@ -1,21 +1,24 @@
 /* Batches: the packets of one receive, handled many at a time so that each
  * operation on a whole batch is one C call. Packets are named by pointer
  * (pk), payload offsets in packet memory (offs, from base) and lengths
- * (lens, the caller's copy, written back by batch_writeback). Calls that
+ * (lens, the caller's copy, written back by batch_writeback; was, when not
+ * NULL, holds the lengths as received, and only packets whose length
+ * differs from it are checked and written). Calls that
  * can fail return n (or a count) on success and -(k + 1) for the first bad
  * packet k, having changed nothing. */
 
 int batch_receive(struct link *l, struct packet **pk, int max, uint64_t base,
-                  int64_t *offs, int32_t *lens);
+                  int64_t *offs, int32_t *lens, int32_t *was);
 void batch_refresh(struct packet **pk, int n, uint64_t base, int64_t *offs, int32_t *lens);
-int batch_writeback(struct packet **pk, int n, const int32_t *lens);
-int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens);
+int batch_writeback(struct packet **pk, int n, const int32_t *lens, const int32_t *was);
+int batch_transmit(struct link *l, struct packet **pk, int n, const int32_t *lens,
+                   const int32_t *was);
 void batch_free(struct packet **pk, int n);
 int batch_free_mask(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, int32_t *lens);
 int batch_select(struct packet **pk, int n, const uint8_t *mask, int64_t *offs, int32_t *lens,
                  struct packet **out, int64_t *out_offs, int32_t *out_lens);
 int batch_split(struct packet **pk, int n, const int64_t *index, struct link **links,
-                int nlinks, const int32_t *lens);
+                int nlinks, const int32_t *lens, const int32_t *was);
 
 /* Fixed-offset fields: reads give 0 for a packet shorter than the field,
  * writes skip it. */
@@ -50,3 +53,20 @@ void batch_flow_hash(const uint8_t *base, const int64_t *offs, const int32_t *le
 /* Every packet grows (prepend) or shrinks (strip) at the front. */
 int batch_prepend(struct packet **pk, int n, const uint8_t *data, uint32_t size);
 int batch_strip(struct packet **pk, int n, uint32_t size);
+
+/* Copies of a batch's packets (where mask is true; all if NULL). */
+int batch_clone(struct packet **pk, int n, const uint8_t *mask, uint64_t base,
+                struct packet **out, int64_t *out_offs, int32_t *out_lens);
+
+/* MAC tables (see mactable.py): 48-bit MACs to int32 values. */
+void batch_mac_lookup(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                      int32_t at, int32_t min_len, const uint64_t *keys, const int32_t *values,
+                      uint64_t mask, int32_t missing, int32_t short_, int use_group,
+                      int32_t group, int32_t *out);
+void batch_mac_learn(const uint8_t *base, const int64_t *offs, const int32_t *lens, int n,
+                     int32_t at, int32_t min_len, const uint8_t *mask, uint64_t *keys,
+                     int32_t *values, uint64_t tmask, int32_t value, int64_t *count);
+void mac_lookup(const uint64_t *macs, int n, const uint64_t *keys, const int32_t *values,
+                uint64_t mask, int32_t missing, int32_t *out);
+void mac_learn(const uint64_t *macs, int n, uint64_t *keys, int32_t *values, uint64_t tmask,
+               int32_t value, int64_t *count);

@@ -44,14 +44,16 @@ def _ptr(ctype: str, array: np.ndarray):
 class _Buffers:
     """The arrays of one batch, kept for reuse once the batch ended."""
 
-    __slots__ = ("pk", "offs", "lens", "op", "lp", "refs_offs", "refs_lens")
+    __slots__ = ("pk", "offs", "lens", "was", "op", "lp", "wp", "refs_offs", "refs_lens")
 
     def __init__(self, size: int) -> None:
         self.pk = ffi.new("struct packet *[]", max(size, 1))
         self.offs = np.empty(size, _I64)
         self.lens = np.empty(size, _I32)
+        self.was = np.empty(size, _I32)
         self.op = ffi.from_buffer("int64_t[]", self.offs)
         self.lp = ffi.from_buffer("int32_t[]", self.lens)
+        self.wp = ffi.from_buffer("int32_t[]", self.was)
         # references while in use: ours, the cdata's, one batch slice's, getrefcount's
         self.refs_offs = sys.getrefcount(self.offs) + 1
         self.refs_lens = sys.getrefcount(self.lens) + 1
@@ -67,7 +69,7 @@ class Batch:
     """Packets received together, with ``offsets`` (int64, payload start in
     ``packet.memory()``) and ``lengths`` (int32, writable) as numpy arrays."""
 
-    __slots__ = ("_pk", "_n", "offsets", "lengths", "_live", "_op", "_la", "_lp", "_buf")
+    __slots__ = ("_pk", "_n", "offsets", "lengths", "_live", "_op", "_la", "_lp", "_buf", "_wp")
 
     def __init__(self, pk, n: int, offsets: np.ndarray, lengths: np.ndarray,
                  op=None, lp=None) -> None:
@@ -81,6 +83,9 @@ class Batch:
         self._la = lengths
         self._lp = lp if lp is not None else ffi.from_buffer("int32_t[]", lengths)
         self._buf: _Buffers | None = None
+        # the lengths as received (only changed ones are written back), or
+        # NULL: check and write every length
+        self._wp = ffi.NULL
 
     # -- making batches ----------------------------------------------------
 
@@ -91,9 +96,9 @@ class Batch:
             raise ValueError(f"max_packets must be >= 0, not {max_packets}")
         pool = _POOL.get(max_packets)
         buf = pool.pop() if pool else _Buffers(max_packets)
-        n = lib.batch_receive(link.c, buf.pk, max_packets, _BASE, buf.op, buf.lp)
+        n = lib.batch_receive(link.c, buf.pk, max_packets, _BASE, buf.op, buf.lp, buf.wp)
         b = cls(buf.pk, n, buf.offs[:n], buf.lens[:n], buf.op, buf.lp)
-        b._buf = buf
+        b._buf, b._wp = buf, buf.wp
         return b
 
     @classmethod
@@ -194,22 +199,29 @@ class Batch:
     def writeback(self) -> None:
         """Writes ``lengths`` back to the packets now (sending does it)."""
         self._check()
-        r = lib.batch_writeback(self._pk, self._n, self._lens())
+        r = lib.batch_writeback(self._pk, self._n, self._lens(), self._wp)
         if r < 0:
             self._failed(r, "length write-back")
+        self._received()
+
+    def _received(self) -> None:
+        # the packets' lengths are the batch's now
+        if self._wp != ffi.NULL:
+            self._buf.was[:self._n] = self._la
 
     def refresh(self) -> None:
         """Re-reads offsets and lengths from the packets (after per-packet
         code changed them)."""
         self._check()
         lib.batch_refresh(self._pk, self._n, _BASE, self._offs(), self._lens())
+        self._received()
 
     # -- ending a batch ------------------------------------------------------
 
     def transmit(self, link) -> None:
         """Sends every packet on ``link`` (a full link drops and counts)."""
         self._check()
-        r = lib.batch_transmit(link.c, self._pk, self._n, self._lens())
+        r = lib.batch_transmit(link.c, self._pk, self._n, self._lens(), self._wp)
         if r < 0:
             self._failed(r, "transmit")
         self._end()
@@ -225,6 +237,7 @@ class Batch:
         m = self._mask(mask)
         self._n = lib.batch_free_mask(self._pk, self._n, _ptr("uint8_t *", m),
                                       self._offs(), self._lens())
+        self._wp = ffi.NULL
         self._shrink()
 
     def select(self, mask) -> Batch:
@@ -238,6 +251,7 @@ class Batch:
         lib.batch_select(self._pk, self._n, _ptr("uint8_t *", m), self._offs(), self._lens(),
                          out, _ptr("int64_t *", oo), _ptr("int32_t *", ol))
         self._n -= count
+        self._wp = ffi.NULL
         self._shrink()
         return Batch(out, count, oo, ol)
 
@@ -249,7 +263,7 @@ class Batch:
             raise BatchError(f"index of shape {idx.shape} for a batch of {self._n} packets")
         cl = ffi.new("struct link *[]", [l.c for l in links] or 1)
         r = lib.batch_split(self._pk, self._n, _ptr("int64_t *", idx), cl, len(links),
-                            self._lens())
+                            self._lens(), self._wp)
         if r < 0:
             k = -r - 1
             if not -1 <= idx[k] < len(links):
@@ -390,6 +404,62 @@ class Batch:
                             _ptr("uint32_t *", out))
         return out
 
+    # -- copies and MAC tables -------------------------------------------------
+
+    def clone(self, mask=None) -> Batch:
+        """A new batch of copies of the packets (those where ``mask`` is
+        true), in order: for flooding a frame to several outputs. This batch
+        keeps its packets; lengths are written back first."""
+        self.writeback()
+        if mask is None:
+            m, count = ffi.NULL, self._n
+        else:
+            marr = self._mask(mask)
+            m, count = _ptr("uint8_t *", marr), int(np.count_nonzero(marr))
+        out = ffi.new("struct packet *[]", max(count, 1))
+        oo, ol = np.empty(count, np.int64), np.empty(count, np.int32)
+        got = lib.batch_clone(self._pk, self._n, m, _BASE, out, _ptr("int64_t *", oo),
+                              _ptr("int32_t *", ol))
+        if got < 0:
+            raise MemoryError(f"packet memory exhausted cloning {count} packets")
+        return Batch(out, count, oo, ol)
+
+    def lookup_mac(self, table, at: int = 0, missing: int = -1, group: int | None = None,
+                   min_length: int = 0, short: int | None = None) -> np.ndarray:
+        """The value in ``table`` (a :class:`~snabbpy.core.mactable.MacTable`)
+        of the MAC at byte ``at`` of each packet (int32): ``missing`` where
+        unknown; ``short`` (default: ``missing``) where the packet is
+        shorter than ``at + 6`` or ``min_length``; with ``group``, that for
+        a group address (multicast or broadcast, which a switch floods)
+        without a lookup."""
+        from snabbpy.core.mactable import check_value
+
+        kp, vp, tmask, _ = _table(table)
+        self._field(at, 6)
+        need = _min_length(min_length)
+        miss = check_value(missing)
+        too_short = miss if short is None else check_value(short)
+        g = 0 if group is None else check_value(group)
+        out = np.empty(self._n, _I32)
+        lib.batch_mac_lookup(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
+                             need, kp, vp, tmask, miss, too_short, group is not None, g,
+                             _ptr("int32_t *", out))
+        return out
+
+    def learn_mac(self, table, value: int, at: int = 6, mask=None, min_length: int = 0) -> None:
+        """Learns the MAC at byte ``at`` of each packet (those where ``mask``
+        is true, with ``at + 6`` and ``min_length`` bytes) as ``value`` in
+        ``table``, in order."""
+        from snabbpy.core.mactable import check_value
+
+        kp, vp, tmask, cp = _table(table)
+        self._field(at, 6)
+        need = _min_length(min_length)
+        v = check_value(value)
+        m = ffi.NULL if mask is None else _ptr("uint8_t *", self._mask(mask))
+        lib.batch_mac_learn(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
+                            need, m, kp, vp, tmask, v, cp)
+
     # -- encapsulation ---------------------------------------------------------
 
     def prepend(self, data) -> None:
@@ -411,3 +481,17 @@ class Batch:
         if r < 0:
             self._failed(r, f"strip of {n} bytes")
         self.refresh()
+
+
+def _table(table):
+    from snabbpy.core.mactable import MacTable
+
+    if not isinstance(table, MacTable):
+        raise TypeError(f"a MacTable is needed, not {type(table).__name__}")
+    return table._c()
+
+
+def _min_length(n) -> int:
+    if not isinstance(n, (int, np.integer)) or not 0 <= n <= packet.PAYLOAD_SIZE:
+        raise ValueError(f"min_length must be 0..{packet.PAYLOAD_SIZE}, not {n!r}")
+    return int(n)

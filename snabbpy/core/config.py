@@ -141,6 +141,8 @@ class AppSpec:
     cls: type
     conf: dict[str, Any]
     class_name: str = ""
+    #: the worker process it runs in (None: the main process); see snabbpy.workers
+    worker: str | None = None
 
 
 @dataclass
@@ -149,6 +151,8 @@ class Config:
 
     apps: dict[str, AppSpec] = field(default_factory=dict)
     links: dict[str, LinkSpec] = field(default_factory=dict)
+    #: worker name -> its settings (``cpu``); see snabbpy.workers.placement
+    workers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def new() -> Config:
@@ -228,14 +232,21 @@ def validate(app_name: str, cls: type, conf: Any) -> dict[str, Any]:
     return result
 
 
-def app(c: Config, name: str, cls: type | str, conf: dict[str, Any] | None = None) -> None:
-    """Adds (or replaces) app ``name`` of class ``cls`` with ``conf``."""
+def app(c: Config, name: str, cls: type | str, conf: dict[str, Any] | None = None,
+        worker: str | None = None) -> None:
+    """Adds (or replaces) app ``name`` of class ``cls`` with ``conf``, to run
+    in worker process ``worker`` (None: the main process)."""
     check_name("app", name)
+    if worker is not None:
+        try:
+            check_name("worker", worker)
+        except ConfigError as exc:
+            raise ConfigError(f"app {name!r}: {exc}") from None
     if not isinstance(cls, (str, type)):
         raise ConfigError(f"app {name!r}: class {short(cls)}: expected a name like 'basic.Source'")
     class_name = cls if isinstance(cls, str) else f"{cls.__module__}:{cls.__qualname__}"
     klass = resolve_class(cls) if isinstance(cls, str) else cls
-    c.apps[name] = AppSpec(klass, validate(name, klass, conf), class_name)
+    c.apps[name] = AppSpec(klass, validate(name, klass, conf), class_name, worker)
 
 
 def link(c: Config, spec: str) -> None:
@@ -330,7 +341,7 @@ def warnings(c: Config) -> list[str]:
     out: dict[str, set[str]] = {a: set() for a in c.apps}
     for ls in c.links.values():
         out[ls.from_app].add(ls.to_app)
-    for group in _cycles(out):
+    for group in cycles(out):
         leaves = any(b not in group for a in group for b in out[a])
         if not leaves:
             names = ", ".join(repr(a) for a in sorted(group))
@@ -338,8 +349,9 @@ def warnings(c: Config) -> list[str]:
     return result
 
 
-def _cycles(out: dict[str, set[str]]) -> list[set[str]]:
-    """Strongly connected groups with a cycle (Tarjan's algorithm)."""
+def cycles(out: dict[str, set[str]]) -> list[set[str]]:
+    """Strongly connected groups with a cycle (Tarjan's algorithm) in the
+    graph ``out`` (node -> the nodes it points to)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -452,9 +464,10 @@ def from_dict(doc: Any) -> Config:
     """Builds a configuration from the structure a YAML graph holds."""
     if not isinstance(doc, dict):
         raise ConfigError("expected a mapping with 'apps' and 'links'")
-    unknown = sorted(set(doc) - {"apps", "links"})
+    unknown = sorted(set(doc) - {"apps", "links", "workers"})
     if unknown:
-        raise ConfigError(f"unknown top-level key {unknown[0]!r} (expected 'apps' and 'links')")
+        raise ConfigError(f"unknown top-level key {short(unknown[0])} "
+                          "(expected 'apps', 'links' and 'workers')")
     apps, links = doc.get("apps") or {}, doc.get("links") or []
     if not isinstance(apps, dict):
         raise ConfigError("'apps' must be a mapping of app name to {class, config}")
@@ -465,13 +478,38 @@ def from_dict(doc: Any) -> Config:
         check_name("app", name)
         if not isinstance(body, dict) or "class" not in body:
             raise ConfigError(f"app {name!r}: expected a mapping with 'class' (and 'config')")
-        extra = sorted(set(body) - {"class", "config"})
+        extra = sorted(set(body) - {"class", "config", "worker"})
         if extra:
-            raise ConfigError(f"app {name!r}: unknown key {extra[0]!r} (expected class, config)")
-        app(c, name, body["class"], body.get("config"))
+            raise ConfigError(f"app {name!r}: unknown key {short(extra[0])} "
+                              "(expected class, config, worker)")
+        app(c, name, body["class"], body.get("config"), body.get("worker"))
     for spec in links:
         if isinstance(spec, str) and str(parse_link(spec)) in c.links:
             raise ConfigError(f"link '{parse_link(spec)}' is given twice")
         link(c, spec)
+    c.workers = _workers(doc.get("workers"))
     check(c)
     return c
+
+
+def _workers(doc: Any) -> dict[str, dict[str, Any]]:
+    """The ``workers:`` mapping, its shape checked (worker name -> {cpu:
+    N}); whether a cpu exists is for snabbpy.workers to say."""
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError("'workers' must be a mapping of worker name to {cpu: N}")
+    result = {}
+    for name, body in doc.items():
+        check_name("worker", name)
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            raise ConfigError(f"worker {name!r}: expected a mapping like {{cpu: 1}}")
+        extra = sorted(set(body) - {"cpu"})
+        if extra:
+            raise ConfigError(f"worker {name!r}: unknown key {short(extra[0])} (expected cpu)")
+        cpu = body.get("cpu")
+        if cpu is not None and (isinstance(cpu, bool) or not isinstance(cpu, int) or cpu < 0):
+            raise ConfigError(f"worker {name!r}: cpu {short(cpu)}: expected a CPU number")
+        result[name] = dict(body)
+    return result

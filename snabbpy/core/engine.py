@@ -17,8 +17,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from snabbpy.core import accounting, diff, linktypes, memory, order, registry
 from snabbpy.core import config as config_mod
-from snabbpy.core import counter, diff, memory, order
+from snabbpy.core.app import counter_names
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.counter import Counters
 from snabbpy.core.engine_stats import SYNC_BREATHS, EngineStats
@@ -85,7 +86,7 @@ class Engine:
         self.clock = clock
         self.tick_hz = tick_hz
         self.busywait = busywait
-        self.shm_dir: Path | None = counter.process_dir() if publish else None
+        self.shm_dir: Path | None = registry.process_dir() if publish else None
         self.config: Config = config_mod.new()
         self.apps: dict[str, Any] = {}
         self.links: dict[str, Link] = {}
@@ -100,6 +101,8 @@ class Engine:
         self._producing: list[Callable[[], bool]] = []
         self._pushes: list[Callable[[], Any]] = []
         self._tick_timer: Timer | None = None
+        self.accounts = accounting.Accounts()
+        self.lost: dict[str, int] = {}  # after stop(): packets each app lost
 
     # -- configuration --------------------------------------------------
 
@@ -115,7 +118,7 @@ class Engine:
             self._stop_app(name)
         for spec in plan.unlink:
             link = self.links.pop(spec)
-            link.drain()
+            self.accounts.drain(self.config.links[spec], link)
             link.counters.close()
         for spec in plan.link:
             self.links[spec] = Link(spec, self._counters("links", spec, LINK_COUNTERS))
@@ -125,6 +128,7 @@ class Engine:
             self._call_app(name, "reconfig", new.apps[name].conf)
         self.config = new
         self._connect(set(plan.start))
+        linktypes.check(self.apps, new.links)
         self._schedule()
         return plan
 
@@ -142,14 +146,14 @@ class Engine:
                     raise ConfigError(f"app {name!r}: {exc}") from None
 
     def _counters(self, kind: str, name: str, names: tuple[str, ...]) -> Counters:
-        path = self.shm_dir / kind / counter.safe_name(name) if self.shm_dir else None
+        path = self.shm_dir / kind / registry.safe_name(name) if self.shm_dir else None
         return Counters(names, path)
 
     def _start_app(self, name: str, spec: config_mod.AppSpec) -> None:
         cls = spec.cls
         app = cls.__new__(cls)
         app.name = name
-        app.stats = self._counters("apps", name, tuple(getattr(cls, "counters", ())))
+        app.stats = self._counters("apps", name, counter_names(cls, spec.conf))
         app.input, app.output = {}, {}
         self.apps[name] = app
         self._call_app(name, "__init__", spec.conf)
@@ -165,7 +169,8 @@ class Engine:
     def _call_app(self, name: str, method: str, *args: Any) -> Any:
         app = self.apps[name]
         try:
-            return getattr(app, method)(*args)
+            with self.accounts.acting(name):
+                return getattr(app, method)(*args)
         except ConfigError as exc:
             raise ConfigError(f"app {name!r}: {exc}") from None
         except Exception as exc:
@@ -188,11 +193,13 @@ class Engine:
     def _schedule(self) -> None:
         """Works out what each breath calls, in which order."""
         names = order.push_order(self.apps, self.config.links.values())
-        self._pulls = [a.pull for a in self.apps.values() if hasattr(a, "pull")]
+        as_app = self.accounts.as_app
+        self._pulls = [as_app(n, a.pull) for n, a in self.apps.items() if hasattr(a, "pull")]
         self._producing = [self._producer(a) for a in self.apps.values()
                            if hasattr(a, "producing") or hasattr(a, "pull")]
-        self._pushes = [self.apps[n].push for n in names if hasattr(self.apps[n], "push")]
-        ticks = [a.tick for a in self.apps.values() if hasattr(a, "tick")]
+        self._pushes = [as_app(n, self.apps[n].push) for n in names
+                        if hasattr(self.apps[n], "push")]
+        ticks = [as_app(n, a.tick) for n, a in self.apps.items() if hasattr(a, "tick")]
         if self._tick_timer:
             self._tick_timer.cancel()
             self._tick_timer = None
@@ -233,6 +240,8 @@ class Engine:
             raise
         except Exception as exc:
             raise _blame(exc, self.apps, method) from exc
+        if accounting.alarm[0]:
+            self.accounts.check(self)  # a misused packet, memory exhausted
         self.breaths += 1
 
     def activate_timer(self, timer: Timer) -> Timer:
@@ -304,7 +313,8 @@ class Engine:
     def stop(self) -> None:
         """Stops every app and frees every link: an empty graph. An app whose
         ``stop()`` raises does not keep the others from stopping; the first
-        such error is raised once all are stopped."""
+        such error is raised once all are stopped. Then ``lost`` holds the
+        packets each app lost (core/accounting.py)."""
         failed: AppError | None = None
         for name in list(self.apps):
             try:
@@ -315,12 +325,15 @@ class Engine:
         self.config = Config(apps={}, links=dict(self.config.links))
         try:
             self.configure(config_mod.new())
+            if accounting.alarm[0]:
+                self.accounts.check(self)
         finally:
+            self.lost = self.accounts.close()
             if self._stats is not None:
                 self._stats.close()
                 self._stats = None
             if self.shm_dir:
-                counter.remove_process_dir()
+                registry.remove_process_dir()
         if failed:
             raise failed
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snabbpy.core import packet
 from snabbpy.core.counter import Counters
 
 #: Breaths between two copies while the graph is busy (a power of two).
@@ -34,10 +33,13 @@ class EngineStats:
 
     def sync(self, breaths: int, naps: int, nap_us: int) -> None:
         """Copies the engine's counts and the packet counts to shared memory."""
+        from snabbpy.core import packet  # not at import: the CLI loads this module to
+        # list commands, and packet memory is reserved only for a command that runs
         c = self.counters
         c["breaths"], c["naps"], c["nap_us"] = breaths, naps, nap_us
-        for name, value in packet.stats().items():
-            c[name] = value
+        s = packet.stats()
+        for name in PACKET_COUNTERS:
+            c[name] = s[name]
 
     def close(self) -> None:
         """Removes the file."""

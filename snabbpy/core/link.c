@@ -1,5 +1,7 @@
 /* Links. Every packet transmitted is owned by the link until received; a
- * transmit to a full link frees the packet and counts txdrop. */
+ * transmit to a full link frees the packet and counts txdrop. A packet on
+ * a link is marked so (packet.state): freeing or sending it again before
+ * it is received is refused and recorded (packet_misused). */
 
 #define LINK_MASK (LINK_RING_SIZE - 1)
 
@@ -14,7 +16,7 @@ int link_nreadable(struct link *l) { return (l->write - l->read) & LINK_MASK; }
 int link_nwritable(struct link *l) { return LINK_MAX_PACKETS - link_nreadable(l); }
 
 /* Returns NULL on an empty link (check empty() first in a loop). */
-struct packet *link_receive(struct link *l)
+static inline struct packet *receive_inline(struct link *l)
 {
     if (l->read == l->write)
         return NULL;
@@ -22,27 +24,39 @@ struct packet *link_receive(struct link *l)
     l->read = next_index(l->read);
     l->stats->rxpackets++;
     l->stats->rxbytes += p->length;
+    p->state = PACKET_OWNED;
     return p;
 }
+
+struct packet *link_receive(struct link *l) { return receive_inline(l); }
 
 struct packet *link_front(struct link *l)
 {
     return l->read == l->write ? NULL : l->ring[l->read];
 }
 
-void link_transmit(struct link *l, struct packet *p)
+/* A packet that is free, or on a link already, is refused and recorded. */
+static inline void transmit_inline(struct link *l, struct packet *p)
 {
-    if (link_full(l)) {
-        l->stats->txdrop++;
-        packet_free(p);
+    if (__builtin_expect(p->state != PACKET_OWNED, 0)) {
+        packet_misused(p, p->state == PACKET_FREE ? PACKET_FAULT_SENT_FREE
+                                                  : PACKET_FAULT_SENT_TWICE);
         return;
     }
+    if (next_index(l->write) == l->read) {
+        l->stats->txdrop++;
+        free_inline(p);
+        return;
+    }
+    p->state = PACKET_ON_LINK;
     l->ring[l->write] = p;
     l->write = next_index(l->write);
     l->stats->txpackets++;
     l->stats->txbytes += p->length;
     progress++;
 }
+
+void link_transmit(struct link *l, struct packet *p) { transmit_inline(l, p); }
 
 int link_receive_batch(struct link *l, struct packet **out, int max)
 {
@@ -52,6 +66,7 @@ int link_receive_batch(struct link *l, struct packet **out, int max)
         struct packet *p = l->ring[l->read];
         l->read = next_index(l->read);
         bytes += p->length;
+        p->state = PACKET_OWNED;
         out[n++] = p;
     }
     l->stats->rxpackets += n;
@@ -63,7 +78,7 @@ int link_receive_batch(struct link *l, struct packet **out, int max)
 int link_transmit_batch(struct link *l, struct packet **in, int n)
 {
     for (int i = 0; i < n; i++)
-        link_transmit(l, in[i]);
+        transmit_inline(l, in[i]);
     return n;
 }
 
@@ -75,7 +90,7 @@ int link_forward(struct link *in, struct link *out, int max)
     if (n > room) n = room;
     if (max >= 0 && n > max) n = max;
     for (int i = 0; i < n; i++)
-        link_transmit(out, link_receive(in));
+        transmit_inline(out, receive_inline(in));
     return n;
 }
 
@@ -87,7 +102,8 @@ int link_free_all(struct link *l)
         struct packet *p = l->ring[l->read];
         l->read = next_index(l->read);
         bytes += p->length;
-        packet_free(p);
+        p->state = PACKET_OWNED;
+        free_inline(p);
         n++;
     }
     l->stats->rxpackets += n;
@@ -104,7 +120,7 @@ int link_fill_clone(struct link *out, struct packet *tmpl, int n)
     for (i = 0; i < n; i++) {
         struct packet *p = packet_clone(tmpl);
         if (!p) break;
-        link_transmit(out, p);
+        transmit_inline(out, p);
     }
     return i;
 }
@@ -124,9 +140,9 @@ int link_tee(struct link *in, struct link **outs, int nouts)
         for (int k = 0; k < nouts - 1; k++) {
             struct packet *c = packet_clone(p);
             if (!c) return i;
-            link_transmit(outs[k], c);
+            transmit_inline(outs[k], c);
         }
-        link_transmit(outs[nouts - 1], link_receive(in));
+        transmit_inline(outs[nouts - 1], receive_inline(in));
     }
     return n;
 }

@@ -16,7 +16,9 @@ Python app touching every packet still moves millions of them a second::
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
+from typing import Any
 
 from snabbpy.core import packet
 from snabbpy.core.batch import Batch
@@ -30,7 +32,10 @@ COUNTERS = ("txpackets", "txbytes", "rxpackets", "rxbytes", "txdrop")
 class Link:
     """A ring of packets from one app's output port to another's input.
 
-    ``c`` is the ``struct link *`` for C code and cffi batch calls."""
+    ``c`` is the ``struct link *`` for C code and cffi batch calls. The
+    verbs ``empty()``, ``full()``, ``nreadable()``, ``nwritable()``,
+    ``receive()``, ``front()`` and ``transmit(p)`` are the C functions of
+    link.h bound to this link (one cffi call each, no Python in between)."""
 
     def __init__(self, name: str = "link", counters: Counters | None = None) -> None:
         self.name = name
@@ -46,7 +51,6 @@ class Link:
         self.front = partial(lib.link_front, c)
         self.transmit = partial(lib.link_transmit, c)
 
-    # The verbs above are set per instance; these stubs document them.
     def __repr__(self) -> str:
         return f"<Link {self.name} {self.nreadable()} packets>"
 
@@ -70,6 +74,13 @@ class Link:
         """Frees every packet on the link (when it is removed); returns how
         many. They are counted as received."""
         return lib.link_free_all(self.c)
+
+
+def link_array(links: Iterable[Link]) -> tuple[Any, int]:
+    """``(struct link *[], count)`` of ``links`` for a C call that feeds many
+    links at once (Split, Tee, RSS); the array is never empty, for cffi."""
+    cs = [link.c for link in links]
+    return ffi.new("struct link *[]", cs or 1), len(cs)
 
 
 def selftest() -> None:

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import mmap
 import os
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 
 #: Bytes of virtual address space reserved for DMA memory (never backed
@@ -34,19 +36,76 @@ from snabbpy.core.native import lib
 RESERVATION_SIZE = 256 << 30
 #: The reservation starts on this boundary (a hugepage chunk needs 2 MiB).
 RESERVATION_ALIGN = 1 << 30
+#: Under a process memory limit: the boundary, what Python may still need
+#: besides the reservation (its heap, numpy, thread stacks) and the least
+#: packet memory worth running with (about 25,000 packets).
+LIMITED_ALIGN = 2 << 20
+PYTHON_HEADROOM = 512 << 20
+MIN_RESERVATION = 256 << 20
+
+
+class MemoryLimitError(ConfigError):
+    """The process memory limit (RLIMIT_AS, ``ulimit -v``) leaves too
+    little address space for packet memory: the message says how much."""
+
+
+def address_space_limit() -> int | None:
+    """The process's address-space limit in bytes (None: unlimited)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def address_space_used() -> int:
+    """Bytes of address space this process has mapped now (VmSize)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) << 10
+    return 0
+
+
+def fitted_size(limit: int | None, used: int) -> int:
+    """How much to reserve: RESERVATION_SIZE, or under a limit what it
+    leaves beside ``used`` and Python's headroom. Address space reserved
+    counts against the limit although it costs no memory, so a limit of a
+    few GiB would refuse the 256 GiB that an unlimited process takes; with
+    less, packet memory simply runs out sooner (and says so). Raises
+    MemoryLimitError, saying what is needed, when not even
+    MIN_RESERVATION fits."""
+    if limit is None:
+        return RESERVATION_SIZE
+    room = limit - used - PYTHON_HEADROOM - LIMITED_ALIGN
+    if room < MIN_RESERVATION:
+        need = used + PYTHON_HEADROOM + LIMITED_ALIGN + MIN_RESERVATION
+        raise MemoryLimitError(
+            f"the process memory limit (ulimit -v) of {limit >> 20:,} MiB is too small: "
+            f"snabbpy needs at least {-(-need >> 20):,} MiB of address space "
+            f"({MIN_RESERVATION >> 20} MiB of it for packet memory; "
+            f"try ulimit -v {-(-need >> 20) * 1024} or unlimited)")
+    return min(RESERVATION_SIZE, room // LIMITED_ALIGN * LIMITED_ALIGN)
 
 
 class Reservation:
     """The one range of virtual addresses that all DMA memory is mapped
-    into, in order, without gaps between chunks of the same backend."""
+    into, in order, without gaps between chunks of the same backend. Its
+    size fits the process memory limit, if there is one (``fitted_size``)."""
 
-    def __init__(self, size: int = RESERVATION_SIZE) -> None:
-        raw = lib.dma_reserve(size + RESERVATION_ALIGN)
+    def __init__(self, size: int | None = None) -> None:
+        limit = address_space_limit()
+        size = fitted_size(limit, address_space_used()) if size is None else size
+        self.limited = limit is not None and size < RESERVATION_SIZE
+        align = LIMITED_ALIGN if self.limited else RESERVATION_ALIGN
+        raw = lib.dma_reserve(size + align)
         if not raw:
-            raise MemoryError(f"cannot reserve {size >> 30} GiB of address space for DMA memory")
-        self.base = -(-raw // RESERVATION_ALIGN) * RESERVATION_ALIGN
+            raise MemoryLimitError(f"cannot reserve {size >> 20:,} MiB of address space for "
+                                   f"packet memory (see ulimit -v)")
+        self.base = -(-raw // align) * align
         self.size = size
         self.used = 0
+
+    def left(self) -> int:
+        """Bytes not mapped yet."""
+        return self.size - self.used
 
     def map(self, fd: int, size: int, fd_offset: int = 0, align: int = 4096) -> int:
         """Maps ``size`` bytes of ``fd`` (from ``fd_offset``) at the next free
@@ -54,7 +113,7 @@ class Reservation:
         start = -(-(self.base + self.used) // align) * align
         if start + size > self.base + self.size:
             raise MemoryError(
-                f"DMA memory reservation of {self.size >> 30} GiB is exhausted "
+                f"DMA memory reservation of {self.size >> 20:,} MiB is exhausted "
                 f"(asked for {size >> 20} MiB more)"
             )
         error = lib.dma_map_fixed(start, size, fd, fd_offset)
@@ -66,6 +125,15 @@ class Reservation:
 
 #: The process's reservation: ``packet.memory()`` is an array over it.
 reservation = Reservation()
+
+
+def limit_hint() -> str:
+    """For the line that says packet memory ran out: that the process
+    memory limit made it smaller than usual, when it did."""
+    if not reservation.limited:
+        return ""
+    return (f" (packet memory was fitted to the process memory limit, ulimit -v: "
+            f"{reservation.size >> 20:,} MiB)")
 
 
 @dataclass
@@ -105,7 +173,8 @@ class MemfdBackend:
 
     def new_chunk(self, size: int) -> Chunk:
         """Grows the memfd by at least ``size`` bytes and maps the new part."""
-        size = -(-max(size, self.chunk_size) // 4096) * 4096
+        # A whole chunk, or what the reservation has left when that is less.
+        size = -(-max(size, min(self.chunk_size, reservation.left())) // 4096) * 4096
         if self.fd < 0:
             self.fd = os.memfd_create("snabbpy-dma", os.MFD_CLOEXEC)
         os.ftruncate(self.fd, self.fd_size + size)

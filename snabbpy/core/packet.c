@@ -4,35 +4,96 @@
 
 static struct packet *freelist[PACKET_MAX_PACKETS];
 static uint64_t freelist_n;
-static struct packet_stats stats;
+static struct packet_stats stats = { .max = PACKET_MAX_PACKETS };
+static struct packet_fault fault;
+/* Hidden: C reaches them directly, not through the GOT (a load less per
+ * allocation and free); cffi reaches them from inside the library. */
+#define PACKET_HIDDEN __attribute__((visibility("hidden")))
+PACKET_HIDDEN uint32_t packet_app;
+PACKET_HIDDEN struct packet_account packet_accounts[PACKET_MAX_APPS];
+PACKET_HIDDEN uint32_t packet_alarm;
 
-/* Ask Python for more packet memory; 0 when none can be had. */
+/* Ask Python for more packet memory; 0 when none can be had, which is
+ * recorded once (with the app that asked) for the engine to report. */
 static int freelist_refill(void)
 {
-    return snabbpy_packet_grow() && freelist_n > 0;
+    if (stats.created < stats.max && snabbpy_packet_grow() && freelist_n > 0)
+        return 1;
+    if (stats.exhausted++ == 0) {
+        stats.exhausted_app = packet_app;
+        packet_alarm = 1;
+    }
+    return 0;
 }
 
-struct packet *packet_allocate(void)
+/* The hot paths are static inline so that C callers here (clone, links)
+ * call no function, only Python and other parts go through the exported
+ * packet_allocate and packet_free. */
+static inline struct packet *allocate_inline(void)
 {
     if (__builtin_expect(freelist_n == 0, 0) && !freelist_refill())
         return NULL;
     struct packet *p = freelist[--freelist_n];
     p->length = 0;
     p->headroom = PACKET_HEADROOM;
-    stats.allocated++;
+    p->state = PACKET_OWNED;
+    packet_accounts[packet_app].allocated++;
     return p;
 }
 
-void packet_free(struct packet *p)
+struct packet *packet_allocate(void) { return allocate_inline(); }
+
+/* Records a refused misuse of p (the first since the last take). */
+void packet_misused(struct packet *p, uint32_t kind)
 {
+    if (fault.count++ == 0) {
+        fault.packet = (uintptr_t)p;
+        fault.app = packet_app;
+        fault.kind = kind;
+    }
+    packet_alarm = 1;
+}
+
+/* A packet freed twice, or while a link holds it, is refused (left as it
+ * is) and recorded, so the freelist never holds a packet twice. */
+static inline void free_inline(struct packet *p)
+{
+    if (__builtin_expect(p->state != PACKET_OWNED, 0)) {
+        packet_misused(p, p->state == PACKET_FREE ? PACKET_FAULT_FREED_TWICE
+                                                  : PACKET_FAULT_FREED_ON_LINK);
+        return;
+    }
+    p->state = PACKET_FREE;
     freelist[freelist_n++] = p;
-    stats.freed++;
+    packet_accounts[packet_app].freed++;
     stats.freed_bytes += p->length;
+}
+
+void packet_free(struct packet *p) { free_inline(p); }
+
+/* Copies out and clears the fault record; returns its count. */
+int packet_take_fault(struct packet_fault *out)
+{
+    *out = fault;
+    memset(&fault, 0, sizeof(fault));
+    packet_alarm = 0;
+    return (int)(out->count > 0x7fffffff ? 0x7fffffff : out->count);
+}
+
+/* At most max packets will be created (never fewer than exist); running
+ * out is recorded afresh. */
+void packet_set_max(uint64_t max)
+{
+    stats.exhausted = 0;
+    stats.exhausted_app = 0;
+    stats.max = max < stats.created ? stats.created : max;
+    if (stats.max > PACKET_MAX_PACKETS)
+        stats.max = PACKET_MAX_PACKETS;
 }
 
 struct packet *packet_clone(struct packet *p)
 {
-    struct packet *c = packet_allocate();
+    struct packet *c = allocate_inline();
     if (c) {
         c->length = p->length;
         memcpy(c->buf + c->headroom, p->buf + p->headroom, p->length);
@@ -116,12 +177,13 @@ uint64_t packet_freelist_add(uintptr_t base, uint64_t size, uint64_t boundary)
     const uint64_t stride = (sizeof(struct packet) + 63) & ~(uint64_t)63;
     uintptr_t at = (base + 63) & ~(uintptr_t)63, end = base + size;
     uint64_t added = 0;
-    while (at + stride <= end && freelist_n < PACKET_MAX_PACKETS) {
+    while (at + stride <= end && stats.created + added < stats.max) {
         uintptr_t next_boundary = (at / boundary + 1) * boundary;
         if (at + stride > next_boundary) {
             at = next_boundary;
             continue;
         }
+        ((struct packet *)at)->state = PACKET_FREE;
         freelist[freelist_n++] = (struct packet *)at;
         at += stride;
         added++;
@@ -134,6 +196,11 @@ void packet_get_stats(struct packet_stats *out)
 {
     *out = stats;
     out->nfree = freelist_n;
+    out->allocated = out->freed = 0;
+    for (int i = 0; i < PACKET_MAX_APPS; i++) {
+        out->allocated += packet_accounts[i].allocated;
+        out->freed += packet_accounts[i].freed;
+    }
 }
 
 static int compare_pointers(const void *a, const void *b)

@@ -4,6 +4,10 @@ A packet is a cffi pointer to ``struct packet``: ``p.length`` is the payload
 length and ``data(p)`` its first byte. Ownership is the rule: whoever holds a
 packet either transmits it on a link or frees it, exactly once. The freelist
 grows from DMA memory on demand; allocation never calls malloc.
+
+C keeps to the rule: a packet freed twice, freed or sent again while a link
+holds it, or sent after it was freed is refused (left as it was) and
+recorded, and the engine stops the run naming it (core/accounting.py).
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ HEADROOM: int = lib.PACKET_HEADROOM
 #: Packets carved from DMA memory at a time when the freelist runs dry.
 GROW_BY = 1024
 
-_STRIDE = (ffi.sizeof("struct packet") + 63) & ~63
+#: Bytes between packets in memory.
+STRIDE = (ffi.sizeof("struct packet") + 63) & ~63
 
 
 @ffi.def_extern()
 def snabbpy_packet_grow() -> int:
     """Called by C when the freelist is empty: carves more packets."""
     try:
-        size = GROW_BY * _STRIDE
+        size = GROW_BY * STRIDE
         base = dma.allocate(size, align=4096)
         return int(lib.packet_freelist_add(base, size, dma.backend.boundary) > 0)
     except Exception:  # noqa: BLE001 - C cannot take an exception; NULL says it
@@ -141,10 +146,20 @@ def resize(p, n: int) -> None:
 
 def stats() -> dict[str, int]:
     """Lifetime counts: allocated, freed, freed_bytes, created (carved), nfree (on the
-    freelist). ``allocated - freed`` packets are in links or held by apps."""
+    freelist), max (most that may be created), exhausted (allocations refused
+    for want of memory) and the slot of the app refused first (see
+    core/accounting.py). ``allocated - freed`` packets are in links or held by
+    apps."""
     s = ffi.new("struct packet_stats *")
     lib.packet_get_stats(s)
-    return {k: getattr(s, k) for k in ("allocated", "freed", "freed_bytes", "created", "nfree")}
+    return {k: getattr(s, k) for k in ("allocated", "freed", "freed_bytes", "created", "nfree",
+                                       "max", "exhausted", "exhausted_app")}
+
+
+def set_max_packets(n: int) -> None:
+    """At most ``n`` packets will exist (never fewer than already do, nor
+    more than the freelist holds); running out is reported afresh."""
+    lib.packet_set_max(n)
 
 
 def double_frees() -> int:

@@ -2,8 +2,29 @@
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
+
 from snabbpy.core import packet
-from snabbpy.core.engine import Engine
+from snabbpy.core.engine import AppError, Engine
+
+#: Frames from files under here are snabbpy's own, not the user's.
+PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
+
+
+def app_error_text(exc: AppError | Exception) -> str:
+    """One line naming the app, its class and method and the exception,
+    then the frames of the user's own code (none of snabbpy's or click's).
+    Any other error (a PacketFault: its line names packet and app) is its
+    line alone."""
+    if not isinstance(exc, AppError):
+        return f"snabbpy: error: {exc}"
+    frames = [f for f in traceback.extract_tb(exc.error.__traceback__)
+              if not f.filename.startswith(PACKAGE_DIR) and "click" not in f.filename]
+    text = f"snabbpy: error: {exc}"
+    if frames:
+        text += "\n" + "".join(traceback.format_list(frames)).rstrip()
+    return text
 
 
 class LoadReporter:
@@ -38,9 +59,13 @@ class LoadReporter:
 
 def link_report(engine: Engine) -> str:
     """A table of every link's counters."""
+    return link_table({spec: link.stats() for spec, link in engine.links.items()})
+
+
+def link_table(links: dict[str, dict[str, int]]) -> str:
+    """The link report of counters by link spec."""
     rows = ["link report:"]
-    for spec, link in sorted(engine.links.items()):
-        s = link.stats()
+    for spec, s in sorted(links.items()):
         sent = s["txpackets"] + s["txdrop"]
         loss = 100.0 * s["txdrop"] / sent if sent else 0.0
         rows.append(
@@ -52,11 +77,16 @@ def link_report(engine: Engine) -> str:
 
 def app_report(engine: Engine) -> str:
     """Every app's counters and its own ``report()``, when it has either."""
+    texts = {name: app.report() for name, app in engine.apps.items() if hasattr(app, "report")}
+    return app_table(engine.counters()["apps"], texts)
+
+
+def app_table(counters: dict[str, dict[str, int]], texts: dict[str, object]) -> str:
+    """The app report of counters and ``report()`` texts by app name."""
     rows = []
-    counters = engine.counters()["apps"]
-    for name, app in engine.apps.items():
+    for name in dict.fromkeys([*counters, *texts]):
         stats = counters.get(name) or {}
-        text = app.report() if hasattr(app, "report") else None
+        text = texts.get(name)
         if stats or text:
             rows.append(f"  {name}:")
             rows += [f"    {k}: {v:,}" for k, v in stats.items()]

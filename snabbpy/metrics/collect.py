@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snabbpy.core import counter
+from snabbpy.core import counter, registry
 from snabbpy.core.engine_stats import FILE_NAME as ENGINE_FILE
 from snabbpy.core.engine_stats import GAUGES
 from snabbpy.metrics.exposition import ProcessCounters
@@ -27,7 +27,7 @@ def process_name(pid: int, info: dict | None) -> str:
 def read_engine(pid: int) -> dict[str, int]:
     """The engine's own counters, when the process publishes them."""
     try:
-        return counter.read(counter.process_dir(pid) / ENGINE_FILE)
+        return counter.read(registry.process_dir(pid) / ENGINE_FILE)
     except (OSError, ValueError):
         return {}
 
@@ -35,10 +35,10 @@ def read_engine(pid: int) -> dict[str, int]:
 def read_one(pid: int) -> ProcessCounters | None:
     """One process's counters, or None when it is gone (before or while
     being read: a process that exits mid-scrape is left out, not half-read)."""
-    info = counter.process_info(pid)
-    seen = counter.read_process(pid)
+    info = registry.process_info(pid)
+    seen = registry.read_process(pid)
     engine = read_engine(pid)
-    if not counter.is_running(pid):
+    if not registry.is_running(pid):
         return None
     started = (info or {}).get("started")
     return ProcessCounters(
@@ -53,7 +53,7 @@ def read_all() -> list[ProcessCounters]:
     ignored (and left for `snabbpy ps`/`top` to clean: a scrape writes
     nothing)."""
     out = []
-    for pid in counter.list_processes(clean=False):
+    for pid in registry.list_processes(clean=False):
         one = read_one(pid)
         if one is not None:
             out.append(one)

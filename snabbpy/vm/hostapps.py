@@ -27,11 +27,11 @@ DIAGRAM: Responder
 
 from __future__ import annotations
 
-from snabbpy.apps.vguest.pci_selftest import Frames
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
+from snabbpy.testing.frames import Frames
 
 
 class Responder(App):

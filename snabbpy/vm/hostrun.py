@@ -15,9 +15,9 @@ import sys
 import time
 from pathlib import Path
 
+from snabbpy.core.spawn import snabbpy_command
 from snabbpy.vm.netspec import NetSpec
 
-RUN = "import sys; from snabbpy.cli import main; sys.exit(main())"
 #: Seconds a host graph gets to start listening, and to stop.
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
@@ -45,9 +45,9 @@ class HostGraph:
         for path in paths:  # a stale socket must not pass for the graph listening
             if path.is_socket():
                 path.unlink()
-        self.proc = subprocess.Popen([sys.executable, "-c", RUN, "run", self.config,
-                                      "--report-interval", "0"], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            snabbpy_command("run", self.config, "--report-interval", "0"),
+            stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + START_TIMEOUT
         while not all(p.exists() for p in paths):
             if self.proc.poll() is not None:

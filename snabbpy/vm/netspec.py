@@ -2,7 +2,8 @@
 
 Forms (the first field picks the backend, the rest are common options):
 
-    vhost-user:PATH[,server]     QEMU connects to PATH (or listens, with server)
+    vhost-user:PATH[,server][,queues=N]  QEMU connects to PATH (or listens,
+                                 with server); N queue pairs (mq=on)
     socket:listen=PORT           QEMU socket netdev, TCP listen on 127.0.0.1
     socket:connect=PORT          TCP connect to 127.0.0.1:PORT
     socket:udp=PORT,localaddr=PORT   UDP between 127.0.0.1 ports
@@ -42,6 +43,7 @@ class NetSpec:
     mode: str = "transitional"
     mac: str | None = None
     packed: bool = False
+    queues: int = 1  # vhost-user: queue pairs (above 1: mq=on)
 
     @property
     def needs_shared_memory(self) -> bool:
@@ -72,8 +74,13 @@ def _vhost_user(spec: NetSpec, fields: list[str], text: str) -> list[str]:
     spec.target = fields[0]
     rest = []
     for opt in fields[1:]:
+        key, sep, value = opt.partition("=")
         if opt == "server":
             spec.server = True
+        elif key == "queues" and sep:
+            if not value.isdigit() or not 1 <= int(value) <= 8:
+                raise NetSpecError(f"--net {text!r}: queues= must be 1 to 8, got {value!r}")
+            spec.queues = int(value)
         else:
             rest.append(opt)
     return rest
@@ -148,13 +155,18 @@ def qemu_args(spec: NetSpec, index: int) -> list[str]:
     args: list[str] = []
     if spec.kind == "vhost-user":
         chardev = f"socket,id=chr{index},path={spec.target}" + (",server=on" if spec.server else "")
-        args += ["-chardev", chardev, "-netdev", f"vhost-user,id={nid},chardev=chr{index}"]
+        queues = f",queues={spec.queues}" if spec.queues > 1 else ""
+        args += ["-chardev", chardev,
+                 "-netdev", f"vhost-user,id={nid},chardev=chr{index}{queues}"]
     elif spec.kind == "socket":
         opts = ",".join(f"{k}={v}" for k, v in spec.socket.items())
         args += ["-netdev", f"socket,id={nid},{opts}"]
     else:
         args += ["-netdev", f"tap,id={nid},ifname={spec.target},script=no,downscript=no"]
     device = f"virtio-net-pci,netdev={nid},bus=pci.0,addr=0x{slot:x}"
+    if spec.queues > 1:
+        # A vector per queue, one for the control queue, one for config.
+        device += f",mq=on,vectors={2 * spec.queues + 2}"
     if spec.queue:
         # QEMU caps tx_queue_size at 256 unless the backend is vhost-user.
         device += f",rx_queue_size={spec.queue},tx_queue_size={spec.queue}"

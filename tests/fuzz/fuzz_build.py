@@ -3,7 +3,7 @@ record reader) with clang: ``python3 tests/fuzz/fuzz_build.py [OUTDIR]``.
 
 Each harness is one C file that includes ``native_amalgam.c``: the native
 core exactly as ``snabbpy/native_build.py`` feeds it to the C compiler
-(same PARTS, same prelude, same rewrite of cffi's ``extern "Python"``), so
+(same parts, same prelude, same rewrite of cffi's ``extern "Python"``), so
 a harness follows the product's sources without a list of its own. The
 binaries are built with ``-fsanitize=fuzzer,address,undefined``; any
 sanitizer report aborts the run.
@@ -48,12 +48,11 @@ def clang() -> str | None:
 def amalgam() -> str:
     """The native core as one C translation unit (see the module docstring)."""
     out = [native_build.PRELUDE, "#include <stdio.h>\n#include <sys/mman.h>\n"]
-    for header, _ in native_build.PARTS:
+    for header in native_build.headers():
         text = native_build._c_view_of_header(native_build._read(header))
         out.append(f"/* {header} */\n{text}")
-    for _, source in native_build.PARTS:
-        if source:
-            out.append(f"/* {source} */\n{native_build._read(source)}")
+    for source in native_build.sources():
+        out.append(f"/* {source} */\n{native_build._read(source)}")
     return "\n".join(out)
 
 

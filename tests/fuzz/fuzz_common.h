@@ -45,6 +45,11 @@ static void check_no_leak(void)
         fprintf(stderr, "double free: a packet is on the freelist twice\n");
         abort();
     }
+    struct packet_fault f;
+    if (packet_take_fault(&f)) { /* refused in C: freed twice, sent after free... */
+        fprintf(stderr, "packet %#lx misused (kind %u)\n", (unsigned long)f.packet, f.kind);
+        abort();
+    }
 }
 
 static struct link_stats fuzz_link_stats;

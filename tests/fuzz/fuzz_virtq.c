@@ -1,5 +1,5 @@
 /* libFuzzer harness: vguest's driver side of the split virtqueue
- * (snabbpy/apps/vguest/virtq.c) against a device that writes whatever the
+ * (snabbpy/lib/virtio/virtq.c) against a device that writes whatever the
  * input says into the used ring and into the buffers it was given.
  *
  * The input is a queue setup (4 bytes) and then operations, one byte each

@@ -11,6 +11,11 @@ from snabbpy.apps.basic.truncate import Truncate
 
 __all__ = ["Join", "Repeater", "Sample", "Sink", "Source", "Split", "Tee", "Truncate"]
 
+#: This package's C parts for snabbpy._native: (header, source), either may be
+#: None, relative to this directory, in the order C must see them.
+#: native_build.py reads this list without importing the package.
+C_PARTS = [("basic.h", "basic.c")]
+
 
 def selftest() -> None:
     """Runs Source -> Tee -> two Sinks for a while and checks the counters."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from snabbpy.core.app import ANY, App
+from snabbpy.core.link import link_array
 from snabbpy.core.native import ffi, lib
 
 
@@ -14,15 +15,12 @@ class Split(App):
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []
-        self._outputs = ffi.new("struct link *[]", 1)
-        self._noutputs = 0
+        self._outputs, self._noutputs = link_array(())
         self._next = ffi.new("uint32_t *")
 
     def link(self) -> None:
         self._inputs = [i.c for i in self.input.values()]
-        outs = [o.c for o in self.output.values()]
-        self._outputs = ffi.new("struct link *[]", outs or 1)
-        self._noutputs = len(outs)
+        self._outputs, self._noutputs = link_array(self.output.values())
         self._next[0] = 0
 
     def push(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from snabbpy.core import linktypes
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.lib import bpf, bpf_codegen
@@ -30,6 +31,8 @@ class PcapFilter(App):
     def __init__(self, conf: dict) -> None:
         try:
             self.program = bpf.compile_expression(conf["filter"], conf["linktype"])
+            #: The link type it parses (core/linktypes.py): the one it compiled for.
+            self.link_types = (linktypes.from_dlt(bpf.linktype_value(conf["linktype"])),)
         except bpf.BpfError as exc:
             raise ConfigError(f"PcapFilter: {exc}") from None
         self.how = "interpreted"

@@ -5,6 +5,11 @@ from snabbpy.apps.pcap.writer import PcapWriter
 
 __all__ = ["PcapReader", "PcapWriter", "linktype"]
 
+#: This package's C parts for snabbpy._native: (header, source), either may be
+#: None, relative to this directory, in the order C must see them.
+#: native_build.py reads this list without importing the package.
+C_PARTS = [("pcap.h", "pcap.c")]
+
 
 def selftest() -> None:
     """Writes a few packets with PcapWriter, reads them back with

@@ -93,6 +93,12 @@ class PcapReader(App):
         out = self.output.get("output")
         self._out = out.c if out is not None else None
 
+    def link_type(self) -> int | None:
+        """The link type of what it sends (core/linktypes.py): a classic
+        capture's (low 16 bits); None for pcapng, whose interfaces come as
+        it reads."""
+        return None if self.linktype is None else self.linktype & 0xFFFF
+
     def pull(self) -> None:
         if self.done or self._out is None:
             return

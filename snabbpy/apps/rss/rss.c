@@ -188,10 +188,10 @@ uint32_t rss_hash(const uint8_t *frame, uint32_t length)
  * drops and counts (link_transmit). Returns the number of packets moved.
  * The headers of the packet RSS_AHEAD places on are fetched early. */
 #define RSS_AHEAD 4
-int rss_spread(struct link *in, struct link **outs, int nouts)
+static int spread(struct link *in, int max, struct link **outs, int nouts)
 {
     struct packet *pkts[LINK_RING_SIZE];
-    int n = link_receive_batch(in, pkts, LINK_RING_SIZE);
+    int n = link_receive_batch(in, pkts, max);
     for (int i = 0; i < n && i < RSS_AHEAD; i++)
         __builtin_prefetch(packet_data(pkts[i]));
     for (int i = 0; i < n; i++) {
@@ -202,4 +202,21 @@ int rss_spread(struct link *in, struct link **outs, int nouts)
         link_transmit(outs[(h * (uint64_t)nouts) >> 32], p);
     }
     return n;
+}
+
+int rss_spread(struct link *in, struct link **outs, int nouts)
+{
+    return spread(in, LINK_RING_SIZE, outs, nouts);
+}
+
+/* As rss_spread, but takes only as many packets as every output has room
+ * for: a full output holds packets back on `in` (and so upstream) instead
+ * of dropping them. */
+int rss_spread_lossless(struct link *in, struct link **outs, int nouts)
+{
+    int room = LINK_RING_SIZE;
+    for (int k = 0; k < nouts; k++)
+        if (link_nwritable(outs[k]) < room)
+            room = link_nwritable(outs[k]);
+    return spread(in, room, outs, nouts);
 }

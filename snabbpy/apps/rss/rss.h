@@ -3,3 +3,4 @@
 
 uint32_t rss_hash(const uint8_t *frame, uint32_t length);
 int rss_spread(struct link *in, struct link **outs, int nouts);
+int rss_spread_lossless(struct link *in, struct link **outs, int nouts);

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from snabbpy.core.app import ANY, App
+from snabbpy.core.app import ANY, App, Param
+from snabbpy.core.link import link_array
 from snabbpy.core.native import ffi, lib
 
 _DIGITS = re.compile(r"(\d+)")
@@ -40,16 +41,23 @@ class RSS(App):
     both of its directions. Outputs are taken in ``port_order`` (natural
     sort of their names). A full output drops and counts the packet
     (``txdrop`` of its link); with no output linked, packets are freed and
-    counted in ``nooutput``. The per-packet work runs in C over each whole
+    counted in ``nooutput``. With ``lossless: true`` RSS takes from an input
+    only as many packets as every output has room for, so a full output
+    (a busy worker) holds packets back upstream instead of dropping them,
+    and an idle graph can nap. The per-packet work runs in C over each whole
     link (``rss_spread``)."""
 
     inputs, outputs = ANY, ANY
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
     counters = ("nooutput",)
+    config = {"lossless": Param(bool, default=False,
+                                doc="hold packets back when an output is full, never drop")}
 
     def __init__(self, conf: dict) -> None:
+        lossless = (conf or {}).get("lossless", False)  # made by hand: the default
+        self._spread = lib.rss_spread_lossless if lossless else lib.rss_spread
         self._inputs: list = []
-        self._outputs = ffi.new("struct link *[]", 1)
-        self._noutputs = 0
+        self._outputs, self._noutputs = link_array(())
         self.order: list[str] = []
         self._nooutput = self.stats.pointer + self.stats.index["nooutput"]
 
@@ -57,15 +65,13 @@ class RSS(App):
         """Caches the inputs and the outputs, in ``port_order``."""
         self._inputs = [i.c for i in self.input.values()]
         self.order = port_order(self.output)
-        outs = [self.output[name].c for name in self.order]
-        self._outputs = ffi.new("struct link *[]", outs or 1)
-        self._noutputs = len(outs)
+        self._outputs, self._noutputs = link_array(self.output[name] for name in self.order)
 
     def push(self) -> None:
         """Spreads each input link in one native call."""
         if self._noutputs:
             for i in self._inputs:
-                lib.rss_spread(i, self._outputs, self._noutputs)
+                self._spread(i, self._outputs, self._noutputs)
         else:
             for i in self._inputs:
                 self._nooutput[0] += lib.link_free_all(i)

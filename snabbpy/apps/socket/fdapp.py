@@ -72,6 +72,7 @@ class FdApp(App):
     freed its spare packets)."""
 
     inputs, outputs = ("input",), ("output",)
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     counters = COUNTERS
     port: FdPort

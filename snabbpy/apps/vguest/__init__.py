@@ -1,20 +1,16 @@
 """vguest: a virtio-net guest driver in userspace.
 
-- ``virtq``: the driver side of a split virtqueue (C batch calls);
-- ``device``: virtio-net initialisation through a ``transport``;
+- ``device``: virtio-net initialisation through a ``transport``, on the
+  driver end of the rings (``snabbpy.lib.virtio.virtq``);
 - ``vhost_user_transport``: the device behind a vhost-user socket;
-- ``VGuest``: the app (``vguest.VGuest``).
+  ``pci_transport`` (``pci_legacy``, ``pci_modern``): a virtio-net PCI device;
+- ``VGuest``: the app (``vguest.VGuest``);
+- ``selftest``: what ``snabbpy selftest apps.vguest`` runs.
 """
 
+# The package's selftest() is bound here, before anything imports the
+# selftest package's modules (which would rebind the name to the package).
+from snabbpy.apps.vguest.selftest import selftest
 from snabbpy.apps.vguest.vguest import VGuest
 
 __all__ = ["VGuest", "selftest"]
-
-
-def selftest(*argv: str) -> int:
-    """Sends packets each way through VGuest and a vhost-user backend in
-    another process (or the device named by ``--pci`` / ``--vhost-user``);
-    returns 0 when every packet is accounted for. See README.md."""
-    from snabbpy.apps.vguest.loopback import main
-
-    return main(list(argv))

@@ -2,9 +2,11 @@
 
 ``VirtioNetDevice`` brings a device up (virtio 1.x section 3.1.1: reset,
 ACKNOWLEDGE, DRIVER, feature negotiation, FEATURES_OK, queue setup,
-DRIVER_OK), owns its receive queue (0) and transmit queue (1), reads MAC and
-link status from the config space, and closes in order (device reset, then
-the packets still on the rings freed). A device that refuses something
+DRIVER_OK), owns its receive queue (0) and transmit queue (1) — and, with
+``queue_pairs`` above 1 and a device offering MQ, queue pair k's rings 2k
+and 2k+1, the pairs then set through the control queue or by the transport
+— reads MAC and link status from the config space, and closes in order
+(device reset, then the packets still on the rings freed). A device that refuses something
 gets FAILED written to its status and a ``DeviceError`` naming the refusal.
 """
 
@@ -13,15 +15,30 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from snabbpy.apps.vguest.transport import CONFIG_MAC, CONFIG_STATUS, Transport, TransportError
-from snabbpy.apps.vguest.virtq import Virtq
+from snabbpy.apps.vguest.control_queue import ControlQueueError, DriverControlQueue
+from snabbpy.apps.vguest.transport import (
+    CONFIG_MAC,
+    CONFIG_MAX_PAIRS,
+    CONFIG_STATUS,
+    Transport,
+    TransportError,
+)
 from snabbpy.core.memory import DMAMemory, dma
 from snabbpy.lib.virtio import DeviceStatus, Feature, NetStatus, feature_mask, feature_names
+from snabbpy.lib.virtio.net_ctrl import OK, control_queue_index, vq_pairs_set
 from snabbpy.lib.virtio.net_header import header_size
 from snabbpy.lib.virtio.packed_virtq import PackedVirtq
 from snabbpy.lib.virtio.ring import check_queue_size
+from snabbpy.lib.virtio.virtq import Virtq
 
 RX_QUEUE, TX_QUEUE = 0, 1
+
+
+def stats_key(queue: int) -> str:
+    """The ``stats`` key of virtqueue ``queue``: "rx"/"tx" for pair 0,
+    "rx<k>"/"tx<k>" for pair k."""
+    pair, kind = divmod(queue, 2)
+    return ("rx", "tx")[kind] + (str(pair) if pair else "")
 
 
 class DeviceError(Exception):
@@ -29,30 +46,41 @@ class DeviceError(Exception):
 
 
 def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool,
-                    packed: bool = False) -> int:
+                    multiqueue: bool = False, packed: bool = False) -> int:
     """The feature bits vguest asks for, given its options."""
     bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
+    bits += [Feature.NET_MQ, Feature.NET_CTRL_VQ] * multiqueue
     bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
-    bits += [Feature.RING_EVENT_IDX] * event_idx + [Feature.RING_PACKED] * packed
+    # The control queue (multiqueue) is a split ring on both ends, so packed
+    # rings are asked for with one queue pair only.
+    bits += [Feature.RING_EVENT_IDX] * event_idx
+    bits += [Feature.RING_PACKED] * (packed and not multiqueue)
     return feature_mask(*bits)
 
 
 class VirtioNetDevice:
-    """One virtio-net device with one receive and one transmit queue.
+    """One virtio-net device with ``queue_pairs`` receive and transmit queues.
 
-    ``open()`` initialises it; then use ``rx``/``tx`` (``Virtq`` objects)
-    and ``kick(queue)``; they are ``PackedVirtq`` when ``packed`` asked for
-    RING_PACKED and the device offered it. ``stats`` maps "rx"/"tx" to ``uint64_t *`` counter
-    blocks (see ``virtq.STATS``), or None for private ones.
+    ``open()`` initialises it; then use ``rx``/``tx`` (``Virtq`` objects of
+    pair 0), ``pairs`` (every pair's (rx, tx)) and ``kick(queue)``.
+    ``stats`` maps "rx"/"tx" (pair k > 0: "rx<k>"/"tx<k>") to ``uint64_t *``
+    counter blocks (see ``virtq.STATS``), or None for private ones. The
+    rings are ``PackedVirtq`` (same methods) when ``packed`` asked for
+    RING_PACKED and the device offered it.
     """
 
     def __init__(self, transport: Transport, *, queue_size: int = 256, mrg_rxbuf: bool = True,
                  use_checksum: bool = False, event_idx: bool = False, packed: bool = False,
                  rx_buffer_size: int | None = None, stats: dict[str, Any] | None = None,
-                 memory: DMAMemory = dma) -> None:
+                 memory: DMAMemory = dma, queue_pairs: int = 1) -> None:
         self.transport, self.memory = transport, memory
         self.queue_size = check_queue_size(queue_size)
-        self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, packed)
+        self.queue_pairs = queue_pairs
+        self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, queue_pairs > 1,
+                                      packed)
+        self.pairs: list[tuple[Virtq | PackedVirtq, Virtq | PackedVirtq]] = []
+        self.ctrl: DriverControlQueue | None = None
+        self.ctrl_timeout = 5.0  # seconds a control command may wait for its ack
         self.rx_buffer_size = rx_buffer_size
         self.stats = stats or {}
         self.features = 0
@@ -68,11 +96,20 @@ class VirtioNetDevice:
             self._set_status(DeviceStatus.ACKNOWLEDGE)
             self._set_status(DeviceStatus.DRIVER)
             self._negotiate()
-            self.rx = self._setup_queue(RX_QUEUE)
-            self.tx = self._setup_queue(TX_QUEUE)
-            self.rx.refill()
+            pairs = self._pairs_to_use()
+            for k in range(pairs):
+                self.pairs.append((self._setup_queue(2 * k), self._setup_queue(2 * k + 1)))
+            self.rx, self.tx = self.pairs[0]
+            if pairs > 1 and not self.transport.sets_queue_pairs:
+                self.ctrl = DriverControlQueue(self.transport, control_queue_index(
+                    self._max_pairs(), True), self.memory)
+            for rx, _ in self.pairs:
+                rx.refill()
             self._set_status(DeviceStatus.DRIVER_OK)
-            self.kick(RX_QUEUE)
+            if self.ctrl is not None:
+                self._set_pairs(pairs)
+            for k in range(pairs):
+                self.kick(2 * k)
         except Exception:
             self._fail()
             raise
@@ -99,6 +136,33 @@ class VirtioNetDevice:
                 f"{self.transport.name}: device refused features "
                 f"{', '.join(feature_names(self.features))} (FEATURES_OK not set)")
 
+    def _max_pairs(self) -> int:
+        if not self.has(Feature.NET_MQ):
+            return 1
+        (n,) = struct.unpack("<H", self.transport.read_config(CONFIG_MAX_PAIRS, 2))
+        return n
+
+    def _pairs_to_use(self) -> int:
+        if self.queue_pairs == 1:
+            return 1
+        if not (self.has(Feature.NET_MQ) and self.has(Feature.NET_CTRL_VQ)):
+            raise DeviceError(f"{self.transport.name}: {self.queue_pairs} queue pairs asked "
+                              "for, but the device does not offer MQ and a control queue")
+        most = self._max_pairs()
+        if not 1 <= most or most < self.queue_pairs:
+            raise DeviceError(f"{self.transport.name}: {self.queue_pairs} queue pairs asked "
+                              f"for, the device has {most}")
+        return self.queue_pairs
+
+    def _set_pairs(self, pairs: int) -> None:
+        try:
+            ack = self.ctrl.command(vq_pairs_set(pairs), self.ctrl_timeout)
+        except ControlQueueError as e:
+            raise DeviceError(str(e)) from None
+        if ack != OK:
+            raise DeviceError(f"{self.transport.name}: device refused {pairs} queue pairs "
+                              "(VQ_PAIRS_SET answered ERR)")
+
     def has(self, bit: int) -> bool:
         """True when feature ``bit`` was negotiated."""
         return bool(self.features >> bit & 1)
@@ -122,8 +186,8 @@ class VirtioNetDevice:
                            align=self.transport.ring_align,
                            event_idx=self.has(Feature.RING_EVENT_IDX),
                            mrg_rxbuf=self.has(Feature.NET_MRG_RXBUF),
-                           use_checksum=self.has(Feature.NET_CSUM) and queue == TX_QUEUE,
-                           stats=self.stats.get("rx" if queue == RX_QUEUE else "tx"),
+                           use_checksum=self.has(Feature.NET_CSUM) and queue % 2 == TX_QUEUE,
+                           stats=self.stats.get(stats_key(queue)),
                            memory=self.memory, **self._rx_buffer_option(queue))
 
     def _split_queue(self, queue: int, size: int) -> Virtq:
@@ -132,21 +196,22 @@ class VirtioNetDevice:
         any_layout = self.has(Feature.ANY_LAYOUT) or self.has(Feature.VERSION_1)
         mrg = self.has(Feature.NET_MRG_RXBUF)
         vq = Virtq(layout, hdr_size=header_size(self.features), align=t.ring_align,
-                   one_desc=any_layout or (mrg and queue == RX_QUEUE),
+                   one_desc=any_layout or (mrg and queue % 2 == RX_QUEUE),
                    event_idx=self.has(Feature.RING_EVENT_IDX), mrg_rxbuf=mrg,
-                   use_checksum=self.has(Feature.NET_CSUM) and queue == TX_QUEUE,
-                   stats=self.stats.get("rx" if queue == RX_QUEUE else "tx"),
+                   use_checksum=self.has(Feature.NET_CSUM) and queue % 2 == TX_QUEUE,
+                   stats=self.stats.get(stats_key(queue)),
                    memory=self.memory, **self._rx_buffer_option(queue))
         return vq
 
     def _rx_buffer_option(self, queue: int) -> dict[str, int]:
-        if queue == RX_QUEUE and self.rx_buffer_size:
+        if queue % 2 == RX_QUEUE and self.rx_buffer_size:
             return {"rx_buffer_size": self.rx_buffer_size}
         return {}
 
     def kick(self, queue: int) -> None:
         """Notifies the device about ``queue`` if it wants to hear of it."""
-        vq = self.rx if queue == RX_QUEUE else self.tx
+        pair = self.pairs[queue // 2] if queue // 2 < len(self.pairs) else (None, None)
+        vq = pair[queue % 2]
         if vq is not None and vq.notify_needed():
             self.transport.notify(queue)
 
@@ -175,9 +240,10 @@ class VirtioNetDevice:
             self.transport.reset()
         except (TransportError, OSError) as e:  # OSError: PCI registers gone (PCIError)
             self.close_error = str(e)
-        for vq in (self.rx, self.tx):
-            if vq is not None:
-                freed += vq.release_all()
+        for vq in (vq for pair in self.pairs for vq in pair):
+            freed += vq.release_all()
+        self.pairs = []
         self.rx = self.tx = None
+        self.ctrl = None
         self.transport.close()
         return freed

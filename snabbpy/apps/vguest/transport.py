@@ -44,6 +44,7 @@ from snabbpy.lib.virtio.ring import RingLayout, modern_layout
 #: virtio-net config space (virtio 1.x 5.1.4): mac[6], status u16, max_virtqueue_pairs u16.
 CONFIG_MAC = 0
 CONFIG_STATUS = 6
+CONFIG_MAX_PAIRS = 8
 
 
 class TransportError(Exception):
@@ -59,6 +60,11 @@ class Transport(ABC):
     ring_align: int = 4096
     #: True when the queue size is the device's (legacy PCI): not settable.
     fixed_queue_size: bool = False
+    #: True when the transport itself tells the device which queue pairs are
+    #: in use (vhost-user: SET_VRING_ENABLE of every ring set up, as QEMU
+    #: and virtio_user do); False: the driver sends VQ_PAIRS_SET on the
+    #: device's control queue.
+    sets_queue_pairs: bool = False
 
     @abstractmethod
     def reset(self) -> None:

@@ -3,57 +3,66 @@
 Packets on ``input`` go out through the device's transmit queue; packets
 the device receives come out on ``output``. The device is reached over
 vhost-user (``vhost_user``: a socket path) or, inside a VM, over PCI
-(``pciaddr``) once a PCI transport module is installed.
+(``pciaddr``: legacy or modern virtio-pci). With ``queues: N`` the
+device's N queue pairs are used: pair k on ports ``input<k>`` and
+``output<k>`` (pair 0: ``input``/``output``); put an ``rss.RSS`` in front
+to spread one link over them by flow.
+
+Over vhost-user the backend may go away and come back (reconnect.py): the
+device is torn down (every packet on its rings freed, those in flight
+counted lost), input is dropped and counted while there is no backend, and
+the next backend gets the full device initialisation again.
 """
 
 from __future__ import annotations
 
-import importlib
+import logging
 
-from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice
+from snabbpy.apps.vguest.device import DeviceError, VirtioNetDevice, stats_key
+from snabbpy.apps.vguest.pci_transport import open_pci_transport
+from snabbpy.apps.vguest.reconnect import COUNTERS as CONNECTION_COUNTERS
+from snabbpy.apps.vguest.reconnect import Reconnector, RecycledMemory, backend_gone
 from snabbpy.apps.vguest.transport import Transport, TransportError
-from snabbpy.apps.vguest.virtq import STATS
+from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
 from snabbpy.core import packet
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import feature_names
-from snabbpy.lib.virtio.packed_virtq import ring_calls
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
+from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
 from snabbpy.lib.virtio.ring import check_queue_size
+from snabbpy.lib.virtio.virtq import STATS
 
-#: Where a PCI transport is looked for: module, factory taking (pciaddr).
-PCI_TRANSPORT = ("snabbpy.apps.vguest.pci_transport", "open_pci_transport")
+log = logging.getLogger(__name__)
 
 #: Packets per queue per breath at most: the whole ring.
 BATCH = lib.VIRTQ_MAX_SIZE
-COUNTERS = tuple(f"{d}_{name}" for d in ("rx", "tx") for name in STATS)
+#: Seconds a reconnecting backend has for the whole device initialisation.
+RECONNECT_TIMEOUT = 5.0
 
 
-def open_transport(conf: dict) -> Transport:
-    """The transport the configuration names (exactly one of the two)."""
+def counters_for_queues(queues: int) -> tuple[str, ...]:
+    """rx_*, tx_* (then rx<k>_*, tx<k>_* for pair k) for ``queues`` pairs,
+    then the connection's counters (reconnect.COUNTERS)."""
+    return tuple(f"{stats_key(q)}_{name}" for q in range(2 * queues)
+                 for name in STATS) + CONNECTION_COUNTERS
+
+
+COUNTERS = counters_for_queues(MAX_QUEUE_PAIRS)
+
+
+def open_transport(conf: dict, sock=None, timeout: float = 30.0) -> Transport:
+    """The transport the configuration names (exactly one of the two);
+    ``sock``: a vhost-user backend already connected."""
     if (conf["pciaddr"] is None) == (conf["vhost_user"] is None):
         raise ConfigError("vguest: give exactly one of pciaddr and vhost_user")
     if conf["vhost_user"] is not None:
-        from snabbpy.apps.vguest.vhost_user_transport import VhostUserTransport
-
-        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"])
-    module, factory = PCI_TRANSPORT
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise
-        raise ConfigError(f"vguest: pciaddr {conf['pciaddr']!r}: PCI transports are not "
-                          "built yet (use vhost_user)") from None
-    return getattr(mod, factory)(conf["pciaddr"], mode=conf["pci_mode"])
-
-
-def _queue_size(value: int) -> int:
-    try:
-        return check_queue_size(value)
-    except ValueError as e:
-        raise ValueError(str(e)) from None
+        return VhostUserTransport(conf["vhost_user"], is_server=conf["is_server"],
+                                  control_queue=conf["control_queue"],
+                                  multiqueue=conf["queues"] > 1, sock=sock, timeout=timeout)
+    return open_pci_transport(conf["pciaddr"], mode=conf["pci_mode"])
 
 
 def _buffer_size(value: int) -> int:
@@ -67,7 +76,8 @@ def _buffer_size(value: int) -> int:
 class VGuest(App):
     """A virtio-net guest driver as an app: ``input`` -> device -> ``output``."""
 
-    inputs, outputs = ("input",), ("output",)
+    inputs, outputs = INPUTS, OUTPUTS
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     config = {
         "pciaddr": Param(str, default=None, doc="PCI address of a virtio-net device (in a VM)"),
@@ -76,15 +86,27 @@ class VGuest(App):
         "vhost_user": Param(str, default=None, doc="vhost-user socket path"),
         "is_server": Param(bool, default=False, doc="listen on vhost_user instead of connecting"),
         "use_checksum": Param(bool, default=False, doc="offload TCP/UDP checksums (CSUM)"),
-        "queue_size": Param(_queue_size, default=256, doc="descriptors per queue"),
+        "queue_size": Param(check_queue_size, default=256, doc="descriptors per queue"),
         "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "packed": Param(bool, default=True,
                         doc="ask for RING_PACKED: packed rings when the device offers them"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
                                 doc="bytes of each receive buffer (merged when smaller)"),
+        "queues": Param(queue_pairs, default=1, doc="queue pairs to use (the device needs MQ)"),
+        "control_queue": Param(bool, default=False,
+                               doc="vhost-user: hand the control queue to the backend and "
+                                   "set the pairs with VQ_PAIRS_SET (else SET_VRING_ENABLE)"),
+        "reconnect_interval": Param(float, default=0.5,
+                                    doc="vhost-user client: seconds between tries to reach "
+                                        "a backend that went away"),
     }
     counters = COUNTERS
+
+    @classmethod
+    def counters_for(cls, conf: dict) -> tuple[str, ...]:
+        """The counter blocks of the ``queues`` configured."""
+        return counters_for_queues(conf.get("queues", 1))
 
     @classmethod
     def dma_backend(cls, conf: dict):
@@ -97,58 +119,161 @@ class VGuest(App):
 
     def __init__(self, conf: dict) -> None:
         super().__init__(conf)
+        if conf["reconnect_interval"] <= 0:
+            raise ConfigError("reconnect_interval: must be above 0 seconds")
+        self.inputs_c: list = [None] * conf["queues"]
+        self.outputs_c: list = [None] * conf["queues"]
+        self.reconnector = None
+        self.ring_memory = RecycledMemory()  # each new device reuses the rings' memory
+        self.last_error = ""
         # A device we cannot reach or set up is the user's setup to fix (a
         # wrong path or address, no backend): one line, no traceback.
         try:
             self.transport = open_transport(conf)
         except TransportError as e:
             raise ConfigError(str(e)) from None
+        if isinstance(self.transport, VhostUserTransport):  # a socket: it may go
+            self.reconnector = Reconnector(conf["vhost_user"], conf["is_server"],
+                                           conf["reconnect_interval"])
+        try:
+            self._open_device()
+        except (TransportError, DeviceError, PCIError) as e:
+            raise ConfigError(str(e)) from None
+
+    def _open_device(self) -> None:
+        """Initialises the device behind ``self.transport`` (the device is
+        closed again, the transport with it, if that fails)."""
+        conf = self.conf
         base = self.stats.pointer
-        stats = {d: base + self.stats.index[f"{d}_packets"] for d in ("rx", "tx")}
+        stats = {d: base + self.stats.index[f"{d}_packets"]
+                 for d in map(stats_key, range(2 * conf["queues"]))}
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
             use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
-            packed=conf["packed"], rx_buffer_size=conf["rx_buffer_size"], stats=stats)
+            packed=conf["packed"], rx_buffer_size=conf["rx_buffer_size"], stats=stats,
+            queue_pairs=conf["queues"], memory=self.ring_memory)
         try:
             self.device.open()
-        except (TransportError, DeviceError, PCIError) as e:
+        except Exception:
             self.device.close()  # frees the receive buffers already posted
-            raise ConfigError(str(e)) from None
-        self._rx, self._tx = self.device.rx.c, self.device.tx.c
-        self._calls = ring_calls(self.device.rx)
-        self._in = self._out = None
+            self.ring_memory.recycle()
+            raise
+        self._bind()
+
+    def _bind(self) -> None:
+        # (rx ring, tx ring, queue index of rx, input link, output link) per pair
+        self._pairs = [[rx, tx, 2 * k, self.inputs_c[k], self.outputs_c[k]]
+                       for k, (rx, tx) in enumerate(self.device.pairs)]
+
+    @property
+    def connected(self) -> bool:
+        """False while a vhost-user backend is gone and not yet back."""
+        return self.reconnector is None or not self.reconnector.waiting
 
     def link(self) -> None:
-        self._in = self.input["input"].c if "input" in self.input else None
-        self._out = self.output["output"].c if "output" in self.output else None
+        check_ports((*self.input, *self.output), range(self.conf["queues"]))
+        for k in range(self.conf["queues"]):
+            i, o = self.input.get(INPUTS[k]), self.output.get(OUTPUTS[k])
+            self.inputs_c[k], self.outputs_c[k] = (i.c if i else None), (o.c if o else None)
+        if self.connected:
+            self._bind()
 
     def pull(self) -> None:
         # Without an output link, received buffers wait on the ring.
-        rx, c = self._rx, self._calls
-        if self._out is not None:
-            c.rx_packets(rx, self._out, BATCH)
-        if c.rx_refill(rx) and c.notify_needed(rx):
-            self.transport.notify(0)
+        kick = self.device.kick
+        for rx, _, queue, _, out in self._pairs:
+            if out is not None:
+                rx.receive(out, BATCH)
+            if rx.refill():
+                kick(queue)
 
     def push(self) -> None:
-        tx, c = self._tx, self._calls
-        c.tx_reclaim(tx)
-        if self._in is not None and c.tx_packets(tx, self._in, BATCH):
-            if c.notify_needed(tx):
-                self.transport.notify(1)
+        if not self.connected:
+            self._drop_input()
+            return
+        kick = self.device.kick
+        for _, tx, queue, inp, _ in self._pairs:
+            tx.reclaim()
+            if inp is not None and tx.transmit(inp, BATCH):
+                kick(queue + 1)
+
+    def _drop_input(self) -> None:
+        """No backend: what arrives is dropped and counted, so the links
+        upstream keep moving instead of filling up for as long as it lasts."""
+        dropped = 0
+        for link in self.input.values():
+            while not link.empty():
+                packet.free(link.receive())
+                dropped += 1
+        if dropped:
+            self.stats.add("input_dropped_disconnected", dropped)
+
+    # -- reconnect (vhost-user) --------------------------------------------
+
+    def tick(self) -> None:
+        """Notices a backend gone, and brings the device up on the next."""
+        if self.reconnector is None:
+            return
+        if self.connected:
+            why = backend_gone(self.transport.sock)
+            if why is not None:
+                self.disconnect(why)
+            return
+        sock = self.reconnector.poll()
+        if sock is None:
+            return
+        try:
+            self.reconnector.last_error = ""
+            self.transport = open_transport(self.conf, sock, RECONNECT_TIMEOUT)
+            self._open_device()
+        except (TransportError, DeviceError) as e:
+            self.stats.add("reconnect_failures")
+            self.last_error = str(e)
+            log.warning("%s: reconnect failed: %s", self.name, e)
+            self.reconnector.start()
+            return
+        self.stats.add("reconnects")
+        log.info("%s: reconnected on %s", self.name, self.conf["vhost_user"])
+
+    def disconnect(self, why: str) -> None:
+        """Ends the device on a backend that is gone: what it finished is
+        delivered, every packet still on the rings freed (those in transmit
+        counted lost), and the wait for the next backend begins."""
+        self.last_error = why
+        log.warning("%s: backend gone (%s): reconnecting", self.name, why)
+        lost = 0
+        for rx, tx, _, _, out in self._pairs:
+            if out is not None:
+                rx.receive(out, BATCH)
+            tx.reclaim()
+            lost += tx.in_flight()
+        self.device.close()
+        self.ring_memory.recycle()
+        self._pairs = []
+        self.stats.add("disconnects")
+        self.stats.add("tx_lost_on_disconnect", lost)
+        self.reconnector.start()
 
     def report(self) -> str:
         """Counters that are not zero, and the device's identity."""
         s = self.stats.snapshot()
-        mac = self.device.mac
+        mac = self.device.mac if self.connected else None
         lines = [f"{self.name}: {self.transport.name}"
                  + (f", mac {mac.hex(':')}" if mac else "")
                  + f"; features: {' '.join(feature_names(self.device.features))}"]
+        if not self.connected:
+            lines.append("  " + ("listening for" if self.conf["is_server"] else "connecting to")
+                         + " the next backend; last error: "
+                         + (self.reconnector.last_error or self.last_error))
         lines += [f"  {k}: {v:,}" for k, v in s.items() if v]
-        for name, vq in (("rx", self.device.rx), ("tx", self.device.tx)):
-            if vq is not None and vq.broken:
+        queues = [vq for pair in self.device.pairs for vq in pair]
+        for name, vq in zip(map(stats_key, range(len(queues))), queues, strict=True):
+            if vq.broken:
                 lines.append(f"  {name} queue stalled: the device's used idx is out of range")
         return "\n".join(lines)
 
     def stop(self) -> None:
-        self.device.close()
+        if self.reconnector is not None:
+            self.reconnector.close()
+        if self.connected:
+            self.device.close()

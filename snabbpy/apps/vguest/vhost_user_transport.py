@@ -8,16 +8,18 @@ chunk's DMA address, userspace_addr = its virtual address) and is sent again
 when a new chunk appears. vhost-user has no status register and no config
 space for virtio-net, so both are kept here: status as written by the
 driver (FEATURES_OK only if the backend acknowledged the features), config
-space holding ``mac`` and link up, like DPDK's virtio-user.
+space holding ``mac``, link up and the backend's queue pairs (GET_QUEUE_NUM
+with the MQ protocol feature), like DPDK's virtio-user. Like it and QEMU,
+the transport sets the queue pairs in use itself (every ring set up is
+enabled with SET_VRING_ENABLE) unless ``control_queue``: then the control
+ring goes to the backend, which must serve it (snabbpy's VhostUser does).
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import stat
 import struct
-import time
 from typing import Any
 
 from snabbpy.apps.vguest.transport import Transport, TransportError
@@ -35,6 +37,7 @@ from snabbpy.lib.vhost_user import (
     VringState,
 )
 from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
+from snabbpy.lib.vhost_user.sockets import Connector, Listener, SocketPathError
 from snabbpy.lib.virtio import DeviceStatus, Feature, feature_mask
 
 PROTOCOL_FEATURES_BIT = 1 << Feature.VHOST_USER_PROTOCOL_FEATURES
@@ -51,61 +54,40 @@ def connect(path: str, is_server: bool, timeout: float) -> socket.socket:
     ``timeout`` while the backend starts), or listen on it and accept one."""
     if is_server:
         return _accept_one(path, timeout)
-    deadline = time.monotonic() + timeout
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(path)
-            return sock
-        except (FileNotFoundError, ConnectionRefusedError) as e:
-            sock.close()
-            if time.monotonic() > deadline:
-                raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
-            time.sleep(0.05)
-        except OSError as e:
-            sock.close()
-            raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
-
-
-def _remove_stale_socket(path: str) -> None:
-    """Removes a socket file left by a server that is gone; anything else
-    at ``path`` (a file, a live server's socket) is a TransportError."""
     try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        return
-    if not stat.S_ISSOCK(mode):
-        raise TransportError(f"vhost-user {path}: exists and is not a socket; not replacing it")
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        if probe.connect_ex(path) == 0:
-            raise TransportError(f"vhost-user {path}: another server is listening there")
-    os.unlink(path)
+        return Connector(path, interval=0.05).connect(timeout)
+    except OSError as e:
+        raise TransportError(f"vhost-user {path}: cannot connect: {e.strerror}") from None
 
 
 def _accept_one(path: str, timeout: float) -> socket.socket:
     """Listens on ``path`` and accepts one backend within ``timeout`` s."""
-    _remove_stale_socket(path)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        try:
-            listener.bind(path)
-        except OSError as e:
-            raise TransportError(f"vhost-user {path}: cannot listen: {e.strerror}") from None
-        listener.listen(1)
-        listener.settimeout(timeout)
-        try:
-            sock, _ = listener.accept()
-        except TimeoutError:
-            raise TransportError(f"vhost-user {path}: no backend connected "
-                                 f"in {timeout:g}s") from None
-        return sock
+    try:
+        listener = Listener(path, backlog=1)
+    except SocketPathError as e:
+        raise TransportError(f"vhost-user {path}: {e}") from None
+    except OSError as e:
+        raise TransportError(f"vhost-user {path}: cannot listen: {e.strerror}") from None
+    try:
+        return listener.accept(timeout)
+    except TimeoutError:
+        raise TransportError(f"vhost-user {path}: no backend connected "
+                             f"in {timeout:g}s") from None
+    finally:
+        listener.close()
 
 
 class VhostUserTransport(Transport):
     """vhost-user frontend over the socket at ``path``."""
 
     def __init__(self, path: str, is_server: bool = False, mac: bytes = DEFAULT_MAC,
-                 timeout: float = 30.0, memory: DMAMemory = dma) -> None:
+                 timeout: float = 30.0, memory: DMAMemory = dma,
+                 control_queue: bool = False, multiqueue: bool = False,
+                 sock: socket.socket | None = None) -> None:
         self.name = f"vhost-user {path}"
+        self.multiqueue = multiqueue  # ask for the MQ protocol feature
+        self.sets_queue_pairs = not control_queue
+        self.queue_pairs = 1
         self.path, self.mac, self.memory = path, mac, memory
         self.status = 0
         self.features_ok = False
@@ -114,7 +96,8 @@ class VhostUserTransport(Transport):
         self.call: dict[int, int] = {}
         self.started: set[int] = set()
         self.table_sent = False
-        self.sock = connect(path, is_server, timeout)
+        # ``sock``: a backend already connected (vguest reconnecting).
+        self.sock = sock if sock is not None else connect(path, is_server, timeout)
         self.sock.settimeout(timeout)
         self.proto = Frontend()
         self.protocol = 0
@@ -131,8 +114,15 @@ class VhostUserTransport(Transport):
         self.offered = self.request(Request.GET_FEATURES)
         if self.offered & PROTOCOL_FEATURES_BIT:
             offered = self.request(Request.GET_PROTOCOL_FEATURES)
-            self.protocol = offered & (1 << ProtocolFeature.REPLY_ACK)
+            mq = [ProtocolFeature.MQ] if self.multiqueue else []
+            wanted = feature_mask(ProtocolFeature.REPLY_ACK, *mq)
+            self.protocol = offered & wanted
             self.request(Request.SET_PROTOCOL_FEATURES, self.protocol)
+            if self.protocol >> ProtocolFeature.MQ & 1:
+                n = self.request(Request.GET_QUEUE_NUM)
+                if not 1 <= n <= 0x8000:
+                    raise TransportError(f"{self.name}: GET_QUEUE_NUM says {n} queue pairs")
+                self.queue_pairs = n
 
     # -- I/O -------------------------------------------------------------
 
@@ -190,7 +180,8 @@ class VhostUserTransport(Transport):
             self.features_ok = False
 
     def max_queue_size(self, queue: int) -> int:
-        return MAX_QUEUE_SIZE if queue in (0, 1) else 0
+        rings = 2 * self.queue_pairs + (not self.sets_queue_pairs)  # + the control ring
+        return MAX_QUEUE_SIZE if 0 <= queue < rings else 0
 
     def set_queue_size(self, queue: int, size: int) -> None:
         self.request(Request.SET_VRING_NUM, VringState(queue, size), ack=True)
@@ -223,7 +214,7 @@ class VhostUserTransport(Transport):
             pass  # the counter is saturated: the backend is already woken
 
     def read_config(self, offset: int, length: int) -> bytes:
-        space = self.mac + struct.pack("<HH", 1, 1)  # link up, one queue pair
+        space = self.mac + struct.pack("<HH", 1, self.queue_pairs)  # link up, queue pairs
         return space[offset:offset + length]
 
     def close(self) -> None:

@@ -6,8 +6,10 @@ when the request gets only an ack). It owns the mapped memory and the ring
 fds but no socket: the app reads and writes the bytes. A request the
 device cannot honour raises ``DeviceError`` naming the request and why.
 
-Rings: index 0 is the guest's receive queue (we write packets into it),
-index 1 its transmit queue (we take packets from it). One queue pair.
+Rings: queue pair k is ring 2k, the guest's receive queue (we write
+packets into it), and ring 2k+1, its transmit queue (we take packets from
+it). With more than one pair the device offers MQ and a control queue,
+ring 2N (``control_queue.py``), where the driver sets how many pairs it uses.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from snabbpy.lib.vhost_user import (
 )
 from snabbpy.lib.vhost_user.constants import VRING_F_LOG
 from snabbpy.lib.virtio.constants import Feature, feature_mask, feature_names
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS
 from snabbpy.lib.virtio.ring import MAX_QUEUE_SIZE
 
+from .control_queue import ControlQueue
 from .memory import GuestMemory, GuestMemoryError
 from .vring import Vring, VringError
 
@@ -37,27 +41,46 @@ SUPPORTED_FEATURES = feature_mask(
     Feature.RING_INDIRECT_DESC, Feature.RING_EVENT_IDX, Feature.RING_PACKED,
     Feature.VHOST_USER_PROTOCOL_FEATURES)
 PROTOCOL_FEATURES = feature_mask(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ)
+#: Added to the offer when the device has more than one queue pair.
+MQ_FEATURES = feature_mask(Feature.NET_MQ, Feature.NET_CTRL_VQ)
 
 
 class DeviceError(ValueError):
     """The frontend asked for something this device cannot do."""
 
 
+class RingIndexError(DeviceError):
+    """A request named a ring this device does not have (counted apart)."""
+
+
 class VhostDevice:
     """State of one vhost-user connection's device: features, memory, rings.
 
-    ``offered`` is the feature mask GET_FEATURES returns; ``stats`` the two
-    ``struct dr_stats *`` for the RX and TX rings; ``max_queue_size`` caps
-    SET_VRING_NUM."""
+    ``offered`` is the feature mask GET_FEATURES returns; ``stats`` one
+    ``struct dr_stats *`` per data ring (RX and TX of each queue pair, in
+    ring order: two per pair); ``max_queue_size`` caps SET_VRING_NUM. With
+    more than one pair (``len(stats) > 2``) there is a control queue too,
+    ``ctrl``, and the offer must include ``MQ_FEATURES``."""
 
-    def __init__(self, offered: int, stats: tuple[object, object],
+    def __init__(self, offered: int, stats: tuple[object, ...],
                  max_queue_size: int = MAX_QUEUE_SIZE) -> None:
+        if len(stats) < 2 or len(stats) % 2 or len(stats) > 2 * MAX_QUEUE_PAIRS:
+            raise ValueError(f"{len(stats)} ring counter blocks: two per queue pair, "
+                             f"1 to {MAX_QUEUE_PAIRS} pairs")
         self.offered = offered
         self.max_queue_size = max_queue_size
         self.features = 0
         self.protocol_features = 0
         self.memory: GuestMemory | None = None
-        self.vrings = (Vring(RX, stats[RX]), Vring(TX, stats[TX]))
+        self.queue_pairs = len(stats) // 2
+        self.ctrl = ControlQueue(self.queue_pairs) if self.queue_pairs > 1 else None
+        rings = [Vring(i, s) for i, s in enumerate(stats)]
+        self.vrings = tuple(rings + ([self.ctrl.vring] if self.ctrl else []))
+
+    def pair_active(self, pair: int) -> bool:
+        """True unless the driver, through our control queue, set fewer
+        pairs than ``pair + 1`` (without it, SET_VRING_ENABLE decides)."""
+        return self.ctrl is None or pair < self.ctrl.pairs_in_use()
 
     @property
     def rx(self) -> Vring:
@@ -85,6 +108,8 @@ class VhostDevice:
         memory unmapped (disconnect, RESET_OWNER)."""
         for vring in self.vrings:
             vring.reset()
+        if self.ctrl is not None:
+            self.ctrl.reset()
         if self.memory is not None:
             self.memory.close()
             self.memory = None
@@ -92,7 +117,10 @@ class VhostDevice:
 
     def _vring(self, index: int) -> Vring:
         if not 0 <= index < len(self.vrings):
-            raise DeviceError(f"ring index {index} out of range (one queue pair: 0 and 1)")
+            pairs = "one queue pair" if self.queue_pairs == 1 else \
+                f"{self.queue_pairs} queue pairs and a control queue"
+            raise RingIndexError(f"ring index {index} out of range ({pairs}: "
+                                 f"0 to {len(self.vrings) - 1})")
         return self.vrings[index]
 
     def _negotiated(self, bit: int) -> bool:
@@ -133,8 +161,8 @@ class VhostDevice:
         self.protocol_features = msg.payload
 
     def get_queue_num(self, msg: Message) -> int:
-        """GET_QUEUE_NUM: one queue pair."""
-        return 1
+        """GET_QUEUE_NUM: the queue pairs this device has."""
+        return self.queue_pairs
 
     def set_owner(self, msg: Message) -> None:
         """SET_OWNER: nothing to do (one frontend per connection)."""

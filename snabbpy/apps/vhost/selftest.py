@@ -9,8 +9,8 @@ from pathlib import Path
 
 from snabbpy.core import config, packet
 from snabbpy.core.link import Link
+from snabbpy.testing.fake_frontend import FakeFrontend
 
-from .fake_frontend import FakeFrontend
 from .vhost_user import VhostUser
 
 

@@ -5,6 +5,8 @@ socket (or we connect to it in client mode), shares its memory and rings,
 and from then on packets move by memory copies, one C call per queue per
 breath: ``pull()`` takes what the guest transmitted to ``output``,
 ``push()`` gives ``input`` to the guest. The socket is served in ``tick()``.
+With ``queues: N`` the device has N queue pairs (``queue_pair.py``: pair k
+on ports ``input<k>``/``output<k>``) and a control queue.
 """
 
 from __future__ import annotations
@@ -14,42 +16,90 @@ import socket
 
 from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
-from snabbpy.core.native import ffi, lib
+from snabbpy.core.native import ffi
 from snabbpy.lib.vhost_user import REQUESTS, Message, VhostUserProtocolError
+from snabbpy.lib.vhost_user.sockets import Connector, Listener
 from snabbpy.lib.virtio.constants import Feature, feature_names
+from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
+from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports, port_names
 from snabbpy.lib.virtio.ring import MAX_QUEUE_SIZE
 
-from .channel import Channel, Connector, Listener
-from .device import RX, SUPPORTED_FEATURES, TX, DeviceError, VhostDevice
+from .channel import Channel
+from .control_queue import COUNTERS as CTRL_COUNTERS
+from .device import (
+    MQ_FEATURES,
+    SUPPORTED_FEATURES,
+    DeviceError,
+    RingIndexError,
+    VhostDevice,
+)
+from .handoff_owner import RemoteQueues
+from .handoff_socket import HandoffListener, handoff_path
+from .offloads import offload_offer
+from .queue_pair import QueuePair, pair_counters, ring_stats
+from .vhost_queue import owners
 from .vring import STATS
 
 log = logging.getLogger(__name__)
 
 RING_COUNTERS = tuple(f"rxq_{n}" for n in STATS) + tuple(f"txq_{n}" for n in STATS)
-COUNTERS = ("connects", "disconnects", "requests", "protocol_errors",
-            "rxq_drop_not_ready") + RING_COUNTERS
+#: The counters of a one-queue device.
+ONE_QUEUE = ("connects", "disconnects", "requests", "protocol_errors",
+             "rxq_drop_not_ready") + RING_COUNTERS + ("bad_ring_index",)
+
+#: Pairs lent to other processes (``handoff_owner.py``): workers lost, errors.
+HANDOFF_COUNTERS = ("handoff_lost", "handoff_errors")
+
+
+def counters_for_queues(queues: int) -> tuple[str, ...]:
+    """The counters of a device with ``queues`` pairs."""
+    if queues == 1:
+        return ONE_QUEUE
+    return ONE_QUEUE + CTRL_COUNTERS + HANDOFF_COUNTERS + tuple(n for k in range(1, queues)
+                                             for n in pair_counters(k))
+
+
+COUNTERS = counters_for_queues(MAX_QUEUE_PAIRS)
+
+
+def _served(conf: dict) -> list[int]:
+    n, serve = conf["queues"], conf["serve"]
+    if serve is None:
+        return list(range(n))
+    if any(isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < n for k in serve):
+        raise ConfigError(f"serve: {serve} must list queue pairs 0 to {n - 1} (queues: {n})")
+    if len(set(serve)) != len(serve):
+        raise ConfigError(f"serve: {serve} lists a pair twice")
+    return sorted(serve)
 
 
 def _offer(conf: dict) -> int:
-    offered = SUPPORTED_FEATURES
+    offloads = offload_offer(conf)
+    offered = SUPPORTED_FEATURES | offloads
+    supported = offered | (MQ_FEATURES if conf["queues"] > 1 else 0)
     if conf["features"] is not None:
-        extra = conf["features"] & ~SUPPORTED_FEATURES
+        extra = conf["features"] & ~supported
         if extra:
             raise ConfigError(f"features: cannot offer {', '.join(feature_names(extra))} "
-                              f"(supported: {', '.join(feature_names(SUPPORTED_FEATURES))})")
-        offered = conf["features"]
+                              f"(supported: {', '.join(feature_names(supported))})")
+        offered = conf["features"] | offloads
     if not conf["mrg_rxbuf"]:
         offered &= ~(1 << Feature.NET_MRG_RXBUF)
-    if not conf["packed"]:
+    if not conf["packed"] or conf["queues"] > 1:
+        # the control queue of several pairs runs on split rings only
         offered &= ~(1 << Feature.RING_PACKED)
+    if conf["queues"] > 1:
+        offered |= MQ_FEATURES  # the driver cannot find the other pairs without them
     return offered
 
 
 class VhostUser(App):
     """A virtio-net device whose driver is at the other end of a vhost-user
-    socket. ``input``: packets for the guest; ``output``: packets from it."""
+    socket. ``input``: packets for the guest; ``output``: packets from it
+    (queue pair 0; pair k: ``input<k>``, ``output<k>``)."""
 
-    inputs, outputs = ("input",), ("output",)
+    inputs, outputs = INPUTS, OUTPUTS
+    link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
 
     config = {
         "socket_path": Param(str, doc="Unix socket of the vhost-user connection"),
@@ -64,8 +114,24 @@ class VhostUser(App):
         "qsize": Param(int, default=MAX_QUEUE_SIZE, doc="largest queue size accepted"),
         "reconnect_interval": Param(float, default=0.5,
                                     doc="client mode: seconds between connection attempts"),
+        "queues": Param(queue_pairs, default=1,
+                        doc="queue pairs (above 1: offer MQ and a control queue)"),
+        "checksum_offload": Param(bool, default=False,
+                                  doc="offer VIRTIO_NET_F_CSUM: finish the guest's partial "
+                                      "TCP/UDP checksums"),
+        "tso": Param(bool, default=False,
+                     doc="offer HOST_TSO4/TSO6/ECN: cut the guest's large TCP frames "
+                         "into gso_size segments (needs checksum_offload)"),
+        "serve": Param(list, default=None,
+                       doc="queue pairs moved by this app (default: all); the others "
+                           "by a vhost.VhostQueue each"),
     }
     counters = COUNTERS
+
+    @classmethod
+    def counters_for(cls, conf: dict) -> tuple[str, ...]:
+        """Pair 0's counters, and pair k's only for the ``queues`` configured."""
+        return counters_for_queues(conf.get("queues", 1))
 
     def __init__(self, conf: dict) -> None:
         self.conf = conf
@@ -76,14 +142,66 @@ class VhostUser(App):
             raise ConfigError(f"qsize: {q} is not a power of two up to {MAX_QUEUE_SIZE}")
         if conf["reconnect_interval"] <= 0:
             raise ConfigError("reconnect_interval: must be above 0 seconds")
-        base = ffi.cast("uint64_t *", self.stats.pointer)
-        stats = tuple(ffi.cast("struct dr_stats *", base + self.stats.index[f"{p}_packets"])
-                      for p in ("rxq", "txq"))
+        stats = tuple(s for k in range(conf["queues"]) for s in ring_stats(self.stats, k))
         self.device = VhostDevice(_offer(conf), stats, q)
+        rings = self.device.vrings
+        self.pairs = tuple(QueuePair(k, rings[2 * k], rings[2 * k + 1], self.stats)
+                           for k in _served(conf))
+        self.lent: dict[int, App] = {}
         self.channel: Channel | None = None
         self.last_error = ""
         self.endpoint = self._endpoint(conf)
-        self._in = self._out = ffi.NULL
+        self.remote = self._remote_queues(conf)
+        owners[conf["socket_path"]] = self
+
+    def _remote_queues(self, conf: dict) -> RemoteQueues | None:
+        """The handoff of the pairs this app does not serve, to VhostQueue
+        apps of other processes (None when it serves them all)."""
+        lendable = set(range(conf["queues"])) - {p.index for p in self.pairs}
+        if not lendable:
+            return None
+        path = handoff_path(conf["socket_path"])
+        try:
+            listener = HandoffListener(path)
+        except OSError as e:
+            self.endpoint.close()
+            raise ConfigError(f"socket_path: cannot listen for queue workers at {path!r}: "
+                              f"{e}") from None
+        return RemoteQueues(self.device, self.stats, lendable, listener)
+
+    # -- queue pairs served by VhostQueue apps --------------------------------
+
+    def lend(self, pair: int, borrower: App) -> QueuePair:
+        """Pair ``pair``'s rings for ``borrower`` (a VhostQueue) to move, its
+        counters from now on; ConfigError if this app serves it or another
+        app has it."""
+        n = self.device.queue_pairs
+        if not 0 <= pair < n:
+            raise ConfigError(f"queue: {pair} is not a queue pair of {self.name} (queues: {n})")
+        if any(p.index == pair for p in self.pairs):
+            raise ConfigError(f"queue: {self.name} serves pair {pair} itself (leave it out "
+                              "of its serve list)")
+        if self.lent.get(pair, borrower) is not borrower:
+            raise ConfigError(f"queue: pair {pair} of {self.name} is served by "
+                              f"{self.lent[pair].name} already")
+        if pair in self.remote.remotes:
+            raise ConfigError(f"queue: pair {pair} of {self.name} is served by another "
+                              "process already")
+        self.remote.local.add(pair)
+        rx, tx = self.device.vrings[2 * pair], self.device.vrings[2 * pair + 1]
+        for vring, stats in zip((rx, tx), ring_stats(borrower.stats, 0), strict=True):
+            vring.set_stats(stats)
+        self.lent[pair] = borrower
+        return QueuePair(pair, rx, tx, borrower.stats, named_as=0)
+
+    def give_back(self, pair: int, borrower: App) -> None:
+        """``borrower`` no longer serves ``pair``: it counts here again."""
+        if self.lent.get(pair) is borrower:
+            del self.lent[pair]
+            self.remote.local.discard(pair)
+            rings = self.device.vrings[2 * pair:2 * pair + 2]
+            for vring, stats in zip(rings, ring_stats(self.stats, pair), strict=True):
+                vring.set_stats(stats)
 
     @staticmethod
     def _endpoint(conf: dict) -> Listener | Connector:
@@ -96,33 +214,28 @@ class VhostUser(App):
             raise ConfigError(f"socket_path: cannot listen at {path!r}: {e}") from None
 
     def link(self) -> None:
-        i, o = self.input.get("input"), self.output.get("output")
-        self._in = i.c if i is not None else ffi.NULL
-        self._out = o.c if o is not None else ffi.NULL
+        check_ports((*self.input, *self.output), (p.index for p in self.pairs))
+        for k, pair in enumerate(self.pairs):
+            in_port, out_port = port_names(k)
+            i, o = self.input.get(in_port), self.output.get(out_port)
+            pair.link(i.c if i is not None else ffi.NULL, o.c if o is not None else ffi.NULL)
 
     # -- data path: one C call per queue ------------------------------------
 
     def pull(self) -> None:
-        tx = self.device.vrings[TX]
-        if tx.q.ready:
-            tx.tx_fn(tx.q, self._out if tx.enabled else ffi.NULL, lib.LINK_MAX_PACKETS)
-            if tx.q.interrupt:
-                tx.interrupt()
+        for pair in self.pairs:
+            pair.pull()
 
     def push(self) -> None:
-        if self._in == ffi.NULL:
-            return
-        rx = self.device.vrings[RX]
-        if rx.q.ready and rx.enabled and not rx.q.broken:
-            rx.rx_fn(rx.q, self._in, lib.LINK_MAX_PACKETS)
-            if rx.q.interrupt:
-                rx.interrupt()
-        elif not lib.link_empty(self._in):
-            self.stats.add("rxq_drop_not_ready", lib.link_free_all(self._in))
+        device = self.device
+        for pair in self.pairs:
+            pair.push(device.pair_active(pair.index))
 
     # -- control path: the socket --------------------------------------------
 
     def tick(self) -> None:
+        if self.remote is not None:
+            self.remote.poll()
         if self.channel is None:
             sock = self.endpoint.poll()
             if sock is None:
@@ -140,6 +253,9 @@ class VhostUser(App):
             self._request(msg)
         if self.channel is not None and self.channel.closed:
             self._disconnect("")
+        ctrl = self.device.ctrl
+        if ctrl is not None and ctrl.vring.started:
+            ctrl.serve(self.device.features, self.stats)
 
     def attach(self, sock: socket.socket) -> None:
         """Serves an already connected socket (a test's socketpair, or one
@@ -155,6 +271,16 @@ class VhostUser(App):
         log.info("%s: frontend connected on %s", self.name, self.conf["socket_path"])
 
     def _request(self, msg: Message) -> None:
+        if self.remote is None:
+            self._handle(msg)
+            return
+        self.remote.before(msg)
+        try:
+            self._handle(msg)
+        finally:
+            self.remote.after()
+
+    def _handle(self, msg: Message) -> None:
         self.stats.add("requests")
         log.debug("%s: %s %s fds=%s", self.name, msg.request.name, msg.payload, msg.fds)
         spec = REQUESTS[msg.request]
@@ -162,6 +288,8 @@ class VhostUser(App):
             payload = self.device.handle(msg)
         except DeviceError as e:
             self.stats.add("protocol_errors")
+            if isinstance(e, RingIndexError):
+                self.stats.add("bad_ring_index")
             self.last_error = str(e)
             log.warning("%s: %s", self.name, e)
             if msg.need_reply and spec.reply is None:
@@ -186,6 +314,8 @@ class VhostUser(App):
             log.warning("%s: disconnecting: %s", self.name, why)
         self.channel.close()
         self.channel = None
+        if self.remote is not None:
+            self.remote.reset()
         self.device.reset()
         self.stats.add("disconnects")
 
@@ -202,13 +332,23 @@ class VhostUser(App):
         d = self.device
         lines = [f"{self.state} on {self.conf['socket_path']}; features: "
                  f"{' '.join(feature_names(d.features)) or '-'}; memory: {d.memory or '-'}"]
-        for name, v in (("rx (to guest)", d.rx), ("tx (from guest)", d.tx)):
-            q = v.q
-            state = "running" if v.running else "started" if v.started else "stopped"
-            if q.broken:
-                state = "broken (bad avail idx)"
-            lines.append(f"  {name}: {state}, size {v.num}, avail {q.last_avail}, "
-                         f"used {q.used_idx}")
+        for k, app in sorted(self.lent.items()):
+            lines.append(f"  pair {k}: served by {app.name}")
+        if self.remote is not None:
+            lines += self.remote.describe()
+        for pair in self.pairs:
+            tag = f"pair {pair.index} " if d.queue_pairs > 1 else ""
+            if not d.pair_active(pair.index):
+                tag += "(not in use by the driver) "
+            for name, v in (("rx (to guest)", pair.rx), ("tx (from guest)", pair.tx)):
+                q = v.q
+                lines.append(f"  {tag}{name}: {pair.state(v)}, size {v.num}, "
+                             f"avail {q.last_avail}, used {q.used_idx}, "
+                             f"{v.stats.packets:,} packets")
+        if d.ctrl is not None:
+            lines.append(f"  control queue: {'running' if d.ctrl.vring.started else 'not given'}"
+                         f", pairs in use {d.ctrl.pairs_in_use()} of {d.queue_pairs}"
+                         + (f"; {d.ctrl.last_error}" if d.ctrl.last_error else ""))
         if self.last_error:
             lines.append(f"  last error: {self.last_error}")
         return "\n".join(lines)
@@ -217,5 +357,9 @@ class VhostUser(App):
         if self.channel is not None:
             self.channel.close()
             self.channel = None
+        if self.remote is not None:
+            self.remote.close()  # its workers stop their rings at end of file
         self.device.reset()
         self.endpoint.close()
+        if owners.get(self.conf["socket_path"]) is self:
+            del owners[self.conf["socket_path"]]

@@ -19,6 +19,7 @@ from snabbpy.lib.vhost_user import VringAddr
 from snabbpy.lib.virtio.constants import Feature, has_feature
 
 from .memory import GuestMemory
+from .offloads import offload_flags
 
 #: Counter names of ``struct dr_stats``, in its order.
 STATS = tuple(name for name, _ in ffi.typeof("struct dr_stats").fields)
@@ -51,7 +52,7 @@ def ring_flags(features: int) -> int:
                       (Feature.RING_EVENT_IDX, lib.DR_F_EVENT_IDX)):
         if has_feature(features, bit):
             flags |= flag
-    return flags
+    return flags | offload_flags(features)
 
 
 def _close(fd: int | None) -> None:
@@ -126,6 +127,21 @@ class Vring:
     def _stop_c(self) -> int:
         return (lib.pd_queue_stop if self.packed else lib.dr_queue_stop)(self.q)
 
+    def set_stats(self, stats: object) -> None:
+        """Counts into ``stats`` (a ``struct dr_stats *``) from now on,
+        running or not (a queue pair lent to another app)."""
+        self.stats = self.q.stats = stats
+
+    def resume_at(self, base: int) -> None:
+        """Moves a started ring to ``base``, a ring state another process
+        stopped it at (a split ring's avail index; a packed ring's 32-bit
+        state: slot and wrap counter in each half, both halves equal since
+        the device returns every chain in the call that takes it)."""
+        if self.packed:
+            self.q.last_avail = self.q.used_idx = self.q.flush_pos = base & 0xFFFF
+            self.q.nshadow = 0
+        else:
+            self.q.last_avail = base
     def stop(self) -> int:
         """Stops the ring (GET_VRING_BASE); returns where to resume."""
         if self.started:

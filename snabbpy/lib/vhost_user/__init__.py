@@ -6,7 +6,9 @@ messages out; requests and replies out as bytes.
 - ``Frontend``: the driver side (vguest's vhost-user transport) builds
   requests and matches replies;
 - ``MessageDecoder``: the incremental decoder both use;
-- ``socket_io``: ``send_message`` / ``recv_chunk``, the only I/O, kept apart.
+- ``socket_io``: ``send_message`` / ``recv_chunk``, the message I/O, kept apart;
+- ``sockets``: both socket ends, ``Listener`` (with the stale-socket rule)
+  and ``Connector`` (trying again while the server is not there).
 
 Spec: QEMU ``docs/interop/vhost-user.rst``.
 """

@@ -47,6 +47,7 @@
 #define DR_F_VERSION_1 2   /* VIRTIO_F_VERSION_1: 12-byte header */
 #define DR_F_INDIRECT 4    /* VIRTIO_F_RING_INDIRECT_DESC */
 #define DR_F_EVENT_IDX 8   /* VIRTIO_F_RING_EVENT_IDX: used_event/avail_event */
+/* DR_F_CSUM, DR_F_TSO4, DR_F_TSO6, DR_F_ECN (offloads): see offload.h */
 
 /* dr_queue_start errors (negative return values). */
 #define DR_E_SIZE -1       /* queue size not a power of two in 1..32768 */
@@ -96,6 +97,14 @@ struct dr_stats {
     uint64_t no_buffers;    /* RX: calls that left packets on the link for
                              * lack of guest buffers */
     uint64_t discarded;     /* TX: packets consumed while disabled (no link) */
+    /* TX offloads (offload.h; zero unless negotiated): */
+    uint64_t csum_finished; /* NEEDS_CSUM checksums completed */
+    uint64_t gso_frames;    /* GSO frames cut into segments */
+    uint64_t gso_segments;  /* the segments they made (also in packets) */
+    uint64_t bad_csum;      /* csum_start/csum_offset outside the frame */
+    uint64_t bad_gso_type;  /* gso_type unknown or not negotiated (UDP, ECN) */
+    uint64_t bad_gso_frame; /* not TCP over the IP version gso_type names */
+    uint64_t bad_gso_size;  /* gso_size 0, segments too big or too many */
 };
 
 /* One virtqueue as the device sees it. Fields are set by dr_queue_start;

@@ -1,10 +1,10 @@
 /* Device side of a packed virtqueue over untrusted guest memory: see
- * packed_device.h. It follows device_ring.c in the same translation unit
- * and uses its memory functions (translate_part, guest_read), reasons and
- * counters (enum dr_reason, count_reason), its TX copy (tx_buffer,
- * tx_header_check) and
- * its scatter of a packet into guest buffers (rx_scatter) rather than
- * copies of them. */
+ * packed_device.h. It follows device_ring*.c in the same translation unit
+ * and uses their memory functions (translate_part, guest_read), reasons
+ * and counters (enum dr_reason, count_reason), the TX copy and offloads of
+ * device_ring_tx.c and device_ring_offload.c (tx_buffer, tx_header_check,
+ * tx_segment, tx_finish_csum) and the scatter of a packet into guest
+ * buffers of device_ring_rx.c (rx_scatter) rather than copies of them. */
 
 /* -- ring access ------------------------------------------------------- */
 
@@ -242,10 +242,11 @@ static void pwalk_skip(struct pd_queue *q, struct pwalk *w)
 
 /* -- guest TX: chains -> packets ---------------------------------------- */
 
-static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
+/* Copies the chain being walked into dst (its frame; the header into
+ * hdr), as tx_chain in device_ring_tx.c. */
+static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct tx_dst *dst, uint8_t *hdr)
 {
     struct pk_desc d;
-    uint8_t hdr[12];
     uint32_t got = 0;
     int r;
     while ((r = pwalk_next(q, w, &d)) > 0) {
@@ -255,39 +256,65 @@ static int ptx_buffers(struct pd_queue *q, struct pwalk *w, struct packet *p)
          * no one; in the ring itself it is still bad_direction. */
         if ((d.flags & PK_DESC_F_WRITE) && !w->in_table)
             return DR_BAD_DIRECTION;
-        if ((r = tx_buffer(q->mem, q->hdr_len, p, hdr, &got, d.addr, d.len)))
+        if ((r = tx_buffer(q->mem, q->hdr_len, q->flags, dst, hdr, &got, d.addr, d.len)))
             return r;
     }
     if (r < 0)
         return -r;
-    return tx_header_check(q->hdr_len, hdr, got);
+    return tx_header_check(q->hdr_len, q->flags, hdr, got);
 }
 
 /* Takes the chains available now, up to max packets in all (*sent so
- * far); returns how many chains it took. */
+ * far); returns how many chains it took. Offloads as in dr_tx: a GSO
+ * frame is cut into segments (a chain whose segments do not fit the link
+ * now is left in the ring for the next call), a NEEDS_CSUM frame is
+ * finished in its packet. */
 static uint32_t ptx_round(struct pd_queue *q, struct link *out, int max, int *sent)
 {
     uint32_t taken = 0;
     while (q->ready && *sent < max && q->walked < DR_WALK_BUDGET
            && pd_avail_flags(q, q->last_avail) >= 0) {
+        if (out && link_full(out))
+            break;  /* GSO segments filled it */
         struct packet *p = packet_allocate();
         if (!p) {
             q->stats->no_memory++;
             break;
         }
         struct pwalk w;
+        uint16_t start = q->last_avail;
+        uint8_t hdr[12];
+        struct tx_dst dst = { p->buf + p->headroom, 0, DR_MAX_PACKET };
         pwalk_begin(q, &w);
-        int r = ptx_buffers(q, &w, p);
+        int r = ptx_buffers(q, &w, &dst, hdr);
         if (w.slots == 0) {  /* the driver took its head back: nothing taken */
             packet_free(p);
             break;
+        }
+        if (!r && dst.buf == dr_gso_frame) {
+            packet_free(p);
+            int k = tx_segment(q->flags, q->stats, hdr, dst.buf, dst.len, out);
+            if (k < 0) {
+                q->last_avail = start;  /* left in the ring until the link has room */
+                break;
+            }
+            q->last_avail = w.pos;
+            pd_used_put(q, w.id, 0, w.slots, 0);
+            taken++;
+            *sent += k;
+            pd_batch_done(q);
+            continue;
         }
         if (r)
             pwalk_skip(q, &w);
         q->last_avail = w.pos;
         pd_used_put(q, w.id, 0, w.slots, 0);
         taken++;
-        if (r) {
+        p->length = dst.buf == dr_gso_frame ? 0 : (uint16_t)dst.len;  /* a refused GSO chain */
+        if (!r && (hdr[0] & DR_HDR_NEEDS_CSUM)
+            && tx_finish_csum(q->stats, hdr, dst.buf, dst.len)) {
+            packet_free(p);
+        } else if (r) {
             count_reason(q->stats, r);
             packet_free(p);
         } else if (!out) {

@@ -1,5 +1,5 @@
 /* vguest: the driver side of a packed virtqueue; see packed_driver.h. It
- * follows apps/vguest/virtq.c in the same translation unit and shares its
+ * follows virtq.c in the same translation unit and shares its
  * header preparation (vq_tx_header) and merging (vq_append).
  *
  * Ordering: a descriptor's addr, len and id are written before its flags

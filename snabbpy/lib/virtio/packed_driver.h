@@ -1,5 +1,5 @@
 /* vguest: the DRIVER side of a packed virtqueue (virtio 1.1+ section 2.8),
- * the packed twin of apps/vguest/virtq.h with the same counters (struct
+ * the packed twin of virtq.h with the same counters (struct
  * virtq_stats). Needs packed_ring.h, virtq.h, core/packet.h, core/link.h
  * and core/dma.h before it.
  *

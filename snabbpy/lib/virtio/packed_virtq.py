@@ -1,12 +1,11 @@
 """The driver side of one packed virtqueue, in DMA memory (vguest).
 
-``PackedVirtq`` is the packed twin of ``snabbpy.apps.vguest.virtq.Virtq``,
+``PackedVirtq`` is the packed twin of ``snabbpy.lib.virtio.virtq.Virtq``,
 with the same methods and counters, chosen by the device when
 ``RING_PACKED`` is negotiated. One area of DMA memory holds the ring
 (``size`` descriptors of 16 bytes) and, after it, the driver area and the
 device area (the two 4-byte event suppression structures). The batch work
-is C (``packed_driver.c``), one call per queue per breath; ``ring_calls``
-gives an app the C functions of either kind of ring.
+is C (``packed_driver.c``), one call per queue per breath.
 
 Every buffer is one descriptor (a packed ring implies VERSION_1, so the
 header shares the descriptor with the data); the used descriptors the
@@ -16,7 +15,7 @@ and a bad one is counted and dropped, as on the split ring.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from snabbpy.core import packet
 from snabbpy.core.memory import DMAMemory, dma
@@ -133,23 +132,3 @@ class PackedVirtq:
         """Frees every packet the ring holds. Only once the device is reset."""
         return lib.pvirtq_release_all(self.c)
 
-
-class RingCalls(NamedTuple):
-    """The C batch calls of one kind of driver ring, for an app's hot loop."""
-
-    rx_packets: Any
-    rx_refill: Any
-    tx_reclaim: Any
-    tx_packets: Any
-    notify_needed: Any
-
-
-SPLIT_CALLS = RingCalls(lib.virtq_rx_packets, lib.virtq_rx_refill, lib.virtq_tx_reclaim,
-                        lib.virtq_tx_packets, lib.virtq_notify_needed)
-PACKED_CALLS = RingCalls(lib.pvirtq_rx_packets, lib.pvirtq_rx_refill, lib.pvirtq_tx_reclaim,
-                         lib.pvirtq_tx_packets, lib.pvirtq_notify_needed)
-
-
-def ring_calls(vq: Any) -> RingCalls:
-    """The C calls that drive ``vq``."""
-    return PACKED_CALLS if isinstance(vq, PackedVirtq) else SPLIT_CALLS

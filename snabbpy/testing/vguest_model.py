@@ -94,13 +94,18 @@ class ModelDevice(Transport):
 
     def __init__(self, features: int = DEFAULT_FEATURES, max_size: int = 256,
                  mac: bytes = b"\x52\x54\x00\x12\x34\x56", legacy: bool = False,
-                 refuse_features_ok: bool = False) -> None:
+                 refuse_features_ok: bool = False, max_pairs: int = 1,
+                 answer=None) -> None:
         self.offered, self.max_size, self.mac = features, max_size, mac
         self.legacy, self.refuse_features_ok = legacy, refuse_features_ok
+        # max_pairs > 1: queue pairs and a control queue, index 2 * max_pairs,
+        # whose commands go to answer(command bytes) -> (ack, used len, head
+        # offset) or None (no answer); ``commands`` keeps what arrived.
+        self.max_pairs, self.answer, self.commands = max_pairs, answer, []
         self.ring_align = 4096
         self.status = self.driver_features = 0
-        self.queues = [ModelQueue(max_size), ModelQueue(max_size)]
-        self.notified = [0, 0]
+        self.queues = self._new_queues()
+        self.notified = [0] * len(self.queues)
         self.link_status = 1
         self.closed = False
         self.resets = 0
@@ -110,7 +115,11 @@ class ModelDevice(Transport):
     def reset(self) -> None:
         self.status = 0
         self.resets += 1
-        self.queues = [ModelQueue(self.max_size), ModelQueue(self.max_size)]
+        self.queues = self._new_queues()
+
+    def _new_queues(self) -> list[ModelQueue]:
+        n = 2 * self.max_pairs + (self.max_pairs > 1)
+        return [ModelQueue(self.max_size) for _ in range(n)]
 
     def get_status(self) -> int:
         return self.status
@@ -128,7 +137,7 @@ class ModelDevice(Transport):
         self.driver_features = features
 
     def max_queue_size(self, queue: int) -> int:
-        return self.max_size if queue < 2 else 0
+        return self.max_size if queue < len(self.queues) else 0
 
     def set_queue_size(self, queue: int, size: int) -> None:
         self.queues[queue].size = size
@@ -145,9 +154,25 @@ class ModelDevice(Transport):
 
     def notify(self, queue: int) -> None:
         self.notified[queue] += 1
+        if self.max_pairs > 1 and queue == 2 * self.max_pairs:
+            self._control()
+
+    def _control(self) -> None:
+        ctrl = self.queues[-1]
+        while ctrl.pending():
+            head, chain = ctrl.pop()
+            command = b"".join(mem(a, n)[:] for a, n, f in chain if not f & DescFlag.WRITE)
+            self.commands.append(command)
+            answer = self.answer(command) if self.answer else (0, 1, 0)
+            if answer is None:
+                continue
+            ack, used_len, head_offset = answer
+            addr = next(a for a, n, f in chain if f & DescFlag.WRITE)
+            mem(addr, 1)[:] = bytes((ack,))
+            ctrl.push_used(head + head_offset, used_len)
 
     def read_config(self, offset: int, length: int) -> bytes:
-        space = self.mac + struct.pack("<HH", self.link_status, 1)
+        space = self.mac + struct.pack("<HHH", self.link_status, self.max_pairs, 0)
         return space[offset:offset + length]
 
     def close(self) -> None:

@@ -2,10 +2,9 @@
 
 With no device named, a vhost-user backend that loops every packet back is
 started in another process (snabbpy's VhostUser under ``snabbpy run``) and
-VGuest connects to it.
-With ``--vhost-user PATH`` or ``--pci ADDR`` the device given must loop
-packets back itself. N packets go out, N must come back, intact; the exit
-status is 0 only if every packet is accounted for.
+VGuest connects to it. With ``--vhost-user PATH`` the backend given must
+loop packets back itself. N packets go out, N must come back, intact; the
+exit status is 0 only if every packet is accounted for.
 """
 
 from __future__ import annotations
@@ -19,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from snabbpy.apps.vguest.selftest import graph
 from snabbpy.apps.vguest.transport import TransportError
-from snabbpy.core import config, packet
-from snabbpy.core.app import App, Param
+from snabbpy.core import packet
 from snabbpy.core.config import ConfigError
-from snabbpy.core.engine import Engine
+from snabbpy.core.spawn import snabbpy_command
 
 TIMEOUT = 60.0
 #: Packets out at a time: half of the default receive ring.
@@ -34,7 +33,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     """Options from ``argv``, defaults from SNABBPY_VGUEST_* variables."""
     env = os.environ.get
     p = argparse.ArgumentParser(prog="snabbpy selftest apps.vguest")
-    p.add_argument("--pci", default=env("SNABBPY_VGUEST_PCI"), help="virtio-net PCI address")
     p.add_argument("--vhost-user", default=env("SNABBPY_VGUEST_SOCKET"),
                    help="vhost-user socket of a backend that loops packets back")
     p.add_argument("--packets", type=int, default=int(env("SNABBPY_VGUEST_PACKETS", "10000")))
@@ -43,65 +41,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args = p.parse_args(argv)
     except SystemExit as e:
         raise ConfigError(f"selftest apps.vguest: bad arguments {argv}") from e
-    if args.pci and args.vhost_user:
-        raise ConfigError("selftest apps.vguest: give --pci or --vhost-user, not both")
     if not 14 <= args.size <= packet.PAYLOAD_SIZE or args.packets < 1:
         raise ConfigError("selftest apps.vguest: --size must be 14..10240, --packets >= 1")
     return args
-
-
-class CountedSource(App):
-    """Sends ``count`` numbered packets of ``size`` bytes, then nothing.
-
-    With ``window`` and a ``sink`` (a CheckingSink, set after configure) at
-    most ``window`` packets are out at a time: a peer that loops packets
-    back without flow control (testpmd io) then never finds our receive
-    ring full and never drops."""
-
-    inputs, outputs = (), ("output",)
-
-    config = {"count": Param(int), "size": Param(int), "window": Param(int, default=0)}
-
-    def __init__(self, conf: dict) -> None:
-        self.left, self.size, self.seq = conf["count"], conf["size"], 0
-        self.window = conf["window"]
-        self.sink: CheckingSink | None = None
-
-    def pull(self) -> None:
-        out = self.output["output"]
-        n = min(self.left, out.nwritable())
-        if self.window and self.sink is not None:
-            n = min(n, self.window - (self.seq - self.sink.received))
-        for _ in range(n):
-            out.transmit(packet.from_bytes(frame(self.seq, self.size)))
-            self.seq += 1
-        self.left -= n
-
-
-class CheckingSink(App):
-    """Frees what arrives; counts packets that are not what was sent."""
-
-    inputs, outputs = ("input",), ()
-
-    def __init__(self, conf: dict) -> None:
-        self.received = self.corrupt = 0
-
-    def push(self) -> None:
-        link = self.input["input"]
-        while not link.empty():
-            p = link.receive()
-            data = packet.to_bytes(p)
-            seq = int.from_bytes(data[14:18], "big") if len(data) >= 18 else -1
-            self.corrupt += data != frame(seq, len(data))
-            self.received += 1
-            packet.free(p)
-
-
-def frame(seq: int, size: int) -> bytes:
-    """Packet ``seq``: broadcast Ethernet, local ethertype, numbered payload."""
-    ethernet = b"\xff" * 6 + b"\x02\x00\x00\x00\x00\x01" + b"\x88\xb5"
-    head = ethernet + (seq % 2**32).to_bytes(4, "big")
-    return (head + bytes((seq + i) % 251 for i in range(max(0, size - 18))))[:size]
 
 
 def start_vhost_user(workdir: Path, sock: str, is_server: bool = True) -> subprocess.Popen:
@@ -113,11 +55,9 @@ def start_vhost_user(workdir: Path, sock: str, is_server: bool = True) -> subpro
         f"  vhost: {{class: vhost.VhostUser, config: {{socket_path: {sock!r}, "
         f"is_server: {str(is_server).lower()}}}}}\n"
         "links:\n  - vhost.output -> vhost.input\n")
-    run = "import sys; from snabbpy.cli import main; sys.exit(main())"
     with open(workdir / "vhost.log", "wb") as log:
-        return subprocess.Popen([sys.executable, "-c", run, "run", str(yaml),
-                                 "--report-interval", "0"], cwd=workdir, stdout=log,
-                                stderr=subprocess.STDOUT)
+        return subprocess.Popen(snabbpy_command("run", str(yaml), "--report-interval", "0"),
+                                cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
 
 
 def stop_vhost_user(proc: subprocess.Popen) -> int:
@@ -132,16 +72,8 @@ def stop_vhost_user(proc: subprocess.Popen) -> int:
 
 def run(nic_conf: dict, packets: int, size: int) -> dict[str, int]:
     """Source -> VGuest -> (device loops) -> VGuest -> Sink; returns counts."""
-    c = config.new()
-    config.app(c, "source", CountedSource, {"count": packets, "size": size, "window": WINDOW})
-    config.app(c, "nic", "vguest.VGuest", nic_conf)
-    config.app(c, "sink", CheckingSink)
-    config.link(c, "source.output -> nic.input")
-    config.link(c, "nic.output -> sink.input")
-    engine = Engine()
-    engine.configure(c)
+    engine = graph.start(nic_conf, packets, size, WINDOW)
     sink, nic = engine.apps["sink"], engine.apps["nic"]
-    engine.apps["source"].sink = sink
     deadline = time.monotonic() + TIMEOUT
     while sink.received < packets and time.monotonic() < deadline:
         engine.breathe()
@@ -156,17 +88,11 @@ def run(nic_conf: dict, packets: int, size: int) -> dict[str, int]:
 
 def main(argv: list[str]) -> int:
     """Runs the selftest; 0 if every packet came back intact."""
-    if os.environ.get("SNABBPY_VGUEST_PCI") or any(a.split("=")[0] == "--pci" for a in argv):
-        from snabbpy.apps.vguest.pci_selftest import main as pci_main  # host sends, we count
-
-        return pci_main(argv)
     args = parse(argv)
     before = packet.in_use()
     backend, workdir = None, None
     try:
-        if args.pci:
-            nic = {"pciaddr": args.pci}
-        elif args.vhost_user:
+        if args.vhost_user:
             nic = {"vhost_user": args.vhost_user}
         else:
             workdir = Path(tempfile.mkdtemp(prefix="vguest-selftest-"))
@@ -184,8 +110,7 @@ def main(argv: list[str]) -> int:
             print((workdir / "vhost.log").read_text()[-3000:], file=sys.stderr)
         if workdir is not None:
             shutil.rmtree(workdir, ignore_errors=True)
-    bad = {k: v for k, v in counts.items() if k.split("_", 1)[-1].startswith(("bad", "over"))
-           and v}
+    bad = graph.bad_entries(counts, ("bad", "over"))
     leaked = packet.in_use() - before
     ok = (counts["sent"] == counts["received"] == args.packets and not counts["corrupt"]
           and not bad and leaked == 0)

@@ -173,11 +173,16 @@ class FakeQueue:
             self.used_seen = (self.used_seen + 1) & 0xFFFF
         return out
 
-    def post_tx(self, frame: bytes, hdr_len: int = 12, split_header: bool = False) -> int:
-        """Makes one packet available to transmit: a zero header then
-        ``frame``, in one buffer or (``split_header``) two."""
+    def post_tx(self, frame: bytes, hdr_len: int = 12, split_header: bool = False,
+                header: bytes | None = None) -> int:
+        """Makes one packet available to transmit: a header (zero, or
+        ``header`` of ``hdr_len`` bytes) then ``frame``, in one buffer or
+        (``split_header``) two."""
+        header = bytes(hdr_len) if header is None else header
+        if len(header) != hdr_len:
+            raise ValueError(f"header of {len(header)} bytes, not {hdr_len}")
         buf = self.mem.alloc(hdr_len + len(frame))
-        self.mem.write(buf, bytes(hdr_len) + frame)
+        self.mem.write(buf, header + frame)
         if split_header:
             return self.add_chain([(buf, hdr_len, 0), (buf + hdr_len, len(frame), 0)])
         return self.add_chain([(buf, hdr_len + len(frame), 0)])

@@ -8,7 +8,7 @@ comes back intact. Prints one line of JSON; exits 0 when every frame came
 back. Used by tests/test_vhost_linux_vm.py::
 
     snabbpy vm run --host-run ECHO.yaml --net vhost-user:SOCK -- \\
-        python3 -m snabbpy.apps.vhost.linux_guest 0000:00:05.0
+        python3 -m snabbpy.vm.guest.linux_guest 0000:00:05.0
 """
 
 from __future__ import annotations

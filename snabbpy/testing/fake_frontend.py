@@ -2,7 +2,8 @@
 
 ``FakeFrontend`` speaks the protocol with the sans-I/O ``Frontend`` codec
 over a socket to a VhostUser app, and shares ``FakeMemory`` (memfd backed)
-holding two ``FakeQueue`` rings (0: guest RX, 1: guest TX). Because the
+holding ``FakeQueue`` rings (0: guest RX, 1: guest TX; ``rings`` more for a
+multiqueue device: 2k and 2k+1 for pair k, then the control queue). Because the
 app runs in the same thread, waiting for a reply calls ``pump`` (the app's
 ``tick``) until the reply is there.
 """
@@ -26,8 +27,7 @@ from snabbpy.lib.vhost_user import (
 )
 from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
 from snabbpy.lib.virtio.constants import Feature, feature_mask
-
-from .fake_guest import USER_OFFSET, FakeMemory, FakeQueue
+from snabbpy.testing.fake_guest import USER_OFFSET, FakeMemory, FakeQueue
 
 R = Request
 WANTED = feature_mask(Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
@@ -38,11 +38,11 @@ class FakeFrontend:
     """The driver end of one vhost-user connection, driven step by step."""
 
     def __init__(self, sock: socket.socket, pump: Callable[[], None], qsize: int = 256,
-                 memory_size: int = 4 << 20) -> None:
+                 memory_size: int = 4 << 20, rings: int = 2) -> None:
         self.sock, self.pump = sock, pump
         self.codec = Frontend()
         self.mem = FakeMemory([(0x100000, memory_size)], shared=True)
-        self.rings = [FakeQueue(self.mem, qsize), FakeQueue(self.mem, qsize)]
+        self.rings = [FakeQueue(self.mem, qsize) for _ in range(rings)]
         self.calls = [os.eventfd(0, os.EFD_NONBLOCK) for _ in self.rings]
         self.features = 0
 

@@ -1,0 +1,101 @@
+/* Device side of a split virtqueue (see device_ring.h): the memory table,
+ * translating guest addresses to ours with every byte bounds-checked.
+ * Compiled first of the device_ring parts (see C_PARTS in __init__.py). */
+
+/* -- memory table ------------------------------------------------------ */
+
+void dr_memory_clear(struct dr_memory *m)
+{
+    memset(m, 0, sizeof *m);
+}
+
+/* Compares last bytes, not ends: a region may end at 2^64 exactly, where
+ * its end would wrap to 0. Sizes are not 0. */
+static int overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+    return a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+int dr_memory_add(struct dr_memory *m, uint64_t guest_phys, uint64_t user_addr,
+                  uint64_t size, uint64_t host_addr)
+{
+    if (m->nregions >= DR_MAX_REGIONS)
+        return DR_E_FULL;
+    if (size == 0 || guest_phys + size - 1 < guest_phys
+        || user_addr + size - 1 < user_addr || host_addr + size - 1 < host_addr)
+        return DR_E_REGION;
+    /* Overlapping regions would make a translation ambiguous. */
+    for (uint32_t i = 0; i < m->nregions; i++) {
+        struct dr_region *r = &m->regions[i];
+        if (overlaps(guest_phys, size, r->guest_phys, r->size)
+            || overlaps(user_addr, size, r->user_addr, r->size))
+            return DR_E_REGION;
+    }
+    struct dr_region *r = &m->regions[m->nregions++];
+    r->guest_phys = guest_phys;
+    r->user_addr = user_addr;
+    r->size = size;
+    r->host_addr = host_addr;
+    return 0;
+}
+
+/* The region holding guest physical address a, or NULL. */
+static struct dr_region *region_of(struct dr_memory *m, uint64_t a)
+{
+    struct dr_region *r = &m->regions[m->last];
+    if (m->last < m->nregions && a - r->guest_phys < r->size)
+        return r;
+    for (uint32_t i = 0; i < m->nregions; i++) {
+        r = &m->regions[i];
+        if (a - r->guest_phys < r->size) {
+            m->last = i;
+            return r;
+        }
+    }
+    return NULL;
+}
+
+/* Host address of a and, in *room, the bytes from a to the end of its
+ * region (capped at len): the part of [a, a+len) that is contiguous here. */
+static uint8_t *translate_part(struct dr_memory *m, uint64_t a, uint64_t len, uint64_t *room)
+{
+    struct dr_region *r = region_of(m, a);
+    if (!r)
+        return NULL;
+    uint64_t off = a - r->guest_phys, left = r->size - off;
+    *room = len < left ? len : left;
+    return (uint8_t *)(uintptr_t)(r->host_addr + off);
+}
+
+uint8_t *dr_translate(struct dr_memory *m, uint64_t guest_phys, uint64_t len)
+{
+    uint64_t room;
+    uint8_t *h = translate_part(m, guest_phys, len, &room);
+    return h && room == len ? h : NULL;
+}
+
+uint8_t *dr_translate_user(struct dr_memory *m, uint64_t user_addr, uint64_t len)
+{
+    for (uint32_t i = 0; i < m->nregions; i++) {
+        struct dr_region *r = &m->regions[i];
+        uint64_t off = user_addr - r->user_addr;
+        if (off < r->size && len <= r->size - off)
+            return (uint8_t *)(uintptr_t)(r->host_addr + off);
+    }
+    return NULL;
+}
+
+/* Copies len guest bytes at a into dst, across adjacent regions; 0 or -1. */
+static int guest_read(struct dr_memory *m, uint64_t a, void *dst, uint64_t len)
+{
+    uint8_t *d = dst;
+    while (len) {
+        uint64_t room;
+        uint8_t *h = translate_part(m, a, len, &room);
+        if (!h)
+            return -1;
+        memcpy(d, h, room);
+        d += room; a += room; len -= room;
+    }
+    return 0;
+}

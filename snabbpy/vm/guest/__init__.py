@@ -1,0 +1,1 @@
+"""Programs run inside a VM-lab guest (see docs/vm-lab.md)."""
