@@ -7,6 +7,11 @@ backend (testpmd net_vhost) doing the same work, in the same run.
   to guest:   Source -> VhostUser -> testpmd virtio_user rxonly
               testpmd net_vhost txonly -> testpmd virtio_user rxonly
 
+each on split rings and on packed rings (``--rings``: virtio_user with
+``packed_vq=1``; VhostUser and net_vhost both offer packed rings, VhostUser
+with one queue pair only), so the table has DPDK's own packed figures
+beside ours.
+
 With ``--queues N`` (N > 1) the same cases also run with N queue pairs on
 both sides (VhostUser ``queues: N``, one Sink or Source per pair; testpmd
 ``queues=N``, its one forwarding lcore polling every queue), interleaved
@@ -30,7 +35,7 @@ least disturbed.
 Needs dpdk-testpmd (scripts/install-dpdk.sh).
 
     python scripts/bench-vhost.py --sizes 64,1500 --seconds 3 --runs 3 [--nap] [--queues 2]
-        [--workers]
+        [--workers] [--rings split,packed]
 """
 
 from __future__ import annotations
@@ -93,8 +98,9 @@ def snabbpy_from_guest(sock: str, size: int, a: argparse.Namespace, queues: int 
         config.link(c, f"vhost.output{k or ''} -> sink{k}.input")
     with engine_on(c, a.backend_cpu, not a.nap) as engine:
         read = _pairs_total(engine.apps["vhost"].stats, "txq", queues)
-        with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
-                                 extra_args=txpkts_args(size), queues=queues) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="txonly",
+                                 fwd_cpu=a.frontend_cpu, extra_args=txpkts_args(size),
+                                 queues=queues) as fe:
             fe.start_forwarding()
             return rate(read, a.seconds)
 
@@ -108,8 +114,8 @@ def snabbpy_to_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 
         config.link(c, f"source{k}.output -> vhost.input{k or ''}")
     with engine_on(c, a.backend_cpu, not a.nap) as engine:
         read = _pairs_total(engine.apps["vhost"].stats, "rxq", queues)
-        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu,
-                                 queues=queues) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="rxonly",
+                                 fwd_cpu=a.frontend_cpu, queues=queues) as fe:
             fe.start_forwarding()
             return rate(read, a.seconds)
 
@@ -154,7 +160,8 @@ def snabbpy_workers(sock: str, size: int, a: argparse.Namespace, queues: int,
     try:
         wait_for(lambda: Path(sock).exists(), "the vhost-user socket")
         extra = {} if to_guest else {"extra_args": txpkts_args(size)}
-        with TestPmd.virtio_user(sock, forward_mode="rxonly" if to_guest else "txonly",
+        with TestPmd.virtio_user(sock, packed=a.packed,
+                                 forward_mode="rxonly" if to_guest else "txonly",
                                  fwd_cpu=a.frontend_cpu, queues=queues, **extra) as fe:
             fe.start_forwarding()
             return rate(lambda: sum(live_counters(n).get(f"{ring}_packets", 0) for n in apps),
@@ -178,8 +185,9 @@ def dpdk_from_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 1
     """testpmd txonly -> testpmd net_vhost rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="rxonly", fwd_cpu=a.backend_cpu,
                                queues=queues) as be:
-        with TestPmd.virtio_user(sock, forward_mode="txonly", fwd_cpu=a.frontend_cpu,
-                                 extra_args=txpkts_args(size), queues=queues) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="txonly",
+                                 fwd_cpu=a.frontend_cpu, extra_args=txpkts_args(size),
+                                 queues=queues) as fe:
             be.wait_link_up()
             be.start_forwarding()
             fe.start_forwarding()
@@ -190,8 +198,8 @@ def dpdk_to_guest(sock: str, size: int, a: argparse.Namespace, queues: int = 1) 
     """testpmd net_vhost txonly -> testpmd rxonly: the reference."""
     with TestPmd.vhost_backend(sock, forward_mode="txonly", fwd_cpu=a.backend_cpu,
                                extra_args=txpkts_args(size), queues=queues) as be:
-        with TestPmd.virtio_user(sock, forward_mode="rxonly", fwd_cpu=a.frontend_cpu,
-                                 queues=queues) as fe:
+        with TestPmd.virtio_user(sock, packed=a.packed, forward_mode="rxonly",
+                                 fwd_cpu=a.frontend_cpu, queues=queues) as fe:
             be.wait_link_up()
             fe.start_forwarding()
             be.start_forwarding()
@@ -252,6 +260,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="runs per case")
     p.add_argument("--frontend-cpu", type=int, default=0)
     p.add_argument("--backend-cpu", type=int, default=1)
+    p.add_argument("--rings", default="split,packed", help="split, packed or both")
     p.add_argument("--nap", action="store_true",
                    help="let the engine nap when idle (the default for 'snabbpy run')")
     p.add_argument("--queues", type=int, default=1,
@@ -265,29 +274,31 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in a.sizes.split(",")):
         for name, ours, theirs, workers in CASES:
-            r = compare(ours, theirs, workers, size, a)
-            rows.append((name, size, r))
-            print(f"  {name} {size}: snabbpy {[round(x, 2) for x in r['mine']]}, "
-                  f"DPDK {[round(x, 2) for x in r['ref']]}", file=sys.stderr)
-    print(f"{'direction':<11} {'size':>5}  {'VhostUser Mpps':<22} {'net_vhost Mpps':<22} "
+            for ring in a.rings.split(","):
+                a.packed = ring == "packed"
+                r = compare(ours, theirs, workers, size, a)
+                rows.append((name, f"{size} {ring}", r))
+                print(f"  {name} {size} {ring}: snabbpy {[round(x, 2) for x in r['mine']]}, "
+                      f"DPDK {[round(x, 2) for x in r['ref']]}", file=sys.stderr)
+    print(f"{'direction':<11} {'size ring':>12}  {'VhostUser Mpps':<22} {'net_vhost Mpps':<22} "
           "best/best  median ratio")
     for name, size, r in rows:
-        print(f"{name:<11} {size:>5}  {spread(r['mine']):<22} {spread(r['ref']):<22} "
+        print(f"{name:<11} {size:>12}  {spread(r['mine']):<22} {spread(r['ref']):<22} "
               f"{max(r['mine']) / max(r['ref']):9.2f}  {r['ratio']:12.2f}")
     if a.queues > 1:
         q = a.queues
-        print(f"\n{'direction':<11} {'size':>5}  {f'VhostUser {q}q Mpps':<22} "
+        print(f"\n{'direction':<11} {'size ring':>12}  {f'VhostUser {q}q Mpps':<22} "
               f"{f'net_vhost {q}q Mpps':<22} median ratio  VhostUser {q}q/1q")
         for name, size, r in rows:
-            print(f"{name:<11} {size:>5}  {spread(r['mine_q']):<22} {spread(r['ref_q']):<22} "
+            print(f"{name:<11} {size:>12}  {spread(r['mine_q']):<22} {spread(r['ref_q']):<22} "
                   f"{r['ratio_q']:12.2f}  {r['scale']:16.2f}")
     if a.queues > 1 and a.workers:
         q = a.queues
-        print(f"\n{'direction':<11} {'size':>5}  {f'{q} queues on {q} workers Mpps':<28} "
+        print(f"\n{'direction':<11} {'size ring':>12}  {f'{q} queues on {q} workers Mpps':<28} "
               f"{'VhostUser 1q Mpps':<22} {f'net_vhost {q}q':<14} workers/1q  "
               f"workers/net_vhost {q}q")
         for name, size, r in rows:
-            print(f"{name:<11} {size:>5}  {spread(r['mine_w']):<28} {spread(r['mine']):<22} "
+            print(f"{name:<11} {size:>12}  {spread(r['mine_w']):<28} {spread(r['mine']):<22} "
                   f"{max(r['ref_q']):14.2f} {r['scale_w']:10.2f}  {r['ratio_w']:20.2f}")
 
 

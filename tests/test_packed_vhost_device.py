@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from snabbpy.apps.vguest.device import wanted_features
 from snabbpy.apps.vhost import VhostUser
 from snabbpy.apps.vhost.device import SUPPORTED_FEATURES, DeviceError, VhostDevice
 from snabbpy.core import config
@@ -31,6 +32,17 @@ def test_packed_is_offered_unless_configured_off(tmp_path):
     assert on.device.offered & PACKED and not off.device.offered & PACKED
     on.stop()
     off.stop()
+
+
+def test_packed_rings_come_with_one_queue_pair_only(tmp_path):
+    """The control queue of several pairs runs on split rings: neither end
+    proposes packed rings then."""
+    mq = VhostUser(config.validate("v", VhostUser, {"socket_path": str(tmp_path / "a"),
+                                                    "queues": 2}))
+    assert not mq.device.offered & PACKED
+    mq.stop()
+    assert wanted_features(True, False, False, packed=True) & PACKED
+    assert not wanted_features(True, False, False, multiqueue=True, packed=True) & PACKED
 
 
 def test_a_packed_ring_base_carries_both_wrap_counters():
