@@ -78,6 +78,32 @@ static int tx_chain(struct dr_queue *q, uint16_t head, struct tx_dst *dst, uint8
     return tx_header_check(q->hdr_len, q->flags, hdr, got);
 }
 
+/* Delivers p, the packet a TX chain was copied into (r: the copy's reason,
+ * DR_OK if good): its checksum finished if the header asks, then onto out;
+ * else counted and freed. Returns 1 when it went onto out. The packed
+ * ring's TX uses it too. */
+static int tx_deliver(struct dr_stats *s, int r, const uint8_t *hdr, const struct tx_dst *dst,
+                      struct packet *p, struct link *out)
+{
+    p->length = dst->buf == dr_gso_frame ? 0 : (uint16_t)dst->len;  /* a refused GSO chain */
+    if (!r && (hdr[0] & DR_HDR_NEEDS_CSUM) && tx_finish_csum(s, hdr, dst->buf, dst->len)) {
+        packet_free(p);
+        return 0;
+    }
+    if (r)
+        count_reason(s, r);
+    else if (!out)
+        s->discarded++;
+    if (r || !out) {
+        packet_free(p);
+        return 0;
+    }
+    s->packets++;
+    s->bytes += p->length;
+    link_transmit(out, p);
+    return 1;
+}
+
 int dr_tx(struct dr_queue *q, struct link *out, int max)
 {
     uint16_t idx = q->last_avail, old = q->used_idx;
@@ -112,21 +138,7 @@ int dr_tx(struct dr_queue *q, struct link *out, int max)
         }
         q->last_avail++;
         used_put(q, head, 0);
-        p->length = dst.buf == dr_gso_frame ? 0 : (uint16_t)dst.len;  /* a refused GSO chain */
-        if (!r && (hdr[0] & DR_HDR_NEEDS_CSUM) && tx_finish_csum(q->stats, hdr, dst.buf, dst.len)) {
-            packet_free(p);
-        } else if (r) {
-            count_reason(q->stats, r);
-            packet_free(p);
-        } else if (!out) {
-            q->stats->discarded++;
-            packet_free(p);
-        } else {
-            q->stats->packets++;
-            q->stats->bytes += p->length;
-            link_transmit(out, p);
-            sent++;
-        }
+        sent += tx_deliver(q->stats, r, hdr, &dst, p, out);
     }
     used_publish(q, old);
     return sent;

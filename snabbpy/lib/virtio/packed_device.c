@@ -3,7 +3,7 @@
  * and uses their memory functions (translate_part, guest_read), reasons
  * and counters (enum dr_reason, count_reason), the TX copy and offloads of
  * device_ring_tx.c and device_ring_offload.c (tx_buffer, tx_header_check,
- * tx_segment, tx_finish_csum) and the scatter of a packet into guest
+ * tx_segment, tx_deliver) and the scatter of a packet into guest
  * buffers of device_ring_rx.c (rx_scatter) rather than copies of them. */
 
 /* -- ring access ------------------------------------------------------- */
@@ -291,41 +291,21 @@ static uint32_t ptx_round(struct pd_queue *q, struct link *out, int max, int *se
             packet_free(p);
             break;
         }
-        if (!r && dst.buf == dr_gso_frame) {
+        int gso = !r && dst.buf == dr_gso_frame, k = 0;
+        if (gso) {
             packet_free(p);
-            int k = tx_segment(q->flags, q->stats, hdr, dst.buf, dst.len, out);
+            k = tx_segment(q->flags, q->stats, hdr, dst.buf, dst.len, out);
             if (k < 0) {
                 q->last_avail = start;  /* left in the ring until the link has room */
                 break;
             }
-            q->last_avail = w.pos;
-            pd_used_put(q, w.id, 0, w.slots, 0);
-            taken++;
-            *sent += k;
-            pd_batch_done(q);
-            continue;
-        }
-        if (r)
+        } else if (r) {
             pwalk_skip(q, &w);
+        }
         q->last_avail = w.pos;
         pd_used_put(q, w.id, 0, w.slots, 0);
         taken++;
-        p->length = dst.buf == dr_gso_frame ? 0 : (uint16_t)dst.len;  /* a refused GSO chain */
-        if (!r && (hdr[0] & DR_HDR_NEEDS_CSUM)
-            && tx_finish_csum(q->stats, hdr, dst.buf, dst.len)) {
-            packet_free(p);
-        } else if (r) {
-            count_reason(q->stats, r);
-            packet_free(p);
-        } else if (!out) {
-            q->stats->discarded++;
-            packet_free(p);
-        } else {
-            q->stats->packets++;
-            q->stats->bytes += p->length;
-            link_transmit(out, p);
-            (*sent)++;
-        }
+        *sent += gso ? k : tx_deliver(q->stats, r, hdr, &dst, p, out);
         pd_batch_done(q);
     }
     return taken;
