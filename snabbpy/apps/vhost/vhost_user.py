@@ -85,8 +85,7 @@ def _offer(conf: dict) -> int:
         offered = conf["features"] | offloads
     if not conf["mrg_rxbuf"]:
         offered &= ~(1 << Feature.NET_MRG_RXBUF)
-    if not conf["packed"] or conf["queues"] > 1:
-        # the control queue of several pairs runs on split rings only
+    if not conf["packed"]:
         offered &= ~(1 << Feature.RING_PACKED)
     if conf["queues"] > 1:
         offered |= MQ_FEATURES  # the driver cannot find the other pairs without them
