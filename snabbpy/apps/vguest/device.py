@@ -51,10 +51,7 @@ def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool,
     bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
     bits += [Feature.NET_MQ, Feature.NET_CTRL_VQ] * multiqueue
     bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
-    # The control queue (multiqueue) is a split ring on both ends, so packed
-    # rings are asked for with one queue pair only.
-    bits += [Feature.RING_EVENT_IDX] * event_idx
-    bits += [Feature.RING_PACKED] * (packed and not multiqueue)
+    bits += [Feature.RING_EVENT_IDX] * event_idx + [Feature.RING_PACKED] * packed
     return feature_mask(*bits)
 
 
@@ -102,7 +99,7 @@ class VirtioNetDevice:
             self.rx, self.tx = self.pairs[0]
             if pairs > 1 and not self.transport.sets_queue_pairs:
                 self.ctrl = DriverControlQueue(self.transport, control_queue_index(
-                    self._max_pairs(), True), self.memory)
+                    self._max_pairs(), True), self.memory, self.has(Feature.RING_PACKED))
             for rx, _ in self.pairs:
                 rx.refill()
             self._set_status(DeviceStatus.DRIVER_OK)
