@@ -343,7 +343,7 @@ class VhostUser(App):
                 q = v.q
                 lines.append(f"  {tag}{name}: {pair.state(v)}, size {v.num}, "
                              f"avail {q.last_avail}, used {q.used_idx}, "
-                             f"{v.stats.packets:,} packets")
+                             f"{v.stats.packets:,} packets" + ", packed ring" * v.packed)
         if d.ctrl is not None:
             lines.append(f"  control queue: {'running' if d.ctrl.vring.started else 'not given'}"
                          f", pairs in use {d.ctrl.pairs_in_use()} of {d.queue_pairs}"
