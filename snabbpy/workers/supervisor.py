@@ -84,6 +84,8 @@ class Supervisor:
         self.cpus = sorted(os.sched_getaffinity(0))
         #: the last counters of the rings removed, by link spec
         self.retired: dict[str, dict[str, int]] = {}
+        #: the workers stopped by a configure (their accounts still count)
+        self.left: list[Handle] = []
 
     # -- configuration ----------------------------------------------------
 
@@ -98,7 +100,7 @@ class Supervisor:
         doc = placement.to_doc(c)
         for name in [n for n in self.handles if n not in new.parts]:
             self._stop_worker(self.handles[name])
-            self.handles.pop(name)
+            self.left.append(self.handles.pop(name))
         for name in new.workers:
             if name in self.handles:
                 self._order(self.handles[name], {"op": "configure", "doc": doc}, "configured")
@@ -268,6 +270,7 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: kill it
                 handle.process.kill()
                 handle.status = handle.process.wait()
+        self._read(handle, until_closed=True)  # a failed worker's accounts come last
         registry.remove_process_dir(handle.process.pid)  # a killed worker leaves its own
         handle.process.channel.close()
 
@@ -288,6 +291,18 @@ class Supervisor:
         (0 everywhere when nothing leaked)."""
         return {n: h.stopped["packets"]["allocated"] - h.stopped["packets"]["freed"]
                 for n, h in self.handles.items() if h.stopped}
+
+    def lost_packets(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """What each stopped worker's accounts say its apps lost (those
+        stopped by a configure too): worker -> app -> (packets lost, packets
+        it had received from links). Only workers whose apps lost some."""
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        for h in [*self.left, *self.handles.values()]:
+            received = (h.stopped or {}).get("received") or {}
+            for app, count in ((h.stopped or {}).get("lost") or {}).items():
+                before = out.setdefault(h.name, {}).get(app, (0, 0))
+                out[h.name][app] = (before[0] + count, before[1] + received.get(app, 0))
+        return out
 
 
 def _read_status(pid: int) -> dict[str, int] | None:
