@@ -27,7 +27,7 @@ from typing import Any
 from snabbpy.core import counter, interlink, registry
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.engine import Engine
-from snabbpy.workers import placement
+from snabbpy.workers import placement, published
 from snabbpy.workers.channel import ChannelClosed
 from snabbpy.workers.placement import MAIN, Placement
 from snabbpy.workers.process import WorkerProcess, describe_exit, start_worker
@@ -113,6 +113,8 @@ class Supervisor:
             if new.interlinks.get(key) != il:
                 self.retired[key] = _retire(il.path)
         self.placement = new
+        if self.engine.shm_dir:  # for `snabbpy top` and the metrics
+            published.write(new)
         self._quiet_since = None
         self.finished = False
 
