@@ -115,7 +115,8 @@ class Worker:
         if cpus:  # not main's, which may be pinned since
             os.sched_setaffinity(0, cpus)
         self.ring_dir = Path(order["ring_dir"])
-        self.engine = Engine(publish=True, busywait=bool(order.get("busywait")))
+        self.engine = Engine(publish=True, busywait=bool(order.get("busywait")),
+                             worker=self.name)
         self.engine.configure(self.part(order["doc"]))
         self._publish_info(order)
         self.status = Counters(STATUS, registry.process_dir() / STATUS_FILE)
