@@ -14,11 +14,35 @@ from helpers import SNABBPY, USER_APPS, write_pcap
 
 LOST = "received 3,000 packets it never sent on or freed"
 
+#: Keeps one packet, and frees it twice when it stops.
+FREES_TWICE_ON_STOP = '''
+
+class FreeTwiceOnStop(App):
+    inputs, outputs = ("input",), ()
+
+    def __init__(self, conf):
+        self.kept = None
+
+    def push(self):
+        i = self.input["input"]
+        while not i.empty():
+            p = i.receive()
+            if self.kept is None:
+                self.kept = p
+            else:
+                packet.free(p)
+
+    def stop(self):
+        if self.kept is not None:
+            packet.free(self.kept)
+            packet.free(self.kept)
+'''
+
 
 def run_graph(tmp_path, apps: str, links: list[str], count: int = 3000):
     """``snabbpy run`` of a graph (``apps``: YAML lines under ``apps:``)
     over a capture of ``count`` frames, with --report-json r.json."""
-    (tmp_path / "userapps.py").write_text(USER_APPS)
+    (tmp_path / "userapps.py").write_text(USER_APPS + FREES_TWICE_ON_STOP)
     write_pcap(tmp_path / "in.pcap", count)
     (tmp_path / "g.yaml").write_text(
         "apps:\n  reader: {class: pcap.PcapReader, config: {path: in.pcap}}\n" + apps
@@ -107,4 +131,17 @@ def test_a_packet_misused_in_the_main_process_of_a_worker_graph(tmp_path):
     assert len(errors) == 1 and errors[0].startswith("snabbpy: error: packet 0x"), proc.stderr
     assert "freed twice in app 'user' (FreeTwice)" in errors[0]
     assert "Traceback" not in proc.stderr
+    assert nothing_left(tmp_path)
+
+
+def test_a_packet_misused_while_a_worker_stops_is_reported_too(tmp_path):
+    proc, report = run_graph(tmp_path, "  user: {class: 'userapps:FreeTwiceOnStop', "
+                                       "worker: w1}\n", ["reader.output -> user.input"],
+                             count=10)
+    assert proc.returncode == 1, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1, proc.stderr
+    assert errors[0].startswith("snabbpy: error: worker 'w1': packet 0x")
+    assert "freed twice in app 'user' (stopped)" in errors[0]  # as in one process
+    assert report["workers"]["w1"]["exit"] == 1
     assert nothing_left(tmp_path)

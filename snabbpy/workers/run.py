@@ -44,8 +44,8 @@ def run(c: Config, config_file: str, duration: float | None, report_interval: fl
             raise ConfigError(f"{config_file}: {exc}") from None
         except (AppError, PacketFault, WorkerFailed) as exc:
             failed = exc
-        failed = failed or sup.failure
         sup.stop()
+        failed = failed or sup.failure
         sup.close()
         merged = _final_report(sup)
     finally:

@@ -249,7 +249,9 @@ class Supervisor:
     # -- stopping -----------------------------------------------------------
 
     def stop(self) -> None:
-        """Stops every worker, gathering its final report."""
+        """Stops every worker, gathering its final report; a worker that
+        fails while stopping (an app's ``stop()`` raising, a packet misused
+        there) is kept in ``failure`` unless one failed before."""
         for handle in self.handles.values():
             try:
                 handle.process.channel.send({"op": "stop"})
@@ -257,6 +259,7 @@ class Supervisor:
                 pass
         for handle in self.handles.values():
             self._stop_worker(handle, sent=True)
+            self.failure = self.failure or handle.failure
 
     def _stop_worker(self, handle: Handle, sent: bool = False) -> None:
         if not sent:
