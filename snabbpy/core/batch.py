@@ -460,6 +460,42 @@ class Batch:
         lib.batch_mac_learn(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
                             need, m, kp, vp, tmask, v, cp)
 
+    def switch_mac(self, table, port: int, to, out=None, counts=None) -> np.ndarray:
+        """A learning switch's step for Ethernet frames that came in on
+        ``port``, in one C call. Each frame takes an entry of ``to`` (int64):
+        ``to[v]`` when its destination MAC (byte 0) has the value ``v`` in
+        ``table`` (0 <= v < len(to) - 2), ``to[-1]`` when it is unknown or
+        a group address, ``to[-2]`` when the frame is shorter than 14
+        bytes. Then the source MACs (byte 6) of the others are learnt as
+        ``port``, in order, so every lookup sees the table as it was before
+        the batch. Returns the entries taken (int64), in ``out[:len(self)]``
+        when given; ``counts`` (int64, one per entry of ``to``), when given,
+        is increased by the number of frames that took each entry. A table
+        value outside ``to`` raises BatchError, and nothing is learnt."""
+        from snabbpy.core.mactable import check_value
+
+        kp, vp, tmask, cp = _table(table)
+        self._check()
+        v = check_value(port)
+        t = _int64s(to, "to")
+        if not 2 <= len(t) < 1 << 31:
+            raise ValueError(f"to needs 2 entries or more (short, unknown), not {len(t)}")
+        res = np.empty(self._n, _I64) if out is None else _int64s(out, "out", self._n)
+        cnt = ffi.NULL
+        if counts is not None:
+            c = _int64s(counts, "counts", len(t))
+            if len(counts) != len(t) or np.may_share_memory(c, res):
+                raise ValueError(f"counts must be {len(t)} int64s (one per entry of to), "
+                                 f"apart from out")
+            cnt = _ptr("int64_t *", c)
+        r = lib.batch_mac_switch(packet.memory_pointer(), self._offs(), self._lens(), self._n,
+                                 kp, vp, tmask, cp, v, _ptr("int64_t *", t), len(t),
+                                 _ptr("int64_t *", res), cnt)
+        if r < 0:
+            raise BatchError(f"switch_mac: packet {-r - 1}'s destination MAC has a table "
+                             f"value outside 0..{len(t) - 3} (the entries of to)")
+        return res
+
     # -- encapsulation ---------------------------------------------------------
 
     def prepend(self, data) -> None:
@@ -495,3 +531,23 @@ def _min_length(n) -> int:
     if not isinstance(n, (int, np.integer)) or not 0 <= n <= packet.PAYLOAD_SIZE:
         raise ValueError(f"min_length must be 0..{packet.PAYLOAD_SIZE}, not {n!r}")
     return int(n)
+
+
+def _int64s(a, name: str, n: int | None = None) -> np.ndarray:
+    """``a`` (integers) as a C-contiguous 1-D int64 array; with ``n``, an
+    array given to be written into (so never a copy), of which the first
+    ``n`` are used."""
+    if n is None:
+        a = np.asarray(a)
+        if a.dtype != _I64 and (a.dtype.kind not in "iu" or a.size and (
+                a.min() < -(1 << 63) or a.max() >= 1 << 63)):
+            raise ValueError(f"{name} must be int64 numbers, not {a.dtype}")
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D array, not of shape {a.shape}")
+        return np.ascontiguousarray(a, dtype=_I64)
+    if not isinstance(a, np.ndarray) or a.dtype != _I64 or a.ndim != 1 \
+            or not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"{name} must be a writable 1-D contiguous int64 array")
+    if len(a) < n:
+        raise ValueError(f"{name} has {len(a)} entries for a batch of {n} packets")
+    return a[:n]
