@@ -539,7 +539,7 @@ def _int64s(a, name: str, n: int | None = None) -> np.ndarray:
     ``n`` are used."""
     if n is None:
         a = np.asarray(a)
-        if a.dtype != _I64 and (a.dtype.kind not in "iu" or a.size and (
+        if a.dtype != _I64 and a.size and (a.dtype.kind not in "iu" or (
                 a.min() < -(1 << 63) or a.max() >= 1 << 63)):
             raise ValueError(f"{name} must be int64 numbers, not {a.dtype}")
         if a.ndim != 1:
