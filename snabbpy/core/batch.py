@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from snabbpy.core import packet
+from snabbpy.core.mactable import MacTable, check_value
 from snabbpy.core.native import ffi, lib
 
 _U8, _U16, _U32 = np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32)
@@ -432,8 +433,6 @@ class Batch:
         shorter than ``at + 6`` or ``min_length``; with ``group``, that for
         a group address (multicast or broadcast, which a switch floods)
         without a lookup."""
-        from snabbpy.core.mactable import check_value
-
         kp, vp, tmask, _ = _table(table)
         self._field(at, 6)
         need = _min_length(min_length)
@@ -450,8 +449,6 @@ class Batch:
         """Learns the MAC at byte ``at`` of each packet (those where ``mask``
         is true, with ``at + 6`` and ``min_length`` bytes) as ``value`` in
         ``table``, in order."""
-        from snabbpy.core.mactable import check_value
-
         kp, vp, tmask, cp = _table(table)
         self._field(at, 6)
         need = _min_length(min_length)
@@ -472,8 +469,6 @@ class Batch:
         when given; ``counts`` (int64, one per entry of ``to``), when given,
         is increased by the number of frames that took each entry. A table
         value outside ``to`` raises BatchError, and nothing is learnt."""
-        from snabbpy.core.mactable import check_value
-
         kp, vp, tmask, cp = _table(table)
         self._check()
         v = check_value(port)
@@ -520,8 +515,6 @@ class Batch:
 
 
 def _table(table):
-    from snabbpy.core.mactable import MacTable
-
     if not isinstance(table, MacTable):
         raise TypeError(f"a MacTable is needed, not {type(table).__name__}")
     return table._c()
