@@ -618,12 +618,13 @@ class _SwitchApp(App):
             route = np.append(self._link_of, [self._link_of[others[-1]] if others else -1, -1])
             self._inputs.append((i, port, others, port_map(port, self._has), route))
 
-    def _flood(self, b, flood, others: list[int]):
-        """Copies of the flooded frames for every other port but the last
-        (which gets the frames themselves), taken before ``b`` is sent."""
+    def _flood(self, b, dest, others: list[int]):
+        """Copies of the flooded frames (``dest`` FLOOD) for every other
+        port but the last (which gets the frames themselves), taken before
+        ``b`` is sent."""
         if len(others) < 2:
             return None
-        return b.clone(flood)
+        return b.clone(dest == FLOOD)
 
     def _send_copies(self, copies, others: list[int]) -> None:
         """The copies, after the batch, to the other ports but the last."""
@@ -664,7 +665,7 @@ class L2SwitchVector(_SwitchApp):
             hits[:] = 0
             dest = l2_vector(self.table, b, port, to_port, self._dest, hits)
             *known, nrunts, nflood = hits.tolist()
-            copies = self._flood(b, dest == FLOOD, others) if nflood else None
+            copies = self._flood(b, dest, others) if nflood else None
             b.split(route[dest], self._links)
             self._send_copies(copies, others)
             # frames to a known port are forwarded when it is another port
@@ -713,7 +714,7 @@ class L2SwitchJIT(_SwitchApp):
             dest = self._dest[: len(b)]
             self._kernel(mem, b.offsets, b.lengths, port, self._has, self.keys, self.port_of,
                          self.state, dest)
-            copies = self._flood(b, dest == FLOOD, others)
+            copies = self._flood(b, dest, others)
             flood_link = int(self._link_of[others[-1]]) if others else -1
             self._route(dest, b.lengths, self._link_of, flood_link, counts)
             b.split(dest, self._links)
