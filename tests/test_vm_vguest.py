@@ -201,7 +201,7 @@ def send_paced(sock: socket.socket, address: tuple[str, int], count: int, pps: f
         sock.sendto(frame(seq, 60), address)
 
 
-@pytest.mark.parametrize("mode", ["legacy", "modern"])
+@pytest.mark.parametrize("mode", ["legacy", "modern", "modern,packed=on"])
 def test_udp_socket_netdev_carries_both_directions(tmp_path: Path, mode: str) -> None:
     n, m = 1000, 1000
     host_port, qemu_port = free_udp_port(), free_udp_port()
@@ -233,6 +233,7 @@ def test_udp_socket_netdev_carries_both_directions(tmp_path: Path, mode: str) ->
     host.close()
     to_guest.close()
     assert guest.returncode == 0, out
+    assert ("packed rings" if "packed" in mode else "split rings") in out, out
     assert f"sent {n:,}/{n:,}" in out and f"received {m:,}/{m:,}" in out
     assert got == [frame(i, 60) for i in range(n)]
     seen = tcpdump_frames(tmp_path / "lo.pcap")
