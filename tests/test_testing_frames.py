@@ -101,7 +101,7 @@ def test_a_source_of_several_sizes_cycles_through_them_and_the_sink_takes_them()
     engine.stop()
 
 
-@pytest.mark.parametrize("value", [[], [60, 17], [60, True], 10241, [60.0]])
-def test_each_frame_size_must_hold_a_numbered_frame(value):
-    with pytest.raises(ValueError, match="frame sizes must be integers 18..10240"):
+@pytest.mark.parametrize("value", [[], [60, 0], [60, True], 10241, [60.0]])
+def test_frame_sizes_are_checked(value):
+    with pytest.raises(ValueError, match="frame sizes must be integers 1..10240"):
         frame_sizes(value)

@@ -36,11 +36,12 @@ def cycled(seq: int, sizes: tuple[int, ...]) -> bytes:
 
 def frame_sizes(value: int | list[int] | tuple[int, ...]) -> tuple[int, ...]:
     """One frame size or a list of them (cycled through) as a tuple, each
-    checked to be 18..10240 bytes (a numbered frame needs 18)."""
+    checked to be 1..10240 bytes (under 18 a frame has no room for its
+    number: the sink compares it with the one due)."""
     sizes = (value,) if isinstance(value, int) else tuple(value)
     if not sizes or any(isinstance(s, bool) or not isinstance(s, int)
-                        or not HEAD <= s <= packet.PAYLOAD_SIZE for s in sizes):
-        raise ValueError(f"frame sizes must be integers {HEAD}..{packet.PAYLOAD_SIZE}, "
+                        or not 1 <= s <= packet.PAYLOAD_SIZE for s in sizes):
+        raise ValueError(f"frame sizes must be integers 1..{packet.PAYLOAD_SIZE}, "
                          f"got {value!r}")
     return sizes
 

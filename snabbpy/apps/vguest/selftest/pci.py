@@ -28,7 +28,7 @@ from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.core import packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.hugepages import HugepageError
-from snabbpy.testing.frames import frame_sizes
+from snabbpy.testing.frames import HEAD, frame_sizes
 
 #: Breaths after the last expected packet, to notice extras.
 GRACE_BREATHS = 2000
@@ -58,7 +58,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.size = frame_sizes([int(s) for s in args.size.split(",")])
     except ValueError:
         args.size = ()
-    if not args.size or args.packets < 0 or args.expect_rx < 0:
+    if not args.size or min(args.size) < HEAD or args.packets < 0 or args.expect_rx < 0:
         raise ConfigError("selftest apps.vguest: --size must be 18..10240 (or a list of "
                           "such, comma-separated), --packets and --expect-rx >= 0")
     return args
