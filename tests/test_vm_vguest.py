@@ -340,6 +340,9 @@ def test_tap_netdev_carries_both_directions(rings: str, device: str,
     assert "60..9000 bytes" in out and ": ok" in out, out
     assert got == [cycled(i, TAP_SIZES) for i in range(n)]
     assert counts == {"rx_packets": n, "tx_packets": m, "rx_dropped": 0, "tx_dropped": 0}
+    size = sum(len(cycled(i, TAP_SIZES)) for i in range(n))  # n == m: the same bytes
+    assert f"vguest counters: tx {n:,} packets {size:,} bytes, rx {m:,} packets {size:,} " \
+           "bytes" in out, out
 
 
 # -- the README's one command -------------------------------------------------

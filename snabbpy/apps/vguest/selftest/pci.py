@@ -7,7 +7,8 @@ in the numbered format of ``snabbpy.testing.frames``; 0 expects none). It
 stops when all N are sent and reclaimed and M have arrived, or at ``--timeout``,
 then prints one summary line with packet rates. The exit status is 0 only
 when every packet is accounted for: N sent, exactly M received, none
-corrupt or out of order, no bad ring entries, no packet leaked.
+corrupt or out of order, no bad ring entries, no packet leaked, and
+VGuest's own counters (printed) say N out and M in.
 
     snabbpy selftest apps.vguest --pci 0000:00:05.0 --packets 1000 --expect-rx 1000
 
@@ -118,7 +119,10 @@ def main(argv: list[str]) -> int:
     leaked = packet.in_use() - before
     ok = (counts["sent"] == args.packets and counts["tx_in_flight"] == 0
           and counts["received"] == args.expect_rx and not counts["corrupt"]
-          and not counts["out_of_order"] and not bad and leaked == 0)
+          and not counts["out_of_order"] and not bad and leaked == 0
+          and counts["tx_packets"] == args.packets and counts["rx_packets"] == args.expect_rx)
+    print(f"vguest counters: tx {counts['tx_packets']:,} packets {counts['tx_bytes']:,} bytes, "
+          f"rx {counts['rx_packets']:,} packets {counts['rx_bytes']:,} bytes", flush=True)
     print(f"vguest selftest: sent {counts['sent']:,}/{args.packets:,} ({counts['tx_rate']}), "
           f"received {counts['received']:,}/{args.expect_rx:,} ({counts['rx_rate']}), "
           f"{size_text(args.size)}, corrupt {counts['corrupt']}, out of order "
