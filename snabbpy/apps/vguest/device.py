@@ -52,10 +52,7 @@ def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool,
     bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
     bits += [Feature.NET_MQ, Feature.NET_CTRL_VQ] * multiqueue
     bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
-    # The control queue (multiqueue) is a split ring on both ends, so packed
-    # rings are asked for with one queue pair only.
-    bits += [Feature.RING_EVENT_IDX] * event_idx
-    bits += [Feature.RING_PACKED] * (packed and not multiqueue)
+    bits += [Feature.RING_EVENT_IDX] * event_idx + [Feature.RING_PACKED] * packed
     return feature_mask(*bits)
 
 
@@ -103,7 +100,7 @@ class VirtioNetDevice:
             self.rx, self.tx = self.pairs[0]
             if pairs > 1 and not self.transport.sets_queue_pairs:
                 self.ctrl = DriverControlQueue(self.transport, control_queue_index(
-                    self._max_pairs(), True), self.memory)
+                    self._max_pairs(), True), self.memory, self.has(Feature.RING_PACKED))
             for rx, _ in self.pairs:
                 rx.refill()
             self._set_status(DeviceStatus.DRIVER_OK)
@@ -179,8 +176,6 @@ class VirtioNetDevice:
         if t.feature_bits <= Feature.RING_PACKED:
             why = (f"but {t.name} has the {t.feature_bits} feature bits of a legacy device, "
                    f"and RING_PACKED is bit {Feature.RING_PACKED}")
-        elif self.queue_pairs > 1:
-            why = "but only with one queue pair"
         else:
             why = "the device does not offer them"
         return f"split rings (packed rings asked for, {why})"
