@@ -25,49 +25,34 @@ static inline int pd_avail_flags(struct pd_queue *q, uint16_t pos)
     return f;
 }
 
-/* A hint for the cache and nothing more: if the driver has made the slot
- * at pos available, asks for the first lines of its buffer (for writing
- * when write), so that their misses overlap the walk of the slots before
- * it. Its reads decide nothing: the walk reads the descriptor again, once,
- * and checks that copy. The driver wrote both the slot and the buffer on
- * its own core just before, so each is a miss the walk would otherwise wait
- * out one after the other. */
+/* The slot at pos's buffer into the cache, if the driver has made the
+ * slot available: see prefetch_buffer. */
 static inline void pd_prefetch(struct pd_queue *q, uint16_t pos, int write)
 {
     if (pd_avail_flags(q, pos) < 0)
         return;
     const uint8_t *s = pd_slot(q, pos);
-    uint64_t a, room;
+    uint64_t a;
     uint32_t len;
     memcpy(&a, s, 8);
     memcpy(&len, s + 8, 4);
-    const uint8_t *h = translate_part(q->mem, a, len | 1, &room);
-    if (!h)
-        return;
-    if (write)
-        __builtin_prefetch(h, 1);
-    else
-        __builtin_prefetch(h, 0);
-    if (room > 64 && write)
-        __builtin_prefetch(h + 64, 1);
-    else if (room > 64)
-        __builtin_prefetch(h + 64, 0);
+    prefetch_buffer(q->mem, a, len, write);
 }
 
-/* Prefetches the buffers of the PD_AHEAD slots from pos (a call's start). */
+/* Prefetches the buffers of the DR_AHEAD slots from pos (a call's start). */
 static void pd_prefetch_window(struct pd_queue *q, uint16_t pos, int write)
 {
-    if (q->size <= PD_AHEAD)
+    if (q->size <= DR_AHEAD)
         return;
-    for (uint32_t i = 0; i < PD_AHEAD; i++)
+    for (uint32_t i = 0; i < DR_AHEAD; i++)
         pd_prefetch(q, pk_advance(pos, i, q->size), write);
 }
 
-/* As the walk takes the chain at pos: the buffer PD_AHEAD slots on. */
+/* As the walk takes the chain at pos: the buffer DR_AHEAD slots on. */
 static inline void pd_prefetch_ahead(struct pd_queue *q, uint16_t pos, int write)
 {
-    if (q->size > PD_AHEAD)
-        pd_prefetch(q, pk_advance(pos, PD_AHEAD, q->size), write);
+    if (q->size > DR_AHEAD)
+        pd_prefetch(q, pk_advance(pos, DR_AHEAD, q->size), write);
 }
 
 /* Writes the shadowed used descriptors into the ring, in order, the

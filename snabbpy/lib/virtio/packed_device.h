@@ -48,8 +48,6 @@
 /* Times one pd_tx call looks again for chains while they keep coming. */
 #define PD_ROUNDS 4
 #define PD_SHADOW 288
-/* Slots ahead of the walk whose buffers are prefetched. */
-#define PD_AHEAD 8
 
 struct pd_queue {
     uint8_t *desc;          /* host address of the descriptor ring */
