@@ -41,8 +41,8 @@
  * chains: a guest making every chain queue-size long cannot stall a breath
  * (legitimate traffic walks a few per packet, far below this). */
 #define DR_WALK_BUDGET 65536
-/* Ring slots ahead of a packed ring's walk whose buffers it asks the cache
- * for (prefetch_buffer in device_ring_memory.c). */
+/* Chains (on a packed ring: slots) ahead of the walk whose buffers both
+ * rings ask the cache for (prefetch_buffer in device_ring_memory.c). */
 #define DR_AHEAD 8
 
 /* dr_queue_start flags: the negotiated features that change the ring. */

@@ -69,8 +69,8 @@ static uint8_t *translate_part(struct dr_memory *m, uint64_t a, uint64_t len, ui
 
 /* A hint for the cache and nothing more: asks for the first two lines of
  * the buffer at guest address a (for writing when write), if mapped.
- * The packed ring calls it DR_AHEAD slots ahead of its walk with what it
- * reads there beforehand; those reads decide nothing (the walk reads each
+ * Both rings call it DR_AHEAD chains ahead of their walk with what they
+ * read there beforehand; those reads decide nothing (the walk reads each
  * descriptor again, once, and checks that copy). The driver wrote the
  * buffer on its own core just before, so without the hint each is a miss
  * the walk waits out one after the other. */
