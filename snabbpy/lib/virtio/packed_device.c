@@ -234,30 +234,35 @@ static int pwalk_table_entry(struct pd_queue *q, struct pwalk *w, struct pk_desc
     return d->flags & PK_DESC_F_INDIRECT ? DR_BAD_INDIRECT : DR_OK;
 }
 
-/* Next buffer of the chain into *d: 1, 0 at the end, or -reason. */
-static int pwalk_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+/* The next entry of the indirect table being walked: 1, 0 past its end
+ * (which ends the chain), or -reason. */
+static int pwalk_table_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
 {
-    for (;;) {
-        if (w->in_table) {
-            if (w->tpos < w->entries) {
-                int r = pwalk_table_entry(q, w, d);
-                return r ? -r : 1;
-            }
-            w->in_table = 0;
-            return 0;
-        }
+    if (w->tpos < w->entries) {
+        int r = pwalk_table_entry(q, w, d);
+        return r ? -r : 1;
+    }
+    w->in_table = 0;
+    return 0;
+}
+
+/* Next buffer of the chain into *d: 1, 0 at the end, or -reason. Inline
+ * for the ring slots, the common chain of one or two of them; an indirect
+ * table is walked out of line. */
+static inline int pwalk_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+{
+    if (!w->in_table) {
         if (!w->more)
             return 0;
         int r = pwalk_slot(q, w, d);
         if (r)
             return -r;
-        if (d->flags & PK_DESC_F_INDIRECT) {
-            if ((r = pwalk_enter_table(q, w, d)))
-                return -r;
-            continue;
-        }
-        return 1;
+        if (!(d->flags & PK_DESC_F_INDIRECT))
+            return 1;
+        if ((r = pwalk_enter_table(q, w, d)))
+            return -r;
     }
+    return pwalk_table_next(q, w, d);
 }
 
 /* After a bad buffer: takes the chain's remaining ring slots (flags and
