@@ -54,12 +54,7 @@ static inline void dr_prefetch(struct dr_queue *q, uint16_t i, uint16_t idx, int
     uint16_t head = avail_entry(q, i);
     if (head >= q->size)
         return;
-    const uint8_t *d = q->desc + 16u * head;
-    uint64_t a;
-    uint32_t len;
-    memcpy(&a, d, 8);
-    memcpy(&len, d + 8, 4);
-    prefetch_buffer(q->mem, a, len, write);
+    prefetch_buffer(q->mem, q->desc + 16u * head, write);
 }
 
 /* At a call's start: the buffers of the first DR_AHEAD entries. */

@@ -68,15 +68,18 @@ static uint8_t *translate_part(struct dr_memory *m, uint64_t a, uint64_t len, ui
 }
 
 /* A hint for the cache and nothing more: asks for the first two lines of
- * the buffer at guest address a (for writing when write), if mapped.
- * Both rings call it DR_AHEAD chains ahead of their walk with what they
- * read there beforehand; those reads decide nothing (the walk reads each
- * descriptor again, once, and checks that copy). The driver wrote the
- * buffer on its own core just before, so without the hint each is a miss
- * the walk waits out one after the other. */
-static inline void prefetch_buffer(struct dr_memory *m, uint64_t a, uint32_t len, int write)
+ * the buffer that desc (a descriptor of either ring: address at byte 0,
+ * length at byte 8) names, for writing when write, if it is mapped. Both
+ * rings call it DR_AHEAD chains ahead of their walk; its reads decide
+ * nothing (the walk reads each descriptor again, once, and checks that
+ * copy). The driver wrote the buffer on its own core just before, so
+ * without the hint each is a miss the walk waits out one after the other. */
+static inline void prefetch_buffer(struct dr_memory *m, const uint8_t *desc, int write)
 {
-    uint64_t room;
+    uint64_t a, room;
+    uint32_t len;
+    memcpy(&a, desc, 8);
+    memcpy(&len, desc + 8, 4);
     const uint8_t *h = translate_part(m, a, len | 1, &room);
     if (!h)
         return;

@@ -31,12 +31,7 @@ static inline void pd_prefetch(struct pd_queue *q, uint16_t pos, int write)
 {
     if (pd_avail_flags(q, pos) < 0)
         return;
-    const uint8_t *s = pd_slot(q, pos);
-    uint64_t a;
-    uint32_t len;
-    memcpy(&a, s, 8);
-    memcpy(&len, s + 8, 4);
-    prefetch_buffer(q->mem, a, len, write);
+    prefetch_buffer(q->mem, pd_slot(q, pos), write);
 }
 
 /* Prefetches the buffers of the DR_AHEAD slots from pos (a call's start). */
