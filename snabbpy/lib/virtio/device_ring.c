@@ -44,6 +44,26 @@ static inline void used_put(struct dr_queue *q, uint32_t id, uint32_t len)
     q->stats->chains++;
 }
 
+/* The buffer of the head descriptor of avail entry i into the cache, if
+ * the driver has made i available (from last_avail up to idx): see
+ * prefetch_buffer. */
+static inline void dr_prefetch(struct dr_queue *q, uint16_t i, uint16_t idx, int write)
+{
+    if ((uint16_t)(i - q->last_avail) >= (uint16_t)(idx - q->last_avail))
+        return;
+    uint16_t head = avail_entry(q, i);
+    if (head >= q->size)
+        return;
+    prefetch_buffer(q->mem, q->desc + 16u * head, write);
+}
+
+/* At a call's start: the buffers of the first DR_AHEAD entries. */
+static void dr_prefetch_window(struct dr_queue *q, uint16_t idx, int write)
+{
+    for (uint16_t k = 0; k < DR_AHEAD; k++)
+        dr_prefetch(q, (uint16_t)(q->last_avail + k), idx, write);
+}
+
 /* need_event of the spec: did the used index just pass event? */
 static inline int need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 {

@@ -41,6 +41,9 @@
  * chains: a guest making every chain queue-size long cannot stall a breath
  * (legitimate traffic walks a few per packet, far below this). */
 #define DR_WALK_BUDGET 65536
+/* Chains (on a packed ring: slots) ahead of the walk whose buffers both
+ * rings ask the cache for (prefetch_buffer in device_ring_memory.c). */
+#define DR_AHEAD 8
 
 /* dr_queue_start flags: the negotiated features that change the ring. */
 #define DR_F_MRG_RXBUF 1   /* VIRTIO_NET_F_MRG_RXBUF: 12-byte header, merged RX */

@@ -96,6 +96,17 @@ static void rx_scatter(uint32_t hdr_len, uint32_t flags, const struct dr_seg *se
     uint8_t hdr[12] = {0};
     uint16_t num_buffers = flags & DR_F_MRG_RXBUF ? (uint16_t)nbuf : 1;
     memcpy(hdr + 10, &num_buffers, 2);
+    if (nbuf == 1 && first[1] > first[0] && seg[first[0]].len >= hdr_len + p->length) {
+        /* The common case, a packet whose first piece holds it all. */
+        uint8_t *dst = seg[first[0]].p;
+        if (hdr_len == 12)
+            memcpy(dst, hdr, 12);
+        else
+            memcpy(dst, hdr, 10);
+        memcpy(dst + hdr_len, p->buf + p->headroom, p->length);
+        written[0] = hdr_len + p->length;
+        return;
+    }
     const uint8_t *src[2] = { hdr, p->buf + p->headroom };
     uint64_t left[2] = { hdr_len, p->length };
     int part = 0;
@@ -132,10 +143,13 @@ int dr_rx(struct dr_queue *q, struct link *in, int max)
     int sent = 0;
     take_pending(q, &idx);
     q->walked = 0;
+    if (idx != q->last_avail && !link_empty(in))
+        dr_prefetch_window(q, idx, 1);
     while (q->ready && !q->broken && sent < max && !link_empty(in)
            && q->walked < DR_WALK_BUDGET) {
         struct packet *p = link_front(in);
         uint64_t need = q->hdr_len + p->length;
+        dr_prefetch(q, (uint16_t)(q->last_avail + DR_AHEAD), idx, 1);
         int r = rx_gather(q, &g, need, idx);
         if (r <= 0) {
             q->stats->no_buffers += r == 0;

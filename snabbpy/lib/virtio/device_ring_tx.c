@@ -114,6 +114,8 @@ int dr_tx(struct dr_queue *q, struct link *out, int max)
         n = max < 0 ? 0 : max;
     int sent = 0;
     q->walked = 0;
+    if (n)
+        dr_prefetch_window(q, idx, 0);
     for (uint32_t i = 0; i < n && q->walked < DR_WALK_BUDGET; i++) {
         if (out && link_full(out))
             break;  /* GSO segments filled it */
@@ -124,6 +126,7 @@ int dr_tx(struct dr_queue *q, struct link *out, int max)
         }
         uint16_t head = avail_entry(q, q->last_avail);
         uint8_t hdr[12];
+        dr_prefetch(q, (uint16_t)(q->last_avail + DR_AHEAD), idx, 0);
         struct tx_dst dst = { p->buf + p->headroom, 0, DR_MAX_PACKET };
         int r = tx_chain(q, head, &dst, hdr);
         if (!r && dst.buf == dr_gso_frame) {

@@ -25,6 +25,31 @@ static inline int pd_avail_flags(struct pd_queue *q, uint16_t pos)
     return f;
 }
 
+/* The slot at pos's buffer into the cache, if the driver has made the
+ * slot available: see prefetch_buffer. */
+static inline void pd_prefetch(struct pd_queue *q, uint16_t pos, int write)
+{
+    if (pd_avail_flags(q, pos) < 0)
+        return;
+    prefetch_buffer(q->mem, pd_slot(q, pos), write);
+}
+
+/* Prefetches the buffers of the DR_AHEAD slots from pos (a call's start). */
+static void pd_prefetch_window(struct pd_queue *q, uint16_t pos, int write)
+{
+    if (q->size <= DR_AHEAD)
+        return;
+    for (uint32_t i = 0; i < DR_AHEAD; i++)
+        pd_prefetch(q, pk_advance(pos, i, q->size), write);
+}
+
+/* As the walk takes the chain at pos: the buffer DR_AHEAD slots on. */
+static inline void pd_prefetch_ahead(struct pd_queue *q, uint16_t pos, int write)
+{
+    if (q->size > DR_AHEAD)
+        pd_prefetch(q, pk_advance(pos, DR_AHEAD, q->size), write);
+}
+
 /* Writes the shadowed used descriptors into the ring, in order, the
  * flags of the first one last: the driver sees them all at once. */
 static void pd_flush(struct pd_queue *q)
@@ -204,30 +229,35 @@ static int pwalk_table_entry(struct pd_queue *q, struct pwalk *w, struct pk_desc
     return d->flags & PK_DESC_F_INDIRECT ? DR_BAD_INDIRECT : DR_OK;
 }
 
-/* Next buffer of the chain into *d: 1, 0 at the end, or -reason. */
-static int pwalk_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+/* The next entry of the indirect table being walked: 1, 0 past its end
+ * (which ends the chain), or -reason. */
+static int pwalk_table_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
 {
-    for (;;) {
-        if (w->in_table) {
-            if (w->tpos < w->entries) {
-                int r = pwalk_table_entry(q, w, d);
-                return r ? -r : 1;
-            }
-            w->in_table = 0;
-            return 0;
-        }
+    if (w->tpos < w->entries) {
+        int r = pwalk_table_entry(q, w, d);
+        return r ? -r : 1;
+    }
+    w->in_table = 0;
+    return 0;
+}
+
+/* Next buffer of the chain into *d: 1, 0 at the end, or -reason. Inline
+ * for the ring slots, the common chain of one or two of them; an indirect
+ * table is walked out of line. */
+static inline int pwalk_next(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
+{
+    if (!w->in_table) {
         if (!w->more)
             return 0;
         int r = pwalk_slot(q, w, d);
         if (r)
             return -r;
-        if (d->flags & PK_DESC_F_INDIRECT) {
-            if ((r = pwalk_enter_table(q, w, d)))
-                return -r;
-            continue;
-        }
-        return 1;
+        if (!(d->flags & PK_DESC_F_INDIRECT))
+            return 1;
+        if ((r = pwalk_enter_table(q, w, d)))
+            return -r;
     }
+    return pwalk_table_next(q, w, d);
 }
 
 /* After a bad buffer: takes the chain's remaining ring slots (flags and
@@ -284,6 +314,7 @@ static uint32_t ptx_round(struct pd_queue *q, struct link *out, int max, int *se
         struct pwalk w;
         uint16_t start = q->last_avail;
         uint8_t hdr[12];
+        pd_prefetch_ahead(q, start, 0);
         struct tx_dst dst = { p->buf + p->headroom, 0, DR_MAX_PACKET };
         pwalk_begin(q, &w);
         int r = ptx_buffers(q, &w, &dst, hdr);
@@ -322,6 +353,7 @@ int pd_tx(struct pd_queue *q, struct link *out, int max)
     if (out && max > link_nwritable(out))
         max = link_nwritable(out);
     q->walked = 0;
+    pd_prefetch_window(q, q->last_avail, 0);
     for (int round = 0; round < PD_ROUNDS; round++) {
         if (!ptx_round(q, out, max, &sent))
             break;
@@ -439,8 +471,11 @@ int pd_rx(struct pd_queue *q, struct link *in, int max)
     uint16_t old = q->used_idx;
     int sent = 0;
     q->walked = 0;
+    if (q->ready && !link_empty(in))
+        pd_prefetch_window(q, q->last_avail, 1);
     while (q->ready && sent < max && !link_empty(in) && q->walked < DR_WALK_BUDGET) {
         struct packet *p = link_front(in);
+        pd_prefetch_ahead(q, q->last_avail, 1);
         uint64_t need = q->hdr_len + p->length;
         int r = prx_gather(q, &g, need);
         if (r <= 0) {
