@@ -27,6 +27,7 @@ class Flows(App):
     each, ``size`` bytes each, in turn. For trying RSS and measuring it."""
 
     inputs, outputs = (), ANY
+    links_only = True  # moves what its links give it (core/app.py)
     config = {
         "flows": Param(int, default=1024, doc="number of flows (1..65536)"),
         "size": Param(int, default=64, doc="frame length in bytes (42..10240)"),

@@ -48,6 +48,7 @@ class RSS(App):
     link (``rss_spread``)."""
 
     inputs, outputs = ANY, ANY
+    links_only = True  # moves what its links give it (core/app.py)
     link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
     counters = ("nooutput",)
     config = {"lossless": Param(bool, default=False,
