@@ -116,7 +116,8 @@ def test_one_wait_covers_several_rings(tmp_path, no_leaks):
         interlink.create(tmp_path / f"r{k}", 1 << 16)
         rings.append((Ring(tmp_path / f"r{k}"), Ring(tmp_path / f"r{k}")))
     outs = [Link(f"out{k}") for k in range(3)]
-    thread, got = wait_in_thread(Waiter([(rx, RECORDS, o) for (_, rx), o in zip(rings, outs, strict=True)]))
+    waits = [(rx, RECORDS, o) for (_, rx), o in zip(rings, outs, strict=True)]
+    thread, got = wait_in_thread(Waiter(waits))
     until(lambda: all(rx.c.s.rx_wait for _, rx in rings))
     src = Link("src")
     fill(src, [b"last"])
