@@ -220,3 +220,27 @@ int rss_spread_lossless(struct link *in, struct link **outs, int nouts)
             room = link_nwritable(outs[k]);
     return spread(in, room, outs, nouts);
 }
+
+/* Fills `out` (as far as it has room) with fresh packets copied from the
+ * n frames of `size` bytes laid end to end in `frames`, from frame *next
+ * on, round and round: one small block to copy from, where packets as
+ * templates would each be a page of their own to reach. Returns how many
+ * (fewer when packet memory runs out). */
+int rss_flows_fill(struct link *out, const uint8_t *frames, uint32_t size, uint32_t n,
+                   uint32_t *next)
+{
+    int room = link_nwritable(out), i;
+    uint32_t k = *next;
+    for (i = 0; i < room; i++) {
+        struct packet *p = packet_allocate();
+        if (!p)
+            break;
+        memcpy(packet_data(p), frames + (size_t)k * size, size);
+        p->length = size;
+        link_transmit(out, p);
+        if (++k == n)
+            k = 0;
+    }
+    *next = k;
+    return i;
+}
