@@ -4,8 +4,6 @@ with nothing to do costs no CPU and wakes when there is work."""
 
 import threading
 
-import pytest
-
 from snabbpy.core import interlink
 from snabbpy.core.interlink import RECORDS, ROOM, Ring, Waiter
 from snabbpy.core.link import Link
@@ -14,16 +12,6 @@ from tests.helpers import drain, fill
 #: Long enough never to end a wait that a wake should end (a failing test
 #: then takes this long and fails on what wait() returned, not on a clock).
 LONG_NS = 60 * 10**9
-
-
-@pytest.fixture
-def ends(tmp_path):
-    path = tmp_path / "ring"
-    interlink.create(path, 1 << 16)
-    tx, rx = Ring(path), Ring(path)
-    yield tx, rx
-    tx.close()
-    rx.close()
 
 
 def wait_in_thread(waiter: Waiter, ns: int = LONG_NS):
