@@ -370,16 +370,15 @@ def port_map(port: int, outputs: np.ndarray) -> np.ndarray:
     return to
 
 
-def l2_vector(table: MacTable, b: Batch, port: int, to_port: np.ndarray) -> np.ndarray:
+def l2_vector(table: MacTable, b: Batch, port: int, to_port: np.ndarray, out=None,
+              counts=None) -> np.ndarray:
     """Where each frame of ``b`` from ``port`` goes (a port, DROP or FLOOD),
     with the table as it was (``to_port`` is ``port_map(port, ...)``); then
-    learns their source MACs. One C call each for the lookup and the
-    learning, and one numpy operation."""
-    # runts (< 14 bytes) and ports without an output: DROP (the entry past
-    # the -1 that unknown and group MACs pick)
-    dest = to_port[b.lookup_mac(table, 0, group=-1, min_length=14, short=-2)]
-    b.learn_mac(table, port, at=6, min_length=14)
-    return dest
+    learns their source MACs. One C call, ``Batch.switch_mac``: the table's
+    port for a destination picks its entry of ``to_port``, an unknown or
+    group MAC the last (FLOOD), a runt the one before (DROP); ``counts``,
+    if given, adds up the frames that took each entry."""
+    return b.switch_mac(table, port, to_port, out=out, counts=counts)
 
 
 def macswap_kernel(mem, offsets, lengths, index):
@@ -587,10 +586,11 @@ class TTLDecrementJIT(_KernelApp):
 
 
 class _SwitchApp(App):
-    """The learning switch over batches: ``decide`` says where each frame
-    of a batch goes; one ``split`` sends them (flooded frames to the last
-    other port); copies of flooded frames, when there are three ports or
-    more, are then sent to the other ports."""
+    """What both batch forms of the learning switch share: the ports, and
+    per input the map from decisions to ``split`` indexes. A form decides
+    where each frame of a batch goes; one ``split`` sends them (flooded
+    frames to the last other port); copies of flooded frames, when there
+    are three ports or more, are then sent to the other ports."""
 
     config = L2Switch.config
     link_types = (1,)  # parses Ethernet frames (snabbpy/core/linktypes.py)
@@ -618,15 +618,13 @@ class _SwitchApp(App):
             route = np.append(self._link_of, [self._link_of[others[-1]] if others else -1, -1])
             self._inputs.append((i, port, others, port_map(port, self._has), route))
 
-    def decide(self, b, port, to_port):  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def _flood(self, b, flood, others: list[int]):
-        """Copies of the flooded frames for every other port but the last
-        (which gets the frames themselves), taken before ``b`` is sent."""
+    def _flood(self, b, dest, others: list[int]):
+        """Copies of the flooded frames (``dest`` FLOOD) for every other
+        port but the last (which gets the frames themselves), taken before
+        ``b`` is sent."""
         if len(others) < 2:
             return None
-        return b.clone(flood)
+        return b.clone(dest == FLOOD)
 
     def _send_copies(self, copies, others: list[int]) -> None:
         """The copies, after the batch, to the other ports but the last."""
@@ -637,20 +635,42 @@ class _SwitchApp(App):
             copies.clone().transmit(self.output[self.ports[k]])
         copies.transmit(self.output[self.ports[targets[-1]]])
 
+
+class L2SwitchVector(_SwitchApp):
+    """The learning switch with numpy and a MacTable (snabbpy.core.mactable):
+    per batch, one C call decides every frame, learns the sources and
+    counts the outcomes (``l2_vector``), one numpy index turns decisions
+    into outputs, and one ``split`` sends them."""
+
+    def __init__(self, conf: dict) -> None:
+        super().__init__(conf)
+        self.table = MacTable(self.max_macs)
+        # made once, written by every batch: its decisions, and how many
+        # frames took each entry of port_map (a port, runts, floods)
+        self._dest = np.zeros(lib.LINK_MAX_PACKETS, np.int64)
+        self._hits = np.zeros(0, np.int64)
+
+    def link(self) -> None:
+        super().link()
+        self._hits = np.zeros(len(self.ports) + 2, np.int64)
+
     def push(self):
         forwarded = flooded = filtered = runts = 0
+        hits = self._hits
         for i, port, others, to_port, route in self._inputs:
             if i.empty():
                 continue
             b = i.receive_batch()
-            dest = self.decide(b, port, to_port)
             n = len(b)
-            nflood, ndrop = np.bincount(dest - FLOOD, minlength=2)[:2].tolist()
-            copies = self._flood(b, dest == FLOOD, others) if nflood else None
-            nrunts = int(np.count_nonzero(b.lengths < 14))
+            hits[:] = 0
+            dest = l2_vector(self.table, b, port, to_port, self._dest, hits)
+            *known, nrunts, nflood = hits.tolist()
+            copies = self._flood(b, dest, others) if nflood else None
             b.split(route[dest], self._links)
             self._send_copies(copies, others)
-            nfwd = n - nflood - ndrop
+            # frames to a known port are forwarded when it is another port
+            # with an output (one of others), else filtered
+            nfwd = sum(known[k] for k in others)
             if not others:
                 nflood = 0
             forwarded += nfwd
@@ -661,19 +681,6 @@ class _SwitchApp(App):
         self.stats.add("flooded", flooded)
         self.stats.add("filtered", filtered)
         self.stats.add("runts", runts)
-
-
-class L2SwitchVector(_SwitchApp):
-    """The learning switch with numpy and a MacTable (snabbpy.core.mactable):
-    per batch, one C lookup of the destination MACs, one C learning of the
-    source MACs, and a few numpy operations."""
-
-    def __init__(self, conf: dict) -> None:
-        super().__init__(conf)
-        self.table = MacTable(self.max_macs)
-
-    def decide(self, b, port, to_port):
-        return l2_vector(self.table, b, port, to_port)
 
 
 class L2SwitchJIT(_SwitchApp):
@@ -707,7 +714,7 @@ class L2SwitchJIT(_SwitchApp):
             dest = self._dest[: len(b)]
             self._kernel(mem, b.offsets, b.lengths, port, self._has, self.keys, self.port_of,
                          self.state, dest)
-            copies = self._flood(b, dest == FLOOD, others)
+            copies = self._flood(b, dest, others)
             flood_link = int(self._link_of[others[-1]]) if others else -1
             self._route(dest, b.lengths, self._link_of, flood_link, counts)
             b.split(dest, self._links)

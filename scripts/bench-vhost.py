@@ -8,8 +8,8 @@ backend (testpmd net_vhost) doing the same work, in the same run.
               testpmd net_vhost txonly -> testpmd virtio_user rxonly
 
 each on split rings and on packed rings (``--rings``: virtio_user with
-``packed_vq=1``; VhostUser and net_vhost both offer packed rings, VhostUser
-with one queue pair only), so the table has DPDK's own packed figures
+``packed_vq=1``; VhostUser and net_vhost both offer packed rings, with any
+number of queue pairs), so the table has DPDK's own packed figures
 beside ours.
 
 With ``--queues N`` (N > 1) the same cases also run with N queue pairs on

@@ -19,6 +19,8 @@ import click
 
 from snabbpy.core import registry
 from snabbpy.core.config import ConfigError
+from snabbpy.workers import published
+from snabbpy.workers.placement import MAIN
 
 Snapshot = dict[str, dict[str, dict[str, int]]]
 
@@ -56,13 +58,24 @@ def choose_pid(pid: int | None) -> int:
 
 def snapshot(pid: int) -> dict:
     """One reading of every counter: ``{"pid", "time", "links", "apps"}``;
-    those of a supervisor's workers too, named ``[worker] link-or-app``."""
-    snap = {"pid": pid, "time": time.time(), **registry.read_process(pid)}
+    those of a supervisor's workers too, named ``[worker] link-or-app``,
+    and the links that carry an interlink under the link the user wrote
+    (``[w1] a.out -> b.in (interlink from main)``)."""
+    graph = published.read(pid) or {}
+    snap = {"pid": pid, "time": time.time(), **_read(pid, graph, MAIN)}
     snap["workers"] = workers_of(pid, registry.list_processes(clean=False))
     for name, worker_pid in snap["workers"].items():
-        for kind, values in registry.read_process(worker_pid).items():
+        for kind, values in _read(worker_pid, graph, name).items():
             snap[kind].update({f"[{name}] {key}": v for key, v in values.items()})
     return snap
+
+
+def _read(pid: int, graph: dict, worker: str) -> dict:
+    """``registry.read_process(pid)`` with interlink links renamed."""
+    seen = registry.read_process(pid)
+    names = published.link_names(graph, worker)
+    seen["links"] = {names.get(spec, spec): v for spec, v in seen["links"].items()}
+    return seen
 
 
 def rates(before: Snapshot, after: Snapshot, seconds: float) -> Snapshot:
@@ -92,11 +105,11 @@ def format_view(snap: dict, rate: Snapshot | None, info: dict | None = None) -> 
         title += f"  config {info['config']}"
     if snap.get("workers"):
         title += "  workers " + ", ".join(f"{n} (pid {p})" for n, p in snap["workers"].items())
-    lines = [title, "", f"{'link':<44} {'packets/s':>9} {'bits/s':>9} {'drops/s':>9}"
+    lines = [title, "", f"{'link':<54} {'packets/s':>9} {'bits/s':>9} {'drops/s':>9}"
              f" {'packets':>15} {'drops':>12}"]
     for spec, c in sorted(snap["links"].items()):
         r = (rate or {}).get("links", {}).get(spec, {})
-        lines.append(f"{spec:<44} {_si(r.get('txpackets', 0)):>9} "
+        lines.append(f"{spec:<54} {_si(r.get('txpackets', 0)):>9} "
                      f"{_si(r.get('txbytes', 0) * 8):>9} {_si(r.get('txdrop', 0)):>9} "
                      f"{c.get('txpackets', 0):>15,} {c.get('txdrop', 0):>12,}")
     for name, c in sorted(snap["apps"].items()):

@@ -39,6 +39,43 @@ class Leaky(App):
 '''
 
 
+#: ``USER_APPS``: ``Leaky`` and two apps that misuse packets, which C refuses:
+#: ``SendThenFree`` sends each packet on, then frees it as well; ``FreeTwice``
+#: frees each packet twice.
+USER_APPS = LEAKY_APP + '''
+
+class SendThenFree(App):
+    """Sends each packet on, then frees it as well: the sink will free it too."""
+    inputs, outputs = ("input",), ("output",)
+
+    def push(self):
+        i, o = self.input["input"], self.output["output"]
+        while not i.empty():
+            p = i.receive()
+            o.transmit(p)
+            packet.free(p)
+
+
+class FreeTwice(App):
+    inputs, outputs = ("input",), ()
+
+    def push(self):
+        i = self.input["input"]
+        while not i.empty():
+            p = i.receive()
+            packet.free(p)
+            packet.free(p)
+'''
+
+
+def write_pcap(path, count: int, size: int = 60) -> None:
+    """A capture of ``count`` Ethernet frames of ``size`` bytes at ``path``."""
+    from snabbpy.lib import pcap
+
+    frame = bytes(12) + b"\x08\x00" + bytes(size - 14)
+    path.write_bytes(pcap.build_file(
+        [(pcap.RecordHeader(i, 0, size, size), frame) for i in range(count)]))
+
 def wire(app, inputs: Iterable[str] = (), outputs: Iterable[str] = ()):
     """Gives an app made by hand its links, as the engine would."""
     app.input = {name: Link(name) for name in inputs}

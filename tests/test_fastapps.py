@@ -333,6 +333,20 @@ def run_switch(form: str, batches, max_macs: int):
     return out, a.stats.snapshot()
 
 
+def run_three_output_switch(form: str, batches, max_macs: int):
+    """The same into a switch with three outputs, so flooded frames are
+    copied (to p2 or p1 first, the frame itself last)."""
+    names = ["p1", "p2", "p3"]
+    a = wire(make("l2", form, {"max_macs": max_macs}), names, names)
+    out = {n: [] for n in names}
+    for port, fs in batches:
+        fill(a.input[names[port]], fs)
+        a.push()
+        for name in out:
+            out[name].append(drain(a.output[name]))
+    return out, a.stats.snapshot()
+
+
 def run_two_port_switch(form: str, batches, max_macs: int):
     a = wire(make("l2", form, {"max_macs": max_macs}), ["p1", "p2"], ["p1", "p2"])
     out = {"p1": [], "p2": []}
@@ -346,7 +360,7 @@ def run_two_port_switch(form: str, batches, max_macs: int):
 
 @pytest.mark.parametrize("max_macs", [3, 65536])
 @pytest.mark.parametrize("form", ["vector", "jit"])
-@pytest.mark.parametrize("run", [run_switch, run_two_port_switch])
+@pytest.mark.parametrize("run", [run_switch, run_three_output_switch, run_two_port_switch])
 def test_switch_app_matches_per_packet_switch(run, form, max_macs, no_leaks):
     batches = [(p, fs[:MAX_PACKETS - 1]) for p, fs in switch_batches(5, 3000)]
     batches += [(k % 3, fs) for k, fs in enumerate(

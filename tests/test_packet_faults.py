@@ -13,48 +13,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import LEAKY_APP, SNABBPY
+from helpers import SNABBPY, USER_APPS, write_pcap
 
 from snabbpy.core import accounting, config, packet
 from snabbpy.core.app import App
 from snabbpy.core.engine import Engine
 from snabbpy.core.native import ffi
-from snabbpy.lib import pcap
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
-
-USER_APPS = LEAKY_APP + '''
-
-class SendThenFree(App):
-    """Sends each packet on, then frees it as well: the sink will free it too."""
-    inputs, outputs = ("input",), ("output",)
-
-    def push(self):
-        i, o = self.input["input"], self.output["output"]
-        while not i.empty():
-            p = i.receive()
-            o.transmit(p)
-            packet.free(p)
-
-
-class FreeTwice(App):
-    inputs, outputs = ("input",), ()
-
-    def push(self):
-        i = self.input["input"]
-        while not i.empty():
-            p = i.receive()
-            packet.free(p)
-            packet.free(p)
-'''
-
-
-def write_pcap(path: Path, count: int, size: int = 60) -> None:
-    """A capture of ``count`` Ethernet frames of ``size`` bytes."""
-    frame = bytes(12) + b"\x08\x00" + bytes(size - 14)
-    path.write_bytes(pcap.build_file(
-        [(pcap.RecordHeader(i, 0, size, size), frame) for i in range(count)]))
-
 
 def run_graph(tmp_path: Path, app: str, count: int = 3000, *extra: str):
     """``snabbpy run`` of reader -> the user's ``app`` (-> sink when it has

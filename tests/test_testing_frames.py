@@ -5,7 +5,15 @@ import pytest
 
 from snabbpy.core import config, packet
 from snabbpy.core.engine import Engine
-from snabbpy.testing.frames import Frames, NumberedSink, NumberedSource, frame, sequence
+from snabbpy.testing.frames import (
+    Frames,
+    NumberedSink,
+    NumberedSource,
+    cycled,
+    frame,
+    frame_sizes,
+    sequence,
+)
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -66,3 +74,34 @@ def test_the_source_keeps_at_most_a_window_out():
     engine.breathe()  # now 8 more go, and arrive
     assert (source.seq, source.sink.received) == (16, 16)
     engine.stop()
+
+
+def test_a_source_of_several_sizes_cycles_through_them_and_the_sink_takes_them():
+    sizes = (60, 9000, 1514)
+    c = config.new()
+    config.app(c, "source", NumberedSource, {"count": 7, "size": list(sizes)})
+    config.app(c, "sink", NumberedSink)
+    config.link(c, "source.output -> sink.input")
+    engine = Engine()
+    engine.configure(c)
+    link = engine.apps["sink"].input["input"]
+    engine.apps["source"].pull()
+    got = []
+    while not link.empty():
+        p = link.receive()
+        got.append(packet.to_bytes(p))
+        packet.free(p)
+    assert got == [cycled(seq, sizes) for seq in range(7)]
+    assert [len(data) for data in got] == [60, 9000, 1514, 60, 9000, 1514, 60]
+    for data in got:
+        link.transmit(packet.from_bytes(data))
+    engine.breathe()
+    sink = engine.apps["sink"]
+    assert (sink.received, sink.out_of_order, sink.corrupt) == (7, 0, 0)
+    engine.stop()
+
+
+@pytest.mark.parametrize("value", [[], [60, 0], [60, True], 10241, [60.0]])
+def test_frame_sizes_are_checked(value):
+    with pytest.raises(ValueError, match="frame sizes must be integers 1..10240"):
+        frame_sizes(value)

@@ -38,6 +38,7 @@ def is_closed(fd):
     ({"op": "reset"}, 0),
     ({"op": "error", "error": "ring 3: no memory yet"}, 0),
     ({"op": "bye", "rings": [[2, 5], [3, 65535]]}, 0),
+    ({"op": "bye", "rings": [[3, 0x80058005]]}, 0),  # a packed ring's state
 ])
 def test_every_message_comes_back_as_it_went(msg, n):
     fds = eventfds(n)
@@ -61,7 +62,7 @@ def test_every_message_comes_back_as_it_went(msg, n):
     ({"op": "memory", "regions": [[0, 1, 2, 3]] * 9}, "9 regions"),
     ({"op": "memory", "regions": [[0, 1, 2]]}, "is not 4 non-negative integers"),
     ({"op": "memory", "regions": [[0, 1, 2, -3]]}, "is not 4 non-negative integers"),
-    ({"op": "bye", "rings": [[2, 65536]]}, r"bye: ring \[2, 65536\] is not \[index, base\]"),
+    ({"op": "bye", "rings": [[2, 1 << 32]]}, r"bye: ring \[2, 4294967296\] is not \[index, base\]"),
     ({"op": "bye", "rings": [3]}, "bye: ring 3 is not"),
 ])
 def test_malformed_messages_are_refused_by_name(msg, error):

@@ -4,7 +4,9 @@ frontend, and pair 1 served by a LentPair behind a fake link that passes
 messages and fds as the socket would. The worker runs the rings from what
 the owner sends; the owner answers GET_VRING_BASE, a new memory table and a
 disconnect only after the worker stopped and handed the position back; a
-dead worker is counted; messages out of order are refused."""
+dead worker is counted; messages out of order are refused. On split rings
+and on packed ones, whose position is the 32-bit ring state with both wrap
+counters."""
 
 import os
 import socket
@@ -23,6 +25,7 @@ from snabbpy.core.native import ffi
 from snabbpy.lib.vhost_user import Request, VringState
 from snabbpy.lib.virtio import Feature, feature_mask
 from snabbpy.testing.fake_frontend import WANTED, FakeFrontend
+from snabbpy.testing.fake_packed import PACKED_START, advance
 
 R = Request
 MQ_WANTED = WANTED | feature_mask(Feature.NET_MQ, Feature.NET_CTRL_VQ)
@@ -60,8 +63,17 @@ class FakeWorker:
         self.dead = True
 
 
-@pytest.fixture
-def lent_pair(tmp_path):
+def position(fe, taken: int) -> int:
+    """Where a ring of ``fe`` stands after ``taken`` chains of one slot, as
+    GET_VRING_BASE says it: an avail index, or a packed ring's state."""
+    if not fe.packed:
+        return taken
+    pos = advance(PACKED_START & 0xFFFF, taken, fe.rings[0].size)
+    return pos | pos << 16
+
+
+@pytest.fixture(params=["split", "packed"])
+def lent_pair(tmp_path, request):
     """(owner, frontend, worker's LentPair, fake link, the worker's out link)."""
     before = packet.in_use()
     conf = config.validate("vhost", VhostUser, {"socket_path": str(tmp_path / "v.sock"),
@@ -78,7 +90,7 @@ def lent_pair(tmp_path):
     owner.remote.adopt({"op": "hello", "pair": 1}, link)
     ours, theirs = socket.socketpair()
     owner.attach(ours)
-    fe = FakeFrontend(theirs, owner.tick, rings=5)
+    fe = FakeFrontend(theirs, owner.tick, rings=5, packed=request.param == "packed")
     fe.negotiate(MQ_WANTED)
     fe.request(R.SET_MEM_TABLE, fe.memory_table(), tuple(fe.mem.fds), need_reply=True)
     for index in range(4):
@@ -111,7 +123,7 @@ def test_get_vring_base_answers_the_position_the_worker_hands_back(lent_pair):
         fe.rings[3].post_tx(FRAME)
     lent.pair.pull()
     reply = fe.request(R.GET_VRING_BASE, VringState(3, 0))
-    assert reply.payload == VringState(3, 5)  # the owner's own ring never moved
+    assert reply.payload == VringState(3, position(fe, 5))  # the owner's own never moved
     assert ("stop", 3) in link.ops and not lent.pair.tx.started
     assert lent.pair.rx.running  # the other ring goes on
 
@@ -127,7 +139,7 @@ def test_a_new_memory_table_stops_moves_and_restarts_the_rings_where_they_were(l
     ops = [op for op, _ in link.ops]
     assert ops[:2] == ["stop", "stop"] and ops[2] == "memory" and ops.count("ring") == 2
     assert lent.memory is not first and lent.pair.tx.running
-    assert lent.pair.tx.q.last_avail == 3
+    assert lent.pair.tx.q.last_avail == position(fe, 3) & 0xFFFF
     fe.rings[3].post_tx(FRAME)
     lent.pair.pull()
     assert lent.pair.counters["txq_packets"] == 4
@@ -147,7 +159,8 @@ def test_a_dead_worker_is_counted_and_the_owner_still_answers(lent_pair):
     link.dead = True
     owner.tick()
     assert owner.stats["handoff_lost"] == 1 and "worker closed" in owner.remote.last_error
-    assert fe.request(R.GET_VRING_BASE, VringState(3, 0)).payload == VringState(3, 0)
+    assert fe.request(R.GET_VRING_BASE, VringState(3, 0)).payload == VringState(
+        3, position(fe, 0))
     assert owner.remote.remotes == {}
 
 
@@ -159,7 +172,19 @@ def test_a_worker_that_leaves_hands_its_positions_back_and_is_not_counted_lost(l
     link.answers.append(lent.leave())  # its VhostQueue stopped
     owner.tick()
     assert owner.remote.remotes == {} and owner.stats["handoff_lost"] == 0
-    assert fe.request(R.GET_VRING_BASE, VringState(3, 0)).payload == VringState(3, 4)
+    assert fe.request(R.GET_VRING_BASE, VringState(3, 0)).payload == VringState(
+        3, position(fe, 4))
+
+
+def test_a_position_the_ring_cannot_have_is_counted_and_not_taken(lent_pair):
+    owner, fe, lent, link, out = lent_pair
+    bad = 0x81008100 if fe.packed else 70000  # slot 256 of a 256-slot ring; 17 bits
+    link.answers.append({"op": "bye", "rings": [[3, bad]]})
+    owner.tick()
+    assert owner.stats["handoff_errors"] == 1
+    assert "stopped ring 3: " in owner.remote.last_error
+    assert fe.request(R.GET_VRING_BASE, VringState(3, 0)).payload == VringState(
+        3, position(fe, 0))
 
 
 def test_a_second_server_for_a_pair_or_a_pair_not_lent_is_refused(lent_pair):

@@ -87,8 +87,12 @@ links:
 """
 
 
-def test_linux_guest_flows_land_on_both_queue_pairs(tmp_path):
-    result, report = run_guest(tmp_path, ECHO_MQ, ",queues=2",
+@pytest.mark.parametrize("ring", ["split", "packed"])
+def test_linux_guest_flows_land_on_both_queue_pairs(tmp_path, ring):
+    """mq=on, and with packed=on too (QEMU serves the guest's packed control
+    queue itself and enables pair 1 with SET_VRING_ENABLE)."""
+    net = ",queues=2" + (",packed=on" if ring == "packed" else "")
+    result, report = run_guest(tmp_path, ECHO_MQ, net,
                                "snabbpy.vm.guest.linux_guest_mq", "0000:00:05.0", "2")
     assert report["channels"]["combined_count"] == 2, report
     assert report["rx_packets"] >= report["sent"], report
@@ -101,3 +105,7 @@ def test_linux_guest_flows_land_on_both_queue_pairs(tmp_path):
     assert counts["txq_packets"] + counts["txq1_packets"] >= report["sent"], counts
     bad = re.findall(r"([rt]xq1?_bad_\w+): ([\d,]+)", result.stderr)
     assert bad and all(n == "0" for _, n in bad), bad
+    rings = re.findall(r"pair (\d) [rt]x \(\w+ guest\): .*packets(, packed ring)?$",
+                       result.stderr, re.MULTILINE)
+    assert {k for k, _ in rings} == {"0", "1"}, rings
+    assert all(bool(packed) == (ring == "packed") for _, packed in rings), rings

@@ -4,7 +4,9 @@ VhostUser (which owns the socket) on main or on worker w2, against DPDK's
 virtio_user with queues=2 (testpmd txonly, then rxonly). The owner hands
 pair 1's memory, rings and eventfds to w1 (the queue handoff) and takes the
 ring positions back when testpmd stops: every packet is counted on both
-sides, both queues carry traffic, the report covers both processes.
+sides, both queues carry traffic, the report covers both processes. On
+split and on packed rings (``packed_vq=1``: the positions handed back are
+then the 32-bit ring states with both wrap counters).
 Needs dpdk-testpmd (scripts/install-dpdk.sh)."""
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ links:
 
 #: Where the owner of the socket runs: the main process, or worker w2.
 OWNERS = {"main": "", "w2": ", worker: w2"}
+RINGS = ("split", "packed")
 
 
 def write_graph(tmp_path: Path, template: str, owner: str, **kw) -> Path:
@@ -124,14 +127,16 @@ def finish(proc: subprocess.Popen, report: Path) -> dict:
     return r
 
 
+@pytest.mark.parametrize("ring", RINGS)
 @pytest.mark.parametrize("owner", OWNERS)
-def test_testpmd_txonly_on_two_queues_served_by_two_workers(tmp_path, shm, owner):
+def test_testpmd_txonly_on_two_queues_served_by_two_workers(tmp_path, shm, owner, ring):
     report = tmp_path / "report.json"
     proc = start_run(write_graph(tmp_path, TXONLY, owner), report)
     try:
         wait_for(lambda: (tmp_path / "vhost.sock").exists(), "the vhost-user socket")
         with TestPmd.virtio_user(str(tmp_path / "vhost.sock"), queues=2,
-                                 forward_mode="txonly", fwd_cpu=0) as pmd:
+                                 packed=ring == "packed", forward_mode="txonly",
+                                 fwd_cpu=0) as pmd:
             pmd.start_forwarding()
             wait_for(lambda: min(live("vhost").get("txq_packets", 0),
                                  live("vhostq1").get("txq_packets", 0)) >= 10000,
@@ -156,14 +161,16 @@ def test_testpmd_txonly_on_two_queues_served_by_two_workers(tmp_path, shm, owner
         assert not bad, (app, bad)
 
 
+@pytest.mark.parametrize("ring", RINGS)
 @pytest.mark.parametrize("owner", OWNERS)
-def test_two_sources_into_testpmd_rxonly_through_two_workers(tmp_path, shm, owner):
+def test_two_sources_into_testpmd_rxonly_through_two_workers(tmp_path, shm, owner, ring):
     report, gate, count = tmp_path / "report.json", tmp_path / "gate", 20000
     proc = start_run(write_graph(tmp_path, RXONLY, owner, count=count, gate=gate), report)
     try:
         wait_for(lambda: (tmp_path / "vhost.sock").exists(), "the vhost-user socket")
         with TestPmd.virtio_user(str(tmp_path / "vhost.sock"), queues=2,
-                                 forward_mode="rxonly", fwd_cpu=0) as pmd:
+                                 packed=ring == "packed", forward_mode="rxonly",
+                                 fwd_cpu=0) as pmd:
             pmd.start_forwarding()
             # the owner handles pair 0's requests before it hands pair 1 over
             wait_for(lambda: live("vhostq1").get("handoff_rings_running") == 2,

@@ -1,7 +1,8 @@
 """VhostUser with several queue pairs, driven by a scripted frontend over a
 socketpair (no DPDK, no VM): GET_QUEUE_NUM, rings beyond 0/1, SET_VRING_ENABLE
 per ring, a ring index out of range refused and counted, per-queue
-counters, and the control queue with good and hostile commands."""
+counters, and the control queue with good and hostile commands, each on
+split and on packed rings (the frontend's ``mq`` fixture has both)."""
 
 import os
 import socket
@@ -36,15 +37,16 @@ def make_app(tmp_path, queues=2, links=True, **conf):
     return app
 
 
-@pytest.fixture
-def mq(tmp_path):
+@pytest.fixture(params=["split", "packed"])
+def mq(tmp_path, request):
     """A 2-pair VhostUser and a FakeFrontend with 5 rings (2 pairs and the
-    control queue), joined by a socketpair; no packet left at the end."""
+    control queue), split or packed, joined by a socketpair; no packet left
+    at the end."""
     before = packet.in_use()
     app = make_app(tmp_path)
     ours, theirs = socket.socketpair()
     app.attach(ours)
-    fe = FakeFrontend(theirs, app.tick, rings=5)
+    fe = FakeFrontend(theirs, app.tick, rings=5, packed=request.param == "packed")
     yield app, fe
     for link in (*app.input.values(), *app.output.values()):
         while not link.empty():
@@ -59,6 +61,14 @@ def connect(fe, rings=4, wanted=MQ_WANTED):
     fe.request(R.SET_MEM_TABLE, fe.memory_table(), tuple(fe.mem.fds), need_reply=True)
     for index in range(rings):
         fe.setup_ring(index)
+
+
+def test_every_ring_is_of_the_kind_the_frontend_asked_for(mq):
+    app, fe = mq
+    connect(fe, rings=5)
+    assert app.device.offered >> Feature.RING_PACKED & 1  # with MQ: both offered
+    assert [v.packed for v in app.device.vrings] == [fe.packed] * 5
+    assert app.device.ctrl.vring.started
 
 
 def test_queue_num_and_features_follow_queues(tmp_path):
@@ -214,6 +224,94 @@ def test_malformed_control_chains_are_returned_unread(mq):
     assert app.stats["ctrl_bad_chains"] == 4 and app.stats["ctrl_commands"] == 0
     assert app.device.ctrl.pairs == 1
     assert send_command(fe, vq_pairs_set(2))[:2] == (1, OK)  # and the queue still works
+
+
+def indirect_table(fe, entries) -> tuple[int, int]:
+    """An indirect table of (address, length, flags) entries laid out for
+    ``fe``'s rings; (its address, its length)."""
+    packed = [struct.pack("<QIHH", a, n, 0, f) for a, n, f in entries]
+    split = [struct.pack("<QIHH", a, n, f | DescFlag.NEXT * (i + 1 < len(entries)), i + 1)
+             for i, (a, n, f) in enumerate(entries)]
+    table = b"".join(packed if fe.packed else split)
+    at = fe.mem.alloc(len(table))
+    fe.mem.write(at, table)
+    return at, len(table)
+
+
+def test_a_command_in_an_indirect_table_is_answered(mq):
+    app, fe = mq
+    connect(fe, rings=5)
+    buf, ack = fe.mem.alloc(4), fe.mem.alloc(1)
+    fe.mem.write(buf, vq_pairs_set(2))
+    table, size = indirect_table(fe, [(buf, 4, 0), (ack, 1, DescFlag.WRITE)])
+    used_len, _, _ = send_command(fe, None, [(table, size, DescFlag.INDIRECT)])
+    assert (used_len, fe.mem.read(ack, 1)[0]) == (1, OK)
+    assert app.device.ctrl.pairs == 2
+
+
+@pytest.mark.parametrize("hostile, reason", [
+    ("indirect inside indirect", "bad_indirect"),
+    ("indirect table of 15 bytes", "bad_indirect"),
+    ("indirect with NEXT after it", "bad_indirect"),
+    ("zero-length ack buffer", "bad_direction"),
+    ("readable buffers of 8 GiB in all", "too_long"),
+    ("ack outside memory", "bad_addr"),
+])
+def test_hostile_control_chains_are_counted_by_reason(mq, hostile, reason):
+    app, fe = mq
+    connect(fe, rings=5)
+    buf, ack = fe.mem.alloc(4), fe.mem.alloc(1)
+    fe.mem.write(buf, vq_pairs_set(2))
+    inner, size = indirect_table(fe, [(buf, 4, 0), (ack, 1, DescFlag.WRITE)])
+    chain = {
+        "indirect inside indirect": [(indirect_table(fe, [(inner, size, DescFlag.INDIRECT)])[0],
+                                      16, DescFlag.INDIRECT)],
+        "indirect table of 15 bytes": [(inner, 15, DescFlag.INDIRECT)],
+        "indirect with NEXT after it": [(inner, size, DescFlag.INDIRECT),
+                                        (ack, 1, DescFlag.WRITE)],
+        "zero-length ack buffer": [(buf, 4, 0), (ack, 0, DescFlag.WRITE)],
+        "readable buffers of 8 GiB in all": [(buf, 0xFFFF_FFFF, 0), (buf, 0xFFFF_FFFF, 0),
+                                             (ack, 1, DescFlag.WRITE)],
+        "ack outside memory": [(buf, 4, 0), (0xDEAD_0000_0000, 1, DescFlag.WRITE)],
+    }[hostile]
+    assert send_command(fe, None, chain)[0] == 0
+    assert app.stats["ctrl_bad_chains"] == 1 and app.stats["ctrl_commands"] == 0
+    assert app.device.ctrl.vring.counters()[reason] == 1
+    assert send_command(fe, vq_pairs_set(2))[:2] == (1, OK)  # the next command is read
+
+
+def test_a_command_of_4_gib_is_answered_err_having_read_only_its_start(mq):
+    app, fe = mq
+    connect(fe, rings=5)
+    buf, ack = fe.mem.alloc(64), fe.mem.alloc(1)
+    fe.mem.write(buf, vq_pairs_set(2))
+    assert send_command(fe, None, [(buf, 0xFFFF_FFFF, 0), (ack, 1, DescFlag.WRITE)])[0] == 1
+    assert fe.mem.read(ack, 1)[0] == ERR
+    assert "4294967293 data bytes, 2 expected" in app.device.ctrl.last_error
+
+
+def test_a_packed_chain_into_a_slot_not_given_is_returned_and_the_ring_goes_on(tmp_path):
+    """Packed rings: NEXT on the last descriptor leads to a slot the driver
+    has not made available; the device takes the chain as far as it goes,
+    hands it back with length 0, and reads the next command after it."""
+    app = make_app(tmp_path)
+    ours, theirs = socket.socketpair()
+    app.attach(ours)
+    fe = FakeFrontend(theirs, app.tick, rings=5, qsize=8, packed=True)
+    try:
+        connect(fe, rings=5)
+        ring, buf = fe.rings[4], fe.mem.alloc(4)
+        fe.mem.write(buf, vq_pairs_set(2))
+        ring.add_chain([(buf, 4, 0), (buf, 4, DescFlag.NEXT)])
+        fe.pump()
+        assert ring.take_used() == [(0, 0)]
+        assert app.device.ctrl.vring.counters()["bad_chain"] == 1
+        for _ in range(10):  # 22 slots of 8: both wrap counters flip twice
+            assert send_command(fe, vq_pairs_set(2))[:2] == (1, OK)
+        assert app.stats["ctrl_pairs_set"] == 10 and app.stats["ctrl_bad_chains"] == 1
+    finally:
+        app.stop()
+        fe.close()
 
 
 def test_queues_and_ports_are_checked_at_load(tmp_path):

@@ -4,7 +4,8 @@ queue carries its share. Needs dpdk-testpmd (scripts/install-dpdk.sh).
 
 virtio_user keeps its control queue to itself (``cq=1``: it emulates it)
 and enables the second pair with SET_VRING_ENABLE, so these tests prove
-MQ, GET_QUEUE_NUM and the rings of pair 1 against a peer no one here wrote."""
+MQ, GET_QUEUE_NUM and the rings of pair 1 against a peer no one here wrote,
+on split rings and on packed ones (``packed_vq=1``)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ def testpmd_installed():
 #: The two ways to say who serves the pairs: the VhostUser both, or the
 #: VhostUser pair 0 and a VhostQueue pair 1 (the layout for one worker per pair).
 LAYOUTS = ("one app", "one app per pair")
+RINGS = ("split", "packed")
 
 
 def two_pair_graph(sock, layout):
@@ -46,8 +48,14 @@ def pair_counter(engine, pair, name):
     return engine.apps[app].stats[f"{ring}{suffix}_{rest}"]
 
 
+def assert_rings(vhost, ring):
+    """Every data ring of both pairs is of the kind asked for."""
+    assert [v.packed for v in vhost.device.vrings[:4]] == [ring == "packed"] * 4
+
+
+@pytest.mark.parametrize("ring", RINGS)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_testpmd_txonly_on_two_queues_into_two_sinks(tmp_path, no_leaks, layout):
+def test_testpmd_txonly_on_two_queues_into_two_sinks(tmp_path, no_leaks, layout, ring):
     sock = str(tmp_path / "vhost.sock")
     c, pairs = two_pair_graph(sock, layout)
     for k, (app, _, port, _) in enumerate(pairs):
@@ -57,9 +65,11 @@ def test_testpmd_txonly_on_two_queues_into_two_sinks(tmp_path, no_leaks, layout)
         vhost = engine.apps["vhost"]
         def txq(k):
             return pair_counter(engine, pairs[k], "tx_packets")
-        with TestPmd.virtio_user(sock, queues=2, forward_mode="txonly", fwd_cpu=0) as pmd:
+        with TestPmd.virtio_user(sock, queues=2, packed=ring == "packed",
+                                 forward_mode="txonly", fwd_cpu=0) as pmd:
             pmd.start_forwarding()
             wait_until(lambda: min(txq(0), txq(1)) >= 10000, "both queues")
+            assert_rings(vhost, ring)
             pmd.stop_forwarding()
             sent = pmd.port_stats().tx_packets
             wait_until(lambda: txq(0) + txq(1) == sent, "the last packets")
@@ -76,8 +86,9 @@ def test_testpmd_txonly_on_two_queues_into_two_sinks(tmp_path, no_leaks, layout)
                      "txq_")
 
 
+@pytest.mark.parametrize("ring", RINGS)
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_two_sources_into_testpmd_rxonly_on_two_queues(tmp_path, no_leaks, layout):
+def test_two_sources_into_testpmd_rxonly_on_two_queues(tmp_path, no_leaks, layout, ring):
     sock, count = str(tmp_path / "vhost.sock"), 20000
     c, pairs = two_pair_graph(sock, layout)
     for k, (app, port, _, _) in enumerate(pairs):
@@ -85,9 +96,11 @@ def test_two_sources_into_testpmd_rxonly_on_two_queues(tmp_path, no_leaks, layou
         config.link(c, f"source{k}.output -> {app}.{port}")
     with running(c) as engine:
         vhost = engine.apps["vhost"]
-        with TestPmd.virtio_user(sock, queues=2, forward_mode="rxonly", fwd_cpu=0) as pmd:
+        with TestPmd.virtio_user(sock, queues=2, packed=ring == "packed",
+                                 forward_mode="rxonly", fwd_cpu=0) as pmd:
             pmd.start_forwarding()
             wait_until(lambda: all(v.running for v in vhost.device.vrings[:4]), "both pairs")
+            assert_rings(vhost, ring)
             for k in (0, 1):
                 engine.apps[f"source{k}"].go = True
             wait_until(lambda: pmd.port_stats().rx_packets >= 2 * count, f"{2 * count} packets")

@@ -52,7 +52,7 @@ def test_socket_forms_use_loopback_only():
 
 def test_tap_with_mac():
     args = qemu_args(parse_net("tap:vtap0,mac=52:54:00:12:34:56"), 0)
-    assert args[:2] == ["-netdev", "tap,id=net0,ifname=vtap0,script=no,downscript=no"]
+    assert args[:2] == ["-netdev", "tap,id=net0,ifname=vtap0,script=no,downscript=no,vhost=off"]
     assert args[-1].endswith(",mac=52:54:00:12:34:56")
 
 

@@ -208,6 +208,34 @@ def test_ps_and_top_show_the_workers_of_a_running_graph(graph, shm):
     assert proc.returncode == 0
 
 
+def test_top_shows_interlinks_as_the_links_of_the_graph_by_worker(graph, shm):
+    proc = snabbpy("run", str(graph(count=10**9)), "--report-interval", "0")
+    try:
+        _wait_for_worker(shm, "w1")
+        _wait_for_worker(shm, "w2")
+        top = [sys.executable, "-P", "-m", "snabbpy", "top", str(proc.pid), "--once"]
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        snap = json.loads(subprocess.run([*top, "--json"], capture_output=True, text=True,
+                                         env=env, check=True).stdout)
+        assert set(snap["links"]) == {
+            "src.output -> rss.input",
+            "rss.out0 -> ms1.input (interlink to w1)",
+            "rss.out1 -> ms2.input (interlink to w2)",
+            "ms1.output -> sink.in0 (interlink from w1)",
+            "ms2.output -> sink.in1 (interlink from w2)",
+            "[w1] rss.out0 -> ms1.input (interlink from main)",
+            "[w1] ms1.output -> sink.in0 (interlink to main)",
+            "[w2] rss.out1 -> ms2.input (interlink from main)",
+            "[w2] ms2.output -> sink.in1 (interlink to main)"}
+        text = subprocess.run(top, capture_output=True, text=True, env=env, check=True).stdout
+        assert "[w1] ms1.output -> sink.in0 (interlink to main)" in text
+        assert "-tx" not in text and "-rx" not in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate()
+    assert proc.returncode == 0
+
+
 def test_a_cpu_the_process_may_not_use_is_one_line_and_exit_2(graph, tmp_path, shm):
     path = graph()
     path.write_text(path.read_text().replace("w1: {}", "w1: {cpu: 4096}"))

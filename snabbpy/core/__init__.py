@@ -4,4 +4,5 @@
 #: None, relative to this directory, in the order C must see them.
 #: native_build.py reads this list without importing the package.
 C_PARTS = [("dma.h", "dma.c"), ("packet.h", "packet.c"), ("link.h", "link.c"),
-           ("batch.h", "batch.c"), ("interlink.h", "interlink.c")]
+           ("batch.h", "batch.c"),
+           ("batch_switch.h", "batch_switch.c"), ("interlink.h", "interlink.c")]

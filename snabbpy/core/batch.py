@@ -20,6 +20,7 @@ import sys
 import numpy as np
 
 from snabbpy.core import packet
+from snabbpy.core.mactable import MacTable, check_value
 from snabbpy.core.native import ffi, lib
 
 _U8, _U16, _U32 = np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.uint32)
@@ -432,8 +433,6 @@ class Batch:
         shorter than ``at + 6`` or ``min_length``; with ``group``, that for
         a group address (multicast or broadcast, which a switch floods)
         without a lookup."""
-        from snabbpy.core.mactable import check_value
-
         kp, vp, tmask, _ = _table(table)
         self._field(at, 6)
         need = _min_length(min_length)
@@ -450,8 +449,6 @@ class Batch:
         """Learns the MAC at byte ``at`` of each packet (those where ``mask``
         is true, with ``at + 6`` and ``min_length`` bytes) as ``value`` in
         ``table``, in order."""
-        from snabbpy.core.mactable import check_value
-
         kp, vp, tmask, cp = _table(table)
         self._field(at, 6)
         need = _min_length(min_length)
@@ -459,6 +456,40 @@ class Batch:
         m = ffi.NULL if mask is None else _ptr("uint8_t *", self._mask(mask))
         lib.batch_mac_learn(packet.memory_pointer(), self._offs(), self._lens(), self._n, at,
                             need, m, kp, vp, tmask, v, cp)
+
+    def switch_mac(self, table, port: int, to, out=None, counts=None) -> np.ndarray:
+        """A learning switch's step for Ethernet frames that came in on
+        ``port``, in one C call. Each frame takes an entry of ``to`` (int64):
+        ``to[v]`` when its destination MAC (byte 0) has the value ``v`` in
+        ``table`` (0 <= v < len(to) - 2), ``to[-1]`` when it is unknown or
+        a group address, ``to[-2]`` when the frame is shorter than 14
+        bytes. Then the source MACs (byte 6) of the others are learnt as
+        ``port``, in order, so every lookup sees the table as it was before
+        the batch. Returns the entries taken (int64), in ``out[:len(self)]``
+        when given; ``counts`` (int64, one per entry of ``to``), when given,
+        is increased by the number of frames that took each entry. A table
+        value outside ``to`` raises BatchError, and nothing is learnt."""
+        kp, vp, tmask, cp = _table(table)
+        self._check()
+        v = check_value(port)
+        t = _int64s(to, "to")
+        if not 2 <= len(t) < 1 << 31:
+            raise ValueError(f"to needs 2 entries or more (short, unknown), not {len(t)}")
+        res = np.empty(self._n, _I64) if out is None else _int64s(out, "out", self._n)
+        cnt = ffi.NULL
+        if counts is not None:
+            c = _int64s(counts, "counts", len(t))
+            if len(counts) != len(t) or np.may_share_memory(c, res):
+                raise ValueError(f"counts must be {len(t)} int64s (one per entry of to), "
+                                 f"apart from out")
+            cnt = _ptr("int64_t *", c)
+        r = lib.batch_mac_switch(packet.memory_pointer(), self._offs(), self._lens(), self._n,
+                                 kp, vp, tmask, cp, v, _ptr("int64_t *", t), len(t),
+                                 _ptr("int64_t *", res), cnt)
+        if r < 0:
+            raise BatchError(f"switch_mac: packet {-r - 1}'s destination MAC has a table "
+                             f"value outside 0..{len(t) - 3} (the entries of to)")
+        return res
 
     # -- encapsulation ---------------------------------------------------------
 
@@ -484,8 +515,6 @@ class Batch:
 
 
 def _table(table):
-    from snabbpy.core.mactable import MacTable
-
     if not isinstance(table, MacTable):
         raise TypeError(f"a MacTable is needed, not {type(table).__name__}")
     return table._c()
@@ -495,3 +524,23 @@ def _min_length(n) -> int:
     if not isinstance(n, (int, np.integer)) or not 0 <= n <= packet.PAYLOAD_SIZE:
         raise ValueError(f"min_length must be 0..{packet.PAYLOAD_SIZE}, not {n!r}")
     return int(n)
+
+
+def _int64s(a, name: str, n: int | None = None) -> np.ndarray:
+    """``a`` (integers) as a C-contiguous 1-D int64 array; with ``n``, an
+    array given to be written into (so never a copy), of which the first
+    ``n`` are used."""
+    if n is None:
+        a = np.asarray(a)
+        if a.dtype != _I64 and a.size and (a.dtype.kind not in "iu" or (
+                a.min() < -(1 << 63) or a.max() >= 1 << 63)):
+            raise ValueError(f"{name} must be int64 numbers, not {a.dtype}")
+        if a.ndim != 1:
+            raise ValueError(f"{name} must be a 1-D array, not of shape {a.shape}")
+        return np.ascontiguousarray(a, dtype=_I64)
+    if not isinstance(a, np.ndarray) or a.dtype != _I64 or a.ndim != 1 \
+            or not a.flags.c_contiguous or not a.flags.writeable:
+        raise ValueError(f"{name} must be a writable 1-D contiguous int64 array")
+    if len(a) < n:
+        raise ValueError(f"{name} has {len(a)} entries for a batch of {n} packets")
+    return a[:n]

@@ -330,6 +330,23 @@ def check(c: Config) -> None:
     _check_files(c)
 
 
+#: The worker name of the main process (apps without ``worker``).
+MAIN = "main"
+
+
+def check_worker(c: Config, worker: str | None) -> None:
+    """Refuses an app of another worker than ``worker`` (None: the main
+    process): an Engine runs one process, and a graph with ``worker:``
+    keys needs the supervisor to spread it, not to run it all here."""
+    here = {None, MAIN, worker}
+    for name, spec in c.apps.items():
+        if spec.worker not in here:
+            raise ConfigError(
+                f"app {name!r} is on worker {spec.worker!r}, and an Engine runs one process: "
+                "run a graph with workers with `snabbpy run`, or from Python with "
+                "snabbpy.workers.supervisor.Supervisor(engine).configure(c)")
+
+
 def warnings(c: Config) -> list[str]:
     """What loads but is likely a mistake (Snabb allows both): an app with
     no links, and a cycle no packet can leave (packets stuck forever)."""

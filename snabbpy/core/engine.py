@@ -76,7 +76,9 @@ def _blame(exc: BaseException, apps: dict[str, Any], method: str) -> AppError:
 
 class Engine:
     """Runs apps and links. ``clock`` returns nanoseconds (inject a fake one
-    in tests); ``publish`` puts counters in shared memory for ``snabbpy top``."""
+    in tests); ``publish`` puts counters in shared memory for ``snabbpy top``;
+    ``worker`` is the worker process it runs in (None: the main process,
+    which runs no other worker's apps)."""
 
     def __init__(
         self,
@@ -84,8 +86,10 @@ class Engine:
         tick_hz: int = 1000,
         publish: bool = False,
         busywait: bool = False,
+        worker: str | None = None,
     ) -> None:
         self.clock = clock
+        self.worker = worker
         self.tick_hz = tick_hz
         self.busywait = busywait
         self.shm_dir: Path | None = registry.process_dir() if publish else None
@@ -115,6 +119,7 @@ class Engine:
         apps and adds and removes links as the difference demands. Apps and
         links in both keep running, with their packets."""
         config_mod.check(new)
+        config_mod.check_worker(new, self.worker)
         can_reconfig = {n for n, a in self.apps.items() if hasattr(a, "reconfig")}
         plan = diff.plan(self.config, new, can_reconfig)
         self._choose_dma_memory(new, plan.start)

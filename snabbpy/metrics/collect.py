@@ -10,6 +10,7 @@ from snabbpy.core import counter, registry
 from snabbpy.core.engine_stats import FILE_NAME as ENGINE_FILE
 from snabbpy.core.engine_stats import GAUGES
 from snabbpy.metrics.exposition import ProcessCounters
+from snabbpy.workers import published
 
 
 def process_name(pid: int, info: dict | None) -> str:
@@ -41,11 +42,30 @@ def read_one(pid: int) -> ProcessCounters | None:
     if not registry.is_running(pid):
         return None
     started = (info or {}).get("started")
-    return ProcessCounters(
+    one = ProcessCounters(
         pid=pid, name=process_name(pid, info), links=seen["links"], apps=seen["apps"],
         engine={k: v for k, v in engine.items() if k not in GAUGES},
         engine_gauges={k: v for k, v in engine.items() if k in GAUGES},
         started=float(started) if isinstance(started, (int, float)) else None)
+    part = published.graph_of(pid, info)
+    if part is not None:
+        in_graph(one, *part)
+    return one
+
+
+def in_graph(one: ProcessCounters, worker: str, graph: dict) -> None:
+    """Labels ``one`` as worker ``worker`` of a graph over workers, and
+    shows the links that carry an interlink under the link the user wrote
+    (with the side: "out" of the sender, "in" to the receiver)."""
+    one.worker = worker
+    ends = published.interlink_ends(graph, worker)
+    links = {}
+    for spec, values in one.links.items():
+        if spec in ends:
+            link, way, _ = ends[spec]
+            spec, one.interlinks[link] = link, "out" if way == "to" else "in"
+        links[spec] = values
+    one.links = links
 
 
 def read_all() -> list[ProcessCounters]:

@@ -2,7 +2,11 @@
 in, text out. No I/O, so every rule (names, label escaping, types) is
 tested without a socket.
 
-Families (every sample carries ``pid`` and ``process``)::
+Families (every sample carries ``pid`` and ``process``, and ``worker``
+when the process runs part of a graph over workers: ``main`` for the
+supervisor; a link that carries an interlink is the link the user wrote,
+with ``interlink`` "out" in the sending process and "in" in the
+receiving one)::
 
     snabbpy_link_counter_total{link, from_app, to_app, counter}
     snabbpy_app_counter_total{app, counter}
@@ -31,7 +35,8 @@ _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 class ProcessCounters:
     """One reading of one process: ``links`` {spec: {counter: value}},
     ``apps`` {app: {counter: value}}, ``engine`` {counter: value} and
-    ``engine_gauges`` {name: value} (levels, not counts)."""
+    ``engine_gauges`` {name: value} (levels, not counts); in a graph over
+    workers, the ``worker`` it is and its ``interlinks`` (link -> side)."""
 
     pid: int
     name: str
@@ -40,6 +45,8 @@ class ProcessCounters:
     engine: dict[str, int] = field(default_factory=dict)
     engine_gauges: dict[str, float] = field(default_factory=dict)
     started: float | None = None
+    worker: str | None = None  # its name in a graph over workers
+    interlinks: dict[str, str] = field(default_factory=dict)  # link -> "out" or "in"
 
 
 @dataclass(frozen=True)
@@ -133,11 +140,14 @@ def link_ends(spec: str) -> tuple[str, str]:
 def _samples(processes: list[ProcessCounters], family: Family):
     for p in processes:
         who = {"pid": str(p.pid), "process": p.name}
+        if p.worker is not None:
+            who["worker"] = p.worker
         if family is LINKS:
             for spec, counters in sorted(p.links.items()):
                 src, dst = link_ends(spec)
+                side = {"interlink": p.interlinks[spec]} if spec in p.interlinks else {}
                 for key, value in counters.items():
-                    yield {**who, "link": spec, "from_app": src, "to_app": dst,
+                    yield {**who, "link": spec, "from_app": src, "to_app": dst, **side,
                            "counter": key}, value
         elif family is APPS:
             for app, counters in sorted(p.apps.items()):

@@ -3,7 +3,8 @@
 ``FakeFrontend`` speaks the protocol with the sans-I/O ``Frontend`` codec
 over a socket to a VhostUser app, and shares ``FakeMemory`` (memfd backed)
 holding ``FakeQueue`` rings (0: guest RX, 1: guest TX; ``rings`` more for a
-multiqueue device: 2k and 2k+1 for pair k, then the control queue). Because the
+multiqueue device: 2k and 2k+1 for pair k, then the control queue), or with
+``packed`` ``FakePackedQueue`` rings (RING_PACKED asked for). Because the
 app runs in the same thread, waiting for a reply calls ``pump`` (the app's
 ``tick``) until the reply is there.
 """
@@ -28,6 +29,7 @@ from snabbpy.lib.vhost_user import (
 from snabbpy.lib.vhost_user.socket_io import recv_chunk, send_message
 from snabbpy.lib.virtio.constants import Feature, feature_mask
 from snabbpy.testing.fake_guest import USER_OFFSET, FakeMemory, FakeQueue
+from snabbpy.testing.fake_packed import PACKED_START, FakePackedQueue
 
 R = Request
 WANTED = feature_mask(Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
@@ -38,11 +40,12 @@ class FakeFrontend:
     """The driver end of one vhost-user connection, driven step by step."""
 
     def __init__(self, sock: socket.socket, pump: Callable[[], None], qsize: int = 256,
-                 memory_size: int = 4 << 20, rings: int = 2) -> None:
-        self.sock, self.pump = sock, pump
+                 memory_size: int = 4 << 20, rings: int = 2, packed: bool = False) -> None:
+        self.sock, self.pump, self.packed = sock, pump, packed
         self.codec = Frontend()
         self.mem = FakeMemory([(0x100000, memory_size)], shared=True)
-        self.rings = [FakeQueue(self.mem, qsize) for _ in range(rings)]
+        queue = FakePackedQueue if packed else FakeQueue
+        self.rings = [queue(self.mem, qsize) for _ in range(rings)]
         self.calls = [os.eventfd(0, os.EFD_NONBLOCK) for _ in self.rings]
         self.features = 0
 
@@ -72,7 +75,8 @@ class FakeFrontend:
 
     def negotiate(self, wanted: int = WANTED) -> int:
         """GET/SET_FEATURES (and protocol features when offered); returns
-        the features set."""
+        the features set (RING_PACKED added to ``wanted`` when ``packed``)."""
+        wanted |= self.packed << Feature.RING_PACKED
         offered = self.request(R.GET_FEATURES).payload
         self.features = offered & wanted
         self.request(R.SET_FEATURES, self.features)
@@ -87,9 +91,12 @@ class FakeFrontend:
         return MemoryTable(tuple(MemoryRegion(r.guest_phys, r.size, r.guest_phys + USER_OFFSET, 0)
                                  for r in self.mem.regions))
 
-    def setup_ring(self, index: int, base: int = 0) -> None:
-        """Sends everything ring ``index`` needs and enables it."""
+    def setup_ring(self, index: int, base: int | None = None) -> None:
+        """Sends everything ring ``index`` needs and enables it; ``base``:
+        where it starts (default: a new ring's start)."""
         ring = self.rings[index]
+        if base is None:
+            base = PACKED_START if self.packed else 0
         self.request(R.SET_VRING_CALL, VringFile(index), (self.calls[index],))
         self.request(R.SET_VRING_NUM, VringState(index, ring.size))
         self.request(R.SET_VRING_BASE, VringState(index, base))

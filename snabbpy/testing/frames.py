@@ -28,6 +28,24 @@ def frame(seq: int, size: int) -> bytes:
     return (head + bytes((seq + i) % PERIOD for i in range(max(0, size - HEAD))))[:size]
 
 
+def cycled(seq: int, sizes: tuple[int, ...]) -> bytes:
+    """Frame ``seq`` of a run whose sizes cycle through ``sizes``: frame
+    ``seq`` is ``sizes[seq % len(sizes)]`` bytes long."""
+    return frame(seq, sizes[seq % len(sizes)])
+
+
+def frame_sizes(value: int | list[int] | tuple[int, ...]) -> tuple[int, ...]:
+    """One frame size or a list of them (cycled through) as a tuple, each
+    checked to be 1..10240 bytes (under 18 a frame has no room for its
+    number: the sink compares it with the one due)."""
+    sizes = (value,) if isinstance(value, int) else tuple(value)
+    if not sizes or any(isinstance(s, bool) or not isinstance(s, int)
+                        or not 1 <= s <= packet.PAYLOAD_SIZE for s in sizes):
+        raise ValueError(f"frame sizes must be integers 1..{packet.PAYLOAD_SIZE}, "
+                         f"got {value!r}")
+    return sizes
+
+
 def sequence(data: bytes) -> int:
     """The sequence number ``data`` carries; -1 if it is too short for one."""
     return int.from_bytes(data[len(ETHERNET):HEAD], "big") if len(data) >= HEAD else -1
@@ -49,7 +67,8 @@ class Frames:
 
 
 class NumberedSource(App):
-    """Sends ``count`` numbered frames of ``size`` bytes, as the link takes
+    """Sends ``count`` numbered frames of ``size`` bytes (or, when ``size``
+    is a list, frame ``seq`` as ``cycled(seq, size)``), as the link takes
     them, then nothing.
 
     With ``window`` and a ``sink`` (a NumberedSink, set after configure) at
@@ -59,10 +78,11 @@ class NumberedSource(App):
 
     inputs, outputs = (), ("output",)
 
-    config = {"count": Param(int), "size": Param(int), "window": Param(int, default=0)}
+    config = {"count": Param(int), "size": Param(frame_sizes), "window": Param(int, default=0)}
 
     def __init__(self, conf: dict) -> None:
-        self.left, self.seq, self.frames = conf["count"], 0, Frames(conf["size"])
+        self.left, self.seq = conf["count"], 0
+        self.frames = [Frames(size) for size in conf["size"]]
         self.window = conf["window"]
         self.sink: NumberedSink | None = None
 
@@ -71,8 +91,9 @@ class NumberedSource(App):
         n = min(self.left, out.nwritable())
         if self.window and self.sink is not None:
             n = min(n, self.window - (self.seq - self.sink.received))
+        frames, k = self.frames, len(self.frames)
         for seq in range(self.seq, self.seq + n):
-            out.transmit(packet.from_bytes(self.frames.get(seq)))
+            out.transmit(packet.from_bytes(frames[seq % k].get(seq)))
         self.seq += max(n, 0)
         self.left -= max(n, 0)
 

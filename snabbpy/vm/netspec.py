@@ -7,7 +7,8 @@ Forms (the first field picks the backend, the rest are common options):
     socket:listen=PORT           QEMU socket netdev, TCP listen on 127.0.0.1
     socket:connect=PORT          TCP connect to 127.0.0.1:PORT
     socket:udp=PORT,localaddr=PORT   UDP between 127.0.0.1 ports
-    tap:NAME                     an existing or new tap interface, no scripts
+    tap:NAME                     an existing or new tap interface, no scripts,
+                                 vhost=off (QEMU's own virtio-net device model)
 
 Common options: `queue=N` (virtqueue size, 256..1024, a power of two),
 `mode=legacy|transitional|modern`, `mac=52:54:00:...`, `packed=on|off`
@@ -162,7 +163,8 @@ def qemu_args(spec: NetSpec, index: int) -> list[str]:
         opts = ",".join(f"{k}={v}" for k, v in spec.socket.items())
         args += ["-netdev", f"socket,id={nid},{opts}"]
     else:
-        args += ["-netdev", f"tap,id={nid},ifname={spec.target},script=no,downscript=no"]
+        args += ["-netdev", f"tap,id={nid},ifname={spec.target},script=no,downscript=no,"
+                           "vhost=off"]  # QEMU's own device model, not vhost-net
     device = f"virtio-net-pci,netdev={nid},bus=pci.0,addr=0x{slot:x}"
     if spec.queues > 1:
         # A vector per queue, one for the control queue, one for config.

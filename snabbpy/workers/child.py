@@ -8,7 +8,9 @@ publishes counters like any snabbpy process, keeps a status file
 (``quiet``: nothing to do; ``checks``: how often it looked) for the
 supervisor to tell when the whole graph is finished, and answers
 ``ready``, ``configured``, ``report`` (counters and app reports),
-``stopped`` (its packet counts) or ``failed`` (what raised, in which app).
+``stopped`` (its packet counts, and the packets each app lost: the
+engine's accounts, taken once it stopped) or ``failed`` (what raised, in
+which app; a misused packet, PacketFault, named as in one process).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import traceback
 from pathlib import Path
 
 from snabbpy.core import config, packet, registry
+from snabbpy.core.accounting import PacketFault
 from snabbpy.core.config import ConfigError
 from snabbpy.core.counter import Counters
 from snabbpy.core.engine import AppError, Engine
@@ -78,6 +81,7 @@ class Worker:
         self.lock = threading.Lock()
         self.ring_dir = Path()
         self._timer: Timer | None = None
+        self._stopped = False
 
     def listen(self) -> None:
         """Thread: queues every order and wakes the engine; end of file
@@ -111,7 +115,8 @@ class Worker:
         if cpus:  # not main's, which may be pinned since
             os.sched_setaffinity(0, cpus)
         self.ring_dir = Path(order["ring_dir"])
-        self.engine = Engine(publish=True, busywait=bool(order.get("busywait")))
+        self.engine = Engine(publish=True, busywait=bool(order.get("busywait")),
+                             worker=self.name)
         self.engine.configure(self.part(order["doc"]))
         self._publish_info(order)
         self.status = Counters(STATUS, registry.process_dir() / STATUS_FILE)
@@ -155,11 +160,26 @@ class Worker:
         engine = self.engine
         self.channel.send({"op": "report", "counters": engine.counters(),
                            "texts": app_texts(engine)})
-        engine.stop()
+        self.stop_engine()
         self.status.close()
-        self.channel.send({"op": "stopped", "packets": packet.stats(),
-                           "double_frees": packet.double_frees()})
+        self.channel.send(self.stopped())
         return 0
+
+    def stop_engine(self) -> None:
+        """Stops the engine, once: its accounts (``engine.lost``) are
+        taken then and would be empty a second time."""
+        if self.engine is not None and not self._stopped:
+            self._stopped = True
+            self.engine.stop()
+
+    def stopped(self) -> dict:
+        """The ``stopped`` message: packet counts, and the packets each app
+        lost with what it had received (for the supervisor's lost lines)."""
+        lost = dict(self.engine.lost) if self.engine is not None else {}
+        received = self.engine.accounts.received if self.engine is not None else {}
+        return {"op": "stopped", "packets": packet.stats(),
+                "double_frees": packet.double_frees(), "lost": lost,
+                "received": {n: received.get(n, 0) for n in lost}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=worker.listen, daemon=True).start()
         channel.send({"op": "ready", "pid": os.getpid()})
         return worker.run()
-    except (AppError, ConfigError) as exc:
+    except (AppError, ConfigError, PacketFault) as exc:
         frames = user_frames(exc.error) if isinstance(exc, AppError) else ""
+        kind = ("app" if isinstance(exc, AppError) else
+                "config" if isinstance(exc, ConfigError) else "fault")
         _send_quietly(channel, {"op": "failed", "error": str(exc), "frames": frames,
-                                "kind": "app" if isinstance(exc, AppError) else "config"})
+                                "kind": kind})
         _stop_quietly(worker)
+        _send_quietly(channel, worker.stopped())
         return 1
     except ChannelClosed:
         _stop_quietly(worker)
@@ -203,8 +226,7 @@ def _stop_quietly(worker: Worker) -> None:
     """Stops the engine after a failure: frees what it can, removes its
     counter files; a second failure there is not reported over the first."""
     try:
-        if worker.engine is not None:
-            worker.engine.stop()
+        worker.stop_engine()
         if worker.status is not None:
             worker.status.close()
     except Exception:  # noqa: BLE001 - the first failure is the one reported

@@ -19,7 +19,7 @@ from snabbpy.core import config, registry
 from snabbpy.core.config import Config, ConfigError, LinkSpec
 
 #: The name of the main process among workers.
-MAIN = "main"
+MAIN = config.MAIN
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from snabbpy.core import counter, packet, registry
+from snabbpy.core.accounting import lost_line
 from snabbpy.core.engine_stats import FILE_NAME as ENGINE_FILE
 from snabbpy.workers.placement import MAIN, Placement
 
@@ -98,3 +99,23 @@ def worker_counters(supervisor) -> dict[str, dict]:
         if handle.report:
             result[name] = handle.report["counters"]
     return result
+
+
+def lost(supervisor) -> dict[str, dict[str, tuple[int, int]]]:
+    """The packets each app lost, by worker (``MAIN`` for the main
+    engine's, once it stopped): worker -> app -> (lost, received)."""
+    engine = supervisor.engine
+    result = {MAIN: {n: (c, engine.accounts.received.get(n, 0)) for n, c in engine.lost.items()}}
+    result.update(supervisor.lost_packets())
+    return {w: apps for w, apps in result.items() if apps}
+
+
+def lost_lines(by_worker: dict[str, dict[str, tuple[int, int]]]) -> list[str]:
+    """One line per app that lost packets, as in one process; an app on a
+    worker is named with its worker ("worker 'w1': app 'x' received ...")."""
+    lines = []
+    for worker, apps in by_worker.items():
+        where = "" if worker == MAIN else f"worker {worker!r}: "
+        lines += [where + lost_line(app, count, received)
+                  for app, (count, received) in apps.items()]
+    return lines

@@ -27,7 +27,7 @@ from typing import Any
 from snabbpy.core import counter, interlink, registry
 from snabbpy.core.config import Config, ConfigError
 from snabbpy.core.engine import Engine
-from snabbpy.workers import placement
+from snabbpy.workers import placement, published
 from snabbpy.workers.channel import ChannelClosed
 from snabbpy.workers.placement import MAIN, Placement
 from snabbpy.workers.process import WorkerProcess, describe_exit, start_worker
@@ -85,6 +85,8 @@ class Supervisor:
         self.cpus = sorted(os.sched_getaffinity(0))
         #: the last counters of the rings removed, by link spec
         self.retired: dict[str, dict[str, int]] = {}
+        #: the workers stopped by a configure (their accounts still count)
+        self.left: list[Handle] = []
 
     # -- configuration ----------------------------------------------------
 
@@ -99,7 +101,7 @@ class Supervisor:
         doc = placement.to_doc(c)
         for name in [n for n in self.handles if n not in new.parts]:
             self._stop_worker(self.handles[name])
-            self.handles.pop(name)
+            self.left.append(self.handles.pop(name))
         for name in new.workers:
             if name in self.handles:
                 self._order(self.handles[name], {"op": "configure", "doc": doc}, "configured")
@@ -112,6 +114,8 @@ class Supervisor:
             if new.interlinks.get(key) != il:
                 self.retired[key] = _retire(il.path)
         self.placement = new
+        if self.engine.shm_dir:  # for `snabbpy top` and the metrics
+            published.write(new)
         self._quiet_since = None
         self.finished = False
 
@@ -246,7 +250,9 @@ class Supervisor:
     # -- stopping -----------------------------------------------------------
 
     def stop(self) -> None:
-        """Stops every worker, gathering its final report."""
+        """Stops every worker, gathering its final report; a worker that
+        fails while stopping (an app's ``stop()`` raising, a packet misused
+        there) is kept in ``failure`` unless one failed before."""
         for handle in self.handles.values():
             try:
                 handle.process.channel.send({"op": "stop"})
@@ -254,6 +260,7 @@ class Supervisor:
                 pass
         for handle in self.handles.values():
             self._stop_worker(handle, sent=True)
+            self.failure = self.failure or handle.failure
 
     def _stop_worker(self, handle: Handle, sent: bool = False) -> None:
         if not sent:
@@ -269,6 +276,7 @@ class Supervisor:
             except Exception:  # noqa: BLE001 - subprocess.TimeoutExpired: kill it
                 handle.process.kill()
                 handle.status = handle.process.wait()
+        self._read(handle, until_closed=True)  # a failed worker's accounts come last
         registry.remove_process_dir(handle.process.pid)  # a killed worker leaves its own
         handle.process.channel.close()
 
@@ -289,6 +297,18 @@ class Supervisor:
         (0 everywhere when nothing leaked)."""
         return {n: h.stopped["packets"]["allocated"] - h.stopped["packets"]["freed"]
                 for n, h in self.handles.items() if h.stopped}
+
+    def lost_packets(self) -> dict[str, dict[str, tuple[int, int]]]:
+        """What each stopped worker's accounts say its apps lost (those
+        stopped by a configure too): worker -> app -> (packets lost, packets
+        it had received from links). Only workers whose apps lost some."""
+        out: dict[str, dict[str, tuple[int, int]]] = {}
+        for h in [*self.left, *self.handles.values()]:
+            received = (h.stopped or {}).get("received") or {}
+            for app, count in ((h.stopped or {}).get("lost") or {}).items():
+                before = out.setdefault(h.name, {}).get(app, (0, 0))
+                out[h.name][app] = (before[0] + count, before[1] + received.get(app, 0))
+        return out
 
 
 def _read_status(pid: int) -> dict[str, int] | None:

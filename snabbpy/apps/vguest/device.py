@@ -28,6 +28,7 @@ from snabbpy.lib.virtio import DeviceStatus, Feature, NetStatus, feature_mask, f
 from snabbpy.lib.virtio.net_ctrl import OK, control_queue_index, vq_pairs_set
 from snabbpy.lib.virtio.net_header import header_size
 from snabbpy.lib.virtio.packed_virtq import PackedVirtq
+from snabbpy.lib.virtio.packed_virtq import area_size as packed_area_size
 from snabbpy.lib.virtio.ring import check_queue_size
 from snabbpy.lib.virtio.virtq import Virtq
 
@@ -51,10 +52,7 @@ def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool,
     bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
     bits += [Feature.NET_MQ, Feature.NET_CTRL_VQ] * multiqueue
     bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
-    # The control queue (multiqueue) is a split ring on both ends, so packed
-    # rings are asked for with one queue pair only.
-    bits += [Feature.RING_EVENT_IDX] * event_idx
-    bits += [Feature.RING_PACKED] * (packed and not multiqueue)
+    bits += [Feature.RING_EVENT_IDX] * event_idx + [Feature.RING_PACKED] * packed
     return feature_mask(*bits)
 
 
@@ -75,7 +73,7 @@ class VirtioNetDevice:
                  memory: DMAMemory = dma, queue_pairs: int = 1) -> None:
         self.transport, self.memory = transport, memory
         self.queue_size = check_queue_size(queue_size)
-        self.queue_pairs = queue_pairs
+        self.queue_pairs, self.packed = queue_pairs, packed
         self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, queue_pairs > 1,
                                       packed)
         self.pairs: list[tuple[Virtq | PackedVirtq, Virtq | PackedVirtq]] = []
@@ -102,7 +100,7 @@ class VirtioNetDevice:
             self.rx, self.tx = self.pairs[0]
             if pairs > 1 and not self.transport.sets_queue_pairs:
                 self.ctrl = DriverControlQueue(self.transport, control_queue_index(
-                    self._max_pairs(), True), self.memory)
+                    self._max_pairs(), True), self.memory, self.has(Feature.RING_PACKED))
             for rx, _ in self.pairs:
                 rx.refill()
             self._set_status(DeviceStatus.DRIVER_OK)
@@ -167,6 +165,21 @@ class VirtioNetDevice:
         """True when feature ``bit`` was negotiated."""
         return bool(self.features >> bit & 1)
 
+    def rings(self) -> str:
+        """"packed rings" or "split rings", and, when packed rings were
+        asked for and not negotiated, why not (once open)."""
+        if self.has(Feature.RING_PACKED):
+            return "packed rings"
+        if not self.packed:
+            return "split rings"
+        t = self.transport
+        if t.feature_bits <= Feature.RING_PACKED:
+            why = (f"but {t.name} has the {t.feature_bits} feature bits of a legacy device, "
+                   f"and RING_PACKED is bit {Feature.RING_PACKED}")
+        else:
+            why = "the device does not offer them"
+        return f"split rings (packed rings asked for, {why})"
+
     def _setup_queue(self, queue: int) -> Virtq | PackedVirtq:
         t = self.transport
         limit = t.max_queue_size(queue)
@@ -183,7 +196,7 @@ class VirtioNetDevice:
 
     def _packed_queue(self, queue: int, size: int) -> PackedVirtq:
         return PackedVirtq(size, hdr_size=header_size(self.features),
-                           align=self.transport.ring_align,
+                           align=self.transport.area_align(packed_area_size(size)),
                            event_idx=self.has(Feature.RING_EVENT_IDX),
                            mrg_rxbuf=self.has(Feature.NET_MRG_RXBUF),
                            use_checksum=self.has(Feature.NET_CSUM) and queue % 2 == TX_QUEUE,

@@ -64,14 +64,15 @@ def check_device_queue_size(size: int, register: str) -> int:
     return size
 
 
-def area_align(layout: RingLayout) -> int:
-    """Alignment for a queue's ring area so that it never straddles a
-    hugepage: a power of two at least as large as the area (and a page)."""
+def area_align(total: int) -> int:
+    """Alignment for a queue's ring area of ``total`` bytes so that it never
+    straddles a hugepage: a power of two at least as large as the area (and
+    a page)."""
     align = PAGE
-    while align < layout.total:
+    while align < total:
         align <<= 1
     if align > HUGEPAGE:
-        raise TransportError(f"ring area of {layout.total} bytes is larger than a hugepage")
+        raise TransportError(f"ring area of {total} bytes is larger than a hugepage")
     return align
 
 
@@ -88,9 +89,15 @@ class PCITransport(Transport):
         """Remembers ``layout`` and aligns the next ring area to keep it in
         one physically contiguous page (``ring_align`` is read by the
         device right after ``ring_layout``)."""
-        self.ring_align = area_align(layout)
+        self.ring_align = area_align(layout.total)
         self.layouts[layout.queue_size] = layout
         return layout
+
+    def area_align(self, total: int) -> int:
+        """A packed ring's one area of ``total`` bytes is given to the
+        device by physical address: kept inside one hugepage, like a split
+        ring's (neighbouring hugepages need not be physically adjacent)."""
+        return area_align(total)
 
     def close(self) -> None:
         """Releases the PCI device (BARs unmapped, driver rebound if asked)."""

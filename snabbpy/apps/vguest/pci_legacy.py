@@ -47,6 +47,7 @@ class LegacyTransport(PCITransport):
     header); ``on_close`` releases the PCI device."""
 
     fixed_queue_size = True
+    feature_bits = 32
 
     def __init__(self, bar: Registers, *, name: str = "pci legacy", msix_enabled: bool = False,
                  config_size: int = 12, on_close=None) -> None:

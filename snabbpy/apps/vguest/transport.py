@@ -58,6 +58,8 @@ class Transport(ABC):
     name: str = "transport"
     #: Alignment of the one area holding a queue's three rings.
     ring_align: int = 4096
+    #: Feature bits the transport can carry (legacy PCI: 32).
+    feature_bits: int = 64
     #: True when the queue size is the device's (legacy PCI): not settable.
     fixed_queue_size: bool = False
     #: True when the transport itself tells the device which queue pairs are
@@ -99,6 +101,11 @@ class Transport(ABC):
         """Where the descriptor table, avail and used rings go inside one
         area of ``ring_align`` alignment. Default: the compact modern layout."""
         return modern_layout(size, event_idx=True)
+
+    def area_align(self, total: int) -> int:
+        """Alignment of a packed ring's one area of ``total`` bytes (ring,
+        driver and device areas). Default: ``ring_align``."""
+        return self.ring_align
 
     @abstractmethod
     def set_queue_addresses(self, queue: int, desc: int, avail: int, used: int) -> None:

@@ -29,7 +29,7 @@ from snabbpy.core.app import App, Param
 from snabbpy.core.config import ConfigError
 from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
-from snabbpy.lib.virtio import feature_names
+from snabbpy.lib.virtio import Feature, feature_names
 from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
 from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
 from snabbpy.lib.virtio.ring import check_queue_size
@@ -158,6 +158,8 @@ class VGuest(App):
             self.device.close()  # frees the receive buffers already posted
             self.ring_memory.recycle()
             raise
+        if self.conf["packed"] and self.transport.feature_bits <= Feature.RING_PACKED:
+            log.info("%s: %s", self.name, self.device.rings())  # legacy PCI
         self._bind()
 
     def _bind(self) -> None:
@@ -260,6 +262,7 @@ class VGuest(App):
         mac = self.device.mac if self.connected else None
         lines = [f"{self.name}: {self.transport.name}"
                  + (f", mac {mac.hex(':')}" if mac else "")
+                 + f", {self.device.rings()}"
                  + f"; features: {' '.join(feature_names(self.device.features))}"]
         if not self.connected:
             lines.append("  " + ("listening for" if self.conf["is_server"] else "connecting to")

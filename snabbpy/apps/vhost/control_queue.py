@@ -12,6 +12,8 @@ a ``VQ_PAIRS_SET`` says more (virtio 1.x 5.1.6.5.5).
 ``VQ_PAIRS_SET`` with a valid count is acked OK, anything else ERR and
 counted (``ctrl_errors``); a malformed chain is returned with length 0 and
 counted by reason (``ctrl_bad_chains``, details in the ring's ``dr_stats``).
+The ring is split or packed as negotiated (RING_PACKED): the commands and
+their checks are the same, only the C that walks the ring differs.
 """
 
 from __future__ import annotations
@@ -55,9 +57,11 @@ class ControlQueue:
         """Answers the commands waiting on the ring; returns how many.
         ``counters`` is the app's ``Counters`` (``COUNTERS`` among them)."""
         q = self.vring.q
+        take, complete = ((lib.pd_ctrl_take, lib.pd_ctrl_complete) if self.vring.packed
+                          else (lib.dr_ctrl_take, lib.dr_ctrl_complete))
         done = 0
         while q.ready:
-            taken = lib.dr_ctrl_take(q, self._cmd)
+            taken = take(q, self._cmd)
             if taken == 0:
                 break
             done += 1
@@ -65,7 +69,9 @@ class ControlQueue:
                 counters.add("ctrl_bad_chains")
                 self.last_error = "control queue: malformed chain returned unread"
             else:
-                self._complete(self._answer(features), counters)
+                answer = self._answer(features)
+                self._count(answer, counters)
+                complete(q, self._cmd, answer.ack)
             self.vring.interrupt()
         return done
 
@@ -78,7 +84,7 @@ class ControlQueue:
             return Answer(ERR, why=str(e))
         return answer_mq(cmd, self.max_pairs, has_feature(features, Feature.NET_MQ))
 
-    def _complete(self, answer: Answer, counters) -> None:
+    def _count(self, answer: Answer, counters) -> None:
         counters.add("ctrl_commands")
         if answer.ack == OK:
             self.pairs = answer.pairs
@@ -87,4 +93,3 @@ class ControlQueue:
             counters.add("ctrl_errors")
             self.last_error = answer.why
             log.info("control queue: answered ERR: %s", answer.why)
-        lib.dr_ctrl_complete(self.vring.q, self._cmd, answer.ack)

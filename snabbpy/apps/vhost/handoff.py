@@ -6,11 +6,12 @@ descriptors that travel with it (SCM_RIGHTS); ``encode`` and ``decode``
 check both against ``OPS`` and refuse, with ``HandoffError`` naming what is
 wrong, anything else. Worker to owner: ``hello`` (the pair it serves),
 ``stopped``/``reset_done`` (answers), ``error``, ``bye`` (it stops
-serving: the positions of the rings it ran, as ``[index, base]``). Owner to worker:
+serving: the positions of the rings it ran, as ``[index, base]``; a base is
+a split ring's avail index or a packed ring's 32-bit state). Owner to worker:
 ``memory`` (the regions, one fd each), ``ring`` (one started ring, with its
 kick and call eventfds when it has them), ``enable``, ``active`` (the
 control queue's VQ_PAIRS_SET gate), ``stop`` (answer: ``stopped`` with the
-ring's next avail index), ``reset`` (disconnect: stop all, unmap).
+ring's position, as in ``bye``), ``reset`` (disconnect: stop all, unmap).
 """
 
 from __future__ import annotations
@@ -87,9 +88,9 @@ def _check(msg: object) -> dict[str, Any]:
     if op == "bye":
         for r in msg["rings"]:
             if (not isinstance(r, list) or len(r) != 2
-                    or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFF
-                               for v in r)):
-                raise HandoffError(f"bye: ring {r!r} is not [index, base] (16-bit)")
+                    or not all(isinstance(v, int) and not isinstance(v, bool)
+                               and 0 <= v <= 0xFFFFFFFF for v in r)):
+                raise HandoffError(f"bye: ring {r!r} is not [index, base] (32-bit)")
     return msg
 
 

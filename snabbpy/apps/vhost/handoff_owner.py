@@ -5,7 +5,8 @@ the device, and each pair lent to another process follows the device's rings.
 (``after``) the device handles it. Before a request that stops or restarts
 rings (GET_VRING_BASE, SET_MEM_TABLE, SET_FEATURES, SET_VRING_ADDR/KICK/
 CALL, RESET_OWNER) it asks the worker to stop the rings concerned and puts
-the avail index the worker hands back into the owner's ring, so the device
+the position the worker hands back (a split ring's avail index, a packed
+ring's 32-bit state with its wrap counters) into the owner's ring, so the device
 answers GET_VRING_BASE (or restarts) from the true position. After each
 request, and each tick, ``sync`` sends what changed: the memory table (fds
 kept for that), the rings the device has started (size, addresses, base,
@@ -28,6 +29,7 @@ from snabbpy.lib.vhost_user import Message, Request
 
 from .handoff import HandoffError, close_fds
 from .handoff_socket import PeerGone
+from .vring import VringError
 
 log = logging.getLogger(__name__)
 
@@ -146,17 +148,25 @@ class RemoteQueues:
         of the rings it ran and forgets it, nothing lost."""
         for index, base in msg["rings"]:
             if index in (2 * remote.pair, 2 * remote.pair + 1):
-                self._take_base(index, base)
+                self._take_base(remote, index, base)
         log.info("pair %d: its worker left", remote.pair)
         remote.link.close()
         self.remotes.pop(remote.pair, None)
 
-    def _take_base(self, index: int, base: int) -> None:
+    def _take_base(self, remote: _Remote, index: int, base: int) -> None:
+        """Ring ``index`` resumes where the worker stopped it: ``base``, an
+        avail index (split) or a 32-bit ring state with both wrap counters
+        (packed); a base that cannot be is counted and not taken."""
         vring = self.device.vrings[index]
-        if vring.started:
-            vring.resume_at(base)
-        else:
-            vring.base = base
+        try:
+            if vring.started:
+                vring.resume_at(base)
+            elif base > 0xFFFFFFFF:
+                raise VringError(f"ring {index}: base {base} is more than 32 bits")
+            else:
+                vring.base = base
+        except VringError as e:
+            self._error(f"pair {remote.pair}: stopped {e}")
 
     def _error(self, text: str) -> None:
         self.counters.add("handoff_errors")
@@ -229,11 +239,11 @@ class RemoteQueues:
         reply = self._ask(remote, {"op": "stop", "index": index}, "stopped")
         if reply is None:
             return
-        if reply["index"] != index or reply["base"] > 0xFFFF:
+        if reply["index"] != index:
             self._error(f"pair {remote.pair}: stopped ring {reply['index']} at "
                         f"{reply['base']}, asked for ring {index}")
             return
-        self._take_base(index, reply["base"])
+        self._take_base(remote, index, reply["base"])
 
     def sync(self) -> None:
         """Sends each worker what changed since it was last sent."""

@@ -85,8 +85,7 @@ def _offer(conf: dict) -> int:
         offered = conf["features"] | offloads
     if not conf["mrg_rxbuf"]:
         offered &= ~(1 << Feature.NET_MRG_RXBUF)
-    if not conf["packed"] or conf["queues"] > 1:
-        # the control queue of several pairs runs on split rings only
+    if not conf["packed"]:
         offered &= ~(1 << Feature.RING_PACKED)
     if conf["queues"] > 1:
         offered |= MQ_FEATURES  # the driver cannot find the other pairs without them
@@ -344,7 +343,7 @@ class VhostUser(App):
                 q = v.q
                 lines.append(f"  {tag}{name}: {pair.state(v)}, size {v.num}, "
                              f"avail {q.last_avail}, used {q.used_idx}, "
-                             f"{v.stats.packets:,} packets")
+                             f"{v.stats.packets:,} packets" + ", packed ring" * v.packed)
         if d.ctrl is not None:
             lines.append(f"  control queue: {'running' if d.ctrl.vring.started else 'not given'}"
                          f", pairs in use {d.ctrl.pairs_in_use()} of {d.queue_pairs}"

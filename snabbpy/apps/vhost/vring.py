@@ -137,11 +137,27 @@ class Vring:
         stopped it at (a split ring's avail index; a packed ring's 32-bit
         state: slot and wrap counter in each half, both halves equal since
         the device returns every chain in the call that takes it)."""
+        why = self.bad_base(base)
+        if why:
+            raise VringError(why)
         if self.packed:
             self.q.last_avail = self.q.used_idx = self.q.flush_pos = base & 0xFFFF
             self.q.nshadow = 0
         else:
             self.q.last_avail = base
+
+    def bad_base(self, base: int) -> str:
+        """Why ``base`` cannot be where this started ring resumes ("" if it
+        can): a split ring's is a 16-bit index, a packed ring's a 32-bit
+        state whose slots lie inside the ring."""
+        if not self.packed:
+            return "" if 0 <= base <= 0xFFFF else \
+                f"ring {self.index}: base {base} is not a 16-bit index"
+        if not 0 <= base <= 0xFFFFFFFF or (base & 0x7FFF) >= self.q.size:
+            return f"ring {self.index}: packed ring state {base:#x} names a slot beyond " \
+                   f"the queue size {self.q.size}"
+        return ""
+
     def stop(self) -> int:
         """Stops the ring (GET_VRING_BASE); returns where to resume."""
         if self.started:

@@ -27,6 +27,12 @@ DESC_SIZE = 16
 EVENT_SIZE = 4
 
 
+def area_size(size: int) -> int:
+    """Bytes of the one area a ring of ``size`` descriptors takes: the ring,
+    then the driver and device event suppression structures."""
+    return DESC_SIZE * size + 2 * EVENT_SIZE
+
+
 def check_packed_size(size: int) -> int:
     """``size`` if it is a valid packed ring size (any in 1..32768), else ValueError."""
     limit = lib.PK_MAX_QUEUE_SIZE
@@ -54,7 +60,7 @@ class PackedVirtq:
         if not 0 < rx_buffer_size <= packet.PAYLOAD_SIZE:
             raise ValueError(f"rx_buffer_size {rx_buffer_size} is outside 1..{packet.PAYLOAD_SIZE}")
         self._size, self.memory = size, memory
-        total = DESC_SIZE * size + 2 * EVENT_SIZE
+        total = area_size(size)
         self.area = memory.allocate(total, align)
         ffi.memmove(ffi.cast("uint8_t *", self.area), b"\0" * total, total)
         self._private = [ffi.new("struct packet *[]", size), ffi.new("uint16_t[]", size)]

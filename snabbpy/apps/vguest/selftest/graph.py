@@ -7,9 +7,9 @@ from snabbpy.core.engine import Engine
 from snabbpy.testing.frames import NumberedSink, NumberedSource
 
 
-def start(nic_conf: dict, count: int, size: int, window: int = 0) -> Engine:
+def start(nic_conf: dict, count: int, size: int | tuple[int, ...], window: int = 0) -> Engine:
     """An engine running source -> nic (a VGuest) -> sink; the source's
-    window is held to the sink."""
+    window is held to the sink; ``size``: one frame size or sizes to cycle."""
     c = config.new()
     config.app(c, "source", NumberedSource, {"count": count, "size": size, "window": window})
     config.app(c, "nic", "vguest.VGuest", nic_conf)
