@@ -91,6 +91,15 @@ def test_an_app_that_may_poll_keeps_the_naps_short(tmp_path):
     e.stop()
 
 
+def test_with_interlinks_to_wake_it_an_engine_doubles_its_naps(tmp_path):
+    interlink.create(tmp_path / "ring")
+    e = Engine()
+    e.configure(receiving_graph(tmp_path / "ring", ("poller", Poller)))
+    e.main(done=lambda: e.naps >= 10)
+    assert e.nap_us == 1 + 2 + 4 + 8 + 16 + 32 + 64 + 3 * MAX_SLEEP_US  # not 1 + 2 + ... + 10
+    e.stop()
+
+
 def test_a_timer_bounds_the_sleep(tmp_path):
     interlink.create(tmp_path / "ring")
     e = Engine(tick_hz=1000)

@@ -275,8 +275,9 @@ class Engine:
 
         After a breath that moved no packet (idle) it sleeps, unless the
         engine busy-waits: a nap of 1 us more after each idle breath, up to
-        ``MAX_SLEEP_US`` (Snabb's engine does the same), cut short when an
-        interlink this process ends gets records or room. When every app
+        ``MAX_SLEEP_US`` (Snabb's engine does the same); in a process that
+        ends interlinks, twice as long each time and cut short when one of
+        them gets records or room. When every app
         is ``links_only`` (core/app.py) and the process ends interlinks,
         nothing can change but what other processes do and timers, so it
         sleeps until an interlink wakes it, the next timer, the next report
@@ -308,7 +309,9 @@ class Engine:
             if lib.link_progress() != before or self.busywait:
                 nap_us = 0
             elif not (self._patient and self._wait(self._patience(deadline, next_report))):
-                nap_us = min(nap_us + 1, MAX_SLEEP_US)
+                # Woken by its interlinks anyway, an engine that ends some
+                # doubles its naps: each costs ~20 us of CPU however short.
+                nap_us = min((nap_us * 2 or 1) if self._waiter else nap_us + 1, MAX_SLEEP_US)
                 if not self._wait(nap_us * 1000):
                     self.naps += 1
                     self.nap_us += nap_us
