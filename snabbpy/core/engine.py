@@ -277,12 +277,12 @@ class Engine:
         engine busy-waits: a nap of 1 us more after each idle breath, up to
         ``MAX_SLEEP_US`` (Snabb's engine does the same); in a process that
         ends interlinks, twice as long each time and cut short when one of
-        them gets records or room. When every app
-        is ``links_only`` (core/app.py) and the process ends interlinks,
-        nothing can change but what other processes do and timers, so it
-        sleeps until an interlink wakes it, the next timer, the next report
-        or the end, at most ``MAX_WAIT_US``: a process behind a full ring
-        or waiting for records costs no CPU."""
+        them gets records or room. When every app is ``links_only``
+        (core/app.py) and the process ends interlinks, nothing can change
+        but what other processes do and timers, so it sleeps until an
+        interlink wakes it, the next timer, the next report or the end, at
+        most ``MAX_WAIT_US``: a process behind a full ring or waiting for
+        records costs no CPU."""
         if not self.busywait:
             precise_naps()
         start = self.now = self.clock()
