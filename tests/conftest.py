@@ -1,6 +1,7 @@
-"""Shared fixtures: no packet leaked (where a test asks), and no packet
+"""Shared fixtures: no packet leaked (where a test asks), no packet
 freed twice (after every test: a double free hands one buffer to two
-owners and corrupts whatever runs next)."""
+owners and corrupts whatever runs next), and the two ends of a small
+interlink ring."""
 
 import pytest
 
@@ -31,3 +32,16 @@ def shm(tmp_path, monkeypatch):
     root = tmp_path / "shm"
     monkeypatch.setenv("SNABBPY_SHM", str(root))
     return root
+
+
+@pytest.fixture
+def ends(tmp_path):
+    """The sending and the receiving end of a 64 KiB interlink ring."""
+    from snabbpy.core import interlink
+
+    path = tmp_path / "ring"
+    interlink.create(path, 1 << 16)
+    tx, rx = interlink.Ring(path), interlink.Ring(path)
+    yield tx, rx
+    tx.close()
+    rx.close()

@@ -29,16 +29,6 @@ def through(tx: Ring, rx: Ring, payloads: list[bytes]) -> list[bytes]:
     return got
 
 
-@pytest.fixture
-def ends(tmp_path):
-    path = tmp_path / "ring"
-    interlink.create(path, 1 << 16)
-    tx, rx = Ring(path), Ring(path)
-    yield tx, rx
-    tx.close()
-    rx.close()
-
-
 def test_payloads_cross_in_order_and_the_books_balance(ends, no_leaks):
     tx, rx = ends
     payloads = [bytes([i % 256]) * (i % 97) for i in range(500)]

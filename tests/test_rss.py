@@ -358,7 +358,6 @@ def test_flows_makes_both_directions_of_each_flow(no_leaks):
     gen = wire(Flows({"flows": 50, "size": 64, "seed": 3}), [], ["output"])
     gen.pull()
     frames = drain(gen.output["output"])
-    gen.stop()
     assert len(frames) == 1023 and {len(f) for f in frames} == {64}
     assert len({flow_hash(f) for f in frames}) == 50
     assert all(ref_key(f)[:2] == bytes([1, 17]) for f in frames)

@@ -49,6 +49,18 @@ an app has no ``producing()``, it is taken to produce while it has
 ``pull()`` and is not ``done``. The graph ends by itself (``snabbpy run``
 with no ``--duration``) when no app is producing and every link is empty.
 
+What the engine does when a breath moved no packet (idle) depends on the
+apps too. An app that only moves what its links give it, or generates only
+while an output has room, and looks at nothing outside the graph (no
+device, socket, file or clock) says so with ``links_only = True`` (Sink,
+Source, Tee, RSS, the interlink ends...). Without it the engine assumes the
+app may poll the world and naps at most 100 us. When every app of a
+process is ``links_only`` and the process ends interlinks, nothing can
+change until another process moves something, so the engine sleeps until
+then (or its next timer). An app at the end of an interlink lists what to
+wait for in ``wake_on()``: ``(ring, interlink.RECORDS or ROOM, link)``
+entries (``snabbpy/apps/interlink``).
+
 An app that parses frames of a link layer says which in ``link_types``
 (pcap link types; ``(1,)`` is Ethernet), and an app that knows the link
 type of what it sends once started answers ``link_type()`` (a PcapReader
@@ -94,6 +106,7 @@ class App:
     counters: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[str, ...] | str | None] = None
     outputs: ClassVar[tuple[str, ...] | str | None] = None
+    links_only: ClassVar[bool] = False  # see the module's docstring
 
     name: str
     stats: Counters

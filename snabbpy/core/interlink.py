@@ -111,6 +111,42 @@ class Ring:
             self._map = None
 
 
+#: What ``Waiter`` waits for on a ring: records to receive, room to send.
+RECORDS: int = lib.INTERLINK_WAIT_RECORDS
+ROOM: int = lib.INTERLINK_WAIT_ROOM
+
+
+class Waiter:
+    """Sleeps until another process moves something on one of some rings:
+    ``entries`` are ``(ring, what, link)``, ``what`` being ``RECORDS`` (the
+    receiving end, ``link`` the one records go onto: not waited for while
+    it is full) or ``ROOM`` (the sending end, ``link`` the one waiting to be
+    sent: not waited for while it is empty; woken once half the ring is
+    free). The other end wakes it (a futex in the ring), so an idle process
+    sleeps without polling and wakes as soon as there is work."""
+
+    def __init__(self, entries) -> None:
+        entries = list(entries)
+        rings = [r.c for r, _, _ in entries]
+        self._keep = (entries, rings)  # what the arrays point to lives as long
+        self._rings = ffi.new("struct interlink *[]", rings)
+        self._links = ffi.new("struct link *[]",
+                              [lk.c if lk is not None else ffi.NULL for _, _, lk in entries])
+        self._what = ffi.new("int[]", [w for _, w, _ in entries])
+        self._n = len(entries)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def wait(self, timeout_ns: int) -> int:
+        """Sleeps up to ``timeout_ns``: 1 when a ring already had what was
+        waited for (no sleep), 2 when the other end woke it, 0 when it timed
+        out (or a signal came), -1 when this kernel cannot wait on rings (no
+        ``futex_waitv``, before Linux 5.16)."""
+        return lib.interlink_wait(self._rings, self._links, self._what, self._n,
+                                  max(int(timeout_ns), 0))
+
+
 def read_counters(path: Path) -> dict[str, int]:
     """The counters of the ring in file ``path``."""
     ring = Ring(path)

@@ -5,7 +5,8 @@
 
 #define LINK_MASK (LINK_RING_SIZE - 1)
 
-/* Packets moved onto any link: the engine watches it to tell idle breaths. */
+/* Packets moved onto or off any link: the engine watches it to tell idle
+ * breaths (a breath that only freed packets made room upstream: not idle). */
 static uint64_t progress;
 
 static inline uint32_t next_index(uint32_t i) { return (i + 1) & LINK_MASK; }
@@ -25,6 +26,7 @@ static inline struct packet *receive_inline(struct link *l)
     l->stats->rxpackets++;
     l->stats->rxbytes += p->length;
     p->state = PACKET_OWNED;
+    progress++;
     return p;
 }
 
@@ -71,6 +73,7 @@ int link_receive_batch(struct link *l, struct packet **out, int max)
     }
     l->stats->rxpackets += n;
     l->stats->rxbytes += bytes;
+    progress += n;
     return n;
 }
 
@@ -108,6 +111,7 @@ int link_free_all(struct link *l)
     }
     l->stats->rxpackets += n;
     l->stats->rxbytes += bytes;
+    progress += n;
     return n;
 }
 

@@ -32,8 +32,9 @@ from snabbpy.workers.channel import ChannelClosed
 from snabbpy.workers.placement import MAIN, Placement
 from snabbpy.workers.process import WorkerProcess, describe_exit, start_worker
 
-#: Nanoseconds between two looks at the workers from the main engine.
-CHECK_NS = 1_000_000
+#: Nanoseconds between two looks at the workers from the main engine (each
+#: look is a few system calls per worker: every 10 ms, not every breath).
+CHECK_NS = 10_000_000
 #: Seconds a worker is given to start, to apply a configuration or to stop.
 ANSWER_SECONDS = 30.0
 #: Seconds a worker whose channel closed is given to exit before it is killed.
@@ -216,7 +217,7 @@ class Supervisor:
     def done(self) -> bool:
         """For ``Engine.main(done=...)``: True once a worker died or failed,
         or the whole graph is finished (``finished``). Looks every
-        millisecond of the engine's clock."""
+        ``CHECK_NS`` of the engine's clock."""
         if self.engine.now < self._next_check:
             return False
         self._next_check = self.engine.now + CHECK_NS

@@ -11,6 +11,7 @@ class Join(App):
     not fit waits on its input (no drops)."""
 
     inputs, outputs = ANY, ("output",)
+    links_only = True  # moves what its links give it (core/app.py)
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

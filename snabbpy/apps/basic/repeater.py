@@ -12,6 +12,7 @@ class Repeater(App):
     copies of them, in order, round and round."""
 
     inputs, outputs = ("input",), ("output",)
+    links_only = True  # moves what its links give it (core/app.py)
 
     def __init__(self, conf: dict) -> None:
         self.packets: list = []

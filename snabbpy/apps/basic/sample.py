@@ -11,6 +11,7 @@ class Sample(App):
     """Sends on every ``every``-th packet and frees the others."""
 
     inputs, outputs = ("input",), ("output",)
+    links_only = True  # moves what its links give it (core/app.py)
 
     config = {"every": Param(int, doc="pass one packet in this many")}
 

@@ -11,6 +11,7 @@ class Sink(App):
     say how many)."""
 
     inputs, outputs = ANY, ()
+    links_only = True  # moves what its links give it (core/app.py)
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

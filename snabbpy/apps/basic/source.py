@@ -13,6 +13,7 @@ class Source(App):
     (zeros, or ``fill`` repeated) in every breath."""
 
     inputs, outputs = (), ANY
+    links_only = True  # moves what its links give it (core/app.py)
 
     config = {
         "size": Param(int, default=60, doc="payload length in bytes"),

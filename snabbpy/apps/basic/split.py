@@ -12,6 +12,7 @@ class Split(App):
     ones; when all are full the rest wait on the input."""
 
     inputs, outputs = ANY, ANY
+    links_only = True  # moves what its links give it (core/app.py)
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

@@ -12,6 +12,7 @@ class Tee(App):
     only what every output has room for: nothing is dropped here."""
 
     inputs, outputs = ANY, ANY
+    links_only = True  # moves what its links give it (core/app.py)
 
     def __init__(self, conf: dict) -> None:
         self._inputs: list = []

@@ -12,6 +12,7 @@ class Truncate(App):
     """Cuts longer packets and zero-pads shorter ones to ``size`` bytes."""
 
     inputs, outputs = ("input",), ("output",)
+    links_only = True  # moves what its links give it (core/app.py)
 
     config = {"size": Param(int, doc="length of every packet sent on")}
 

@@ -18,9 +18,12 @@ def open_ring(path: str) -> interlink.Ring:
 class Transmitter(App):
     """Copies every packet of its input into the interlink ring in file
     ``path`` and frees it; what the ring has no room for waits on the
-    input link (which drops and counts when it is full, as links do)."""
+    input link (which drops and counts when it is full, as links do). An
+    idle engine whose packets wait here sleeps until the receiver has made
+    room (``wake_on``)."""
 
     inputs, outputs = ("input",), ()
+    links_only = True
     config = {"path": Param(str, doc="the ring file (made by the supervisor)")}
 
     def __init__(self, conf: dict) -> None:
@@ -33,6 +36,10 @@ class Transmitter(App):
     def push(self) -> None:
         if self._input is not None:
             self.ring.send(self._input)
+
+    def wake_on(self) -> list:
+        """What an idle engine waits for: room in the ring."""
+        return [(self.ring, interlink.ROOM, self._input)]
 
     def stop(self) -> None:
         self.ring.close()

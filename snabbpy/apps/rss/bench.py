@@ -83,11 +83,9 @@ def run_snabbpy(source: str, spreader: str, seconds: float) -> float:
 def flows_pcap(path: Path) -> None:
     """Writes the frames rss.Flows makes (same seed and size) to ``path``."""
     from snabbpy.apps.rss.flows import Flows
-    from snabbpy.core import packet
 
     gen = Flows({"flows": 1024, "size": 64, "seed": 1})
-    frames = [packet.to_bytes(p) for p in gen.packets]
-    gen.stop()
+    frames = list(gen.frames)
     path.write_bytes(pcap.build_file([(pcap.RecordHeader(0, 0, len(f), len(f)), f)
                                       for f in frames]))
 

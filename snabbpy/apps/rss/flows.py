@@ -27,6 +27,7 @@ class Flows(App):
     each, ``size`` bytes each, in turn. For trying RSS and measuring it."""
 
     inputs, outputs = (), ANY
+    links_only = True  # moves what its links give it (core/app.py)
     config = {
         "flows": Param(int, default=1024, doc="number of flows (1..65536)"),
         "size": Param(int, default=64, doc="frame length in bytes (42..10240)"),
@@ -40,12 +41,13 @@ class Flows(App):
         if not 42 <= size <= packet.PAYLOAD_SIZE:
             raise ConfigError(f"Flows: size {size} is outside 42..{packet.PAYLOAD_SIZE}")
         rng = random.Random(conf["seed"])
-        self.packets = []
+        self.frames: list[bytes] = []  # both directions of each flow, in turn
         for _ in range(nflows):
             f = flow_frame(size, rng)
             back = f[6:12] + f[0:6] + f[12:26] + f[30:34] + f[26:30] + f[36:38] + f[34:36] + f[38:]
-            self.packets += [packet.from_bytes(f), packet.from_bytes(back)]
-        self._array = ffi.new("struct packet *[]", self.packets)
+            self.frames += [f, back]
+        self._block = ffi.new("uint8_t[]", b"".join(self.frames))
+        self._size = size
         self._next = ffi.new("uint32_t *")
         self._outputs: list = []
 
@@ -54,12 +56,6 @@ class Flows(App):
         self._outputs = [o.c for o in self.output.values()]
 
     def pull(self) -> None:
-        """Fills each output with clones of the frames, round and round."""
+        """Fills each output with copies of the frames, round and round."""
         for o in self._outputs:
-            lib.basic_repeat(o, self._array, len(self.packets), self._next)
-
-    def stop(self) -> None:
-        """Frees the template frames."""
-        for p in self.packets:
-            packet.free(p)
-        self.packets = []
+            lib.rss_flows_fill(o, self._block, self._size, len(self.frames), self._next)

@@ -209,14 +209,52 @@ int rss_spread(struct link *in, struct link **outs, int nouts)
     return spread(in, LINK_RING_SIZE, outs, nouts);
 }
 
-/* As rss_spread, but takes only as many packets as every output has room
- * for: a full output holds packets back on `in` (and so upstream) instead
- * of dropping them. */
+/* As rss_spread, but never drops: moves the packets of `in` in order while
+ * the output each one hashes to has room. The first one whose output is
+ * full stays at the front of `in`, and all behind it, so a full output
+ * holds packets back upstream. (Taking only as many as every output has
+ * room for would be simpler but moves half as many each time: the room of
+ * the fuller output halves at every call, when a packet can go to any.)
+ * The headers and payloads of the packets ahead are fetched early. */
 int rss_spread_lossless(struct link *in, struct link **outs, int nouts)
 {
-    int room = LINK_RING_SIZE;
-    for (int k = 0; k < nouts; k++)
-        if (link_nwritable(outs[k]) < room)
-            room = link_nwritable(outs[k]);
-    return spread(in, room, outs, nouts);
+    int n = 0, waiting = link_nreadable(in);
+    for (; n < waiting; n++) {
+        uint32_t read = in->read;
+        if (n + 2 * RSS_AHEAD < waiting)
+            __builtin_prefetch(in->ring[(read + 2 * RSS_AHEAD) & (LINK_RING_SIZE - 1)]);
+        if (n + RSS_AHEAD < waiting)
+            __builtin_prefetch(packet_data(in->ring[(read + RSS_AHEAD) & (LINK_RING_SIZE - 1)]));
+        struct packet *p = in->ring[read];
+        uint64_t h = rss_hash(packet_data(p), p->length);
+        struct link *out = outs[(h * (uint64_t)nouts) >> 32];
+        if (link_full(out))
+            break;
+        link_transmit(out, link_receive(in));
+    }
+    return n;
+}
+
+/* Fills `out` (as far as it has room) with fresh packets copied from the
+ * n frames of `size` bytes laid end to end in `frames`, from frame *next
+ * on, round and round: one small block to copy from, where packets as
+ * templates would each be a page of their own to reach. Returns how many
+ * (fewer when packet memory runs out). */
+int rss_flows_fill(struct link *out, const uint8_t *frames, uint32_t size, uint32_t n,
+                   uint32_t *next)
+{
+    int room = link_nwritable(out), i;
+    uint32_t k = *next;
+    for (i = 0; i < room; i++) {
+        struct packet *p = packet_allocate();
+        if (!p)
+            break;
+        memcpy(packet_data(p), frames + (size_t)k * size, size);
+        p->length = size;
+        link_transmit(out, p);
+        if (++k == n)
+            k = 0;
+    }
+    *next = k;
+    return i;
 }

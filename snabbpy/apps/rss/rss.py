@@ -41,13 +41,15 @@ class RSS(App):
     both of its directions. Outputs are taken in ``port_order`` (natural
     sort of their names). A full output drops and counts the packet
     (``txdrop`` of its link); with no output linked, packets are freed and
-    counted in ``nooutput``. With ``lossless: true`` RSS takes from an input
-    only as many packets as every output has room for, so a full output
-    (a busy worker) holds packets back upstream instead of dropping them,
-    and an idle graph can nap. The per-packet work runs in C over each whole
-    link (``rss_spread``)."""
+    counted in ``nooutput``. With ``lossless: true`` RSS moves the packets
+    of an input in order while each one's output has room: the first bound
+    for a full output (a busy worker) waits at the front of the input with
+    those behind it, so packets are held back upstream instead of dropped,
+    and an idle graph can sleep. The per-packet work runs in C over each
+    whole link (``rss_spread``)."""
 
     inputs, outputs = ANY, ANY
+    links_only = True  # moves what its links give it (core/app.py)
     link_types = (1,)  # parses Ethernet frames (core/linktypes.py)
     counters = ("nooutput",)
     config = {"lossless": Param(bool, default=False,

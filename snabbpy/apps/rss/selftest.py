@@ -13,8 +13,7 @@ from snabbpy.core.link import Link
 def run() -> None:
     """AssertionError when a flow is split or a packet goes missing."""
     gen = Flows({"flows": 1024, "size": 64, "seed": 7})
-    frames = [packet.to_bytes(p) for p in gen.packets]
-    gen.stop()
+    frames = list(gen.frames)
     for n in (2, 3, 4):
         app = RSS({})
         app.input = {"input": Link("input")}
