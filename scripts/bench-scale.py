@@ -3,7 +3,7 @@
 rounds, medians.
 
     scripts/bench-scale.py [--rounds 5] [--duration 3] [--snabb PATH/TO/snabb]
-                           [--flows 1024] [--pin] [--scale-only]
+                           [--flows 1024] [--pin] [--scale-only] [--against TREE]
 
 1. configs/myapps.py's per-packet MacSwap behind an RSS app (rss.Flows of
    64-byte UDP frames -> RSS -> MacSwap in each worker -> Sink), on 1
@@ -11,7 +11,9 @@ rounds, medians.
    sets how many flows Flows makes (RSS's balance depends on it: the report
    says what share the fuller output got); ``--pin`` pins worker wK to
    cpu K (``workers: {wK: {cpu: K}}``), the main process left to the
-   scheduler. ``--scale-only`` skips the interlink benchmarks.
+   scheduler. ``--scale-only`` skips the interlink benchmarks;
+   ``--against TREE`` runs the same MacSwap rounds with another (built)
+   checkout's snabbpy too, interleaved: before and after a change.
 2. interlink throughput for 64-byte packets between two processes:
    - copy: the snabbpy ring as workers use it (the sender copies the
      payload in and frees the packet, the receiver copies it into a fresh
@@ -82,13 +84,15 @@ def fuller_share(flows: int, n: int) -> float:
 
 
 def run_scale(tmp: Path, n: int, duration: float, flows: int = 1024,
-              pin: bool = False) -> float:
-    """Mpps swapped by ``n`` workers in ``duration`` seconds."""
+              pin: bool = False, tree: Path = ROOT) -> float:
+    """Mpps swapped by ``n`` workers in ``duration`` seconds, running the
+    snabbpy of ``tree``."""
     path, report = tmp / f"scale{n}.yaml", tmp / f"scale{n}.json"
     path.write_text(scale_graph(n, flows, pin))
     subprocess.run([sys.executable, "-P", "-m", "snabbpy", "run", str(path), "--duration",
                     str(duration), "--report-interval", "0", "--report-json", str(report)],
-                   env=ENV, check=True, stdout=subprocess.DEVNULL, cwd=tmp)
+                   env={**ENV, "PYTHONPATH": str(tree)}, check=True, stdout=subprocess.DEVNULL,
+                   cwd=tmp)
     merged = json.loads(report.read_text())
     dropped = sum(link.get("txdrop", 0) for link in merged["links"].values())
     if dropped:  # lossless RSS holds packets back: a drop is a fault worth seeing
@@ -244,6 +248,8 @@ def main() -> None:
     parser.add_argument("--flows", type=int, default=1024)
     parser.add_argument("--pin", action="store_true", help="worker wK on cpu K")
     parser.add_argument("--scale-only", action="store_true", help="no interlink benchmarks")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="another snabbpy checkout (built): its MacSwap rounds interleaved")
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
     load_before = f"{os.getloadavg()[0]:.2f}"
@@ -255,6 +261,10 @@ def main() -> None:
                      lambda: run_scale(tmp, 1, args.duration, args.flows, args.pin)),
                     ("macswap, 2 workers",
                      lambda: run_scale(tmp, 2, args.duration, args.flows, args.pin))]
+            if args.against:
+                runs += [(f"{k}, {args.against}", lambda n=n: run_scale(
+                    tmp, n, args.duration, args.flows, args.pin, args.against))
+                    for n, k in ((1, "macswap, 1 worker"), (2, "macswap, 2 workers"))]
             if not args.scale_only:
                 runs += [("interlink copy", lambda: run_copy(tmp, args.packets)),
                          ("interlink pointers", lambda: run_pointers(tmp, args.packets))]
@@ -265,18 +275,22 @@ def main() -> None:
                 value = fn()
                 if value is not None:
                     results.setdefault(name, []).append(value)
-    print(f"{'benchmark':<22} {'Mpps (median)':>14} {'best':>8}  rounds")
+    width = max(22, *(len(name) for name in results))
+    print(f"{'benchmark':<{width}} {'Mpps (median)':>14} {'best':>8}  rounds")
     for name, values in results.items():
-        print(f"{name:<22} {statistics.median(values):>14.3f} {max(values):>8.3f}  "
+        print(f"{name:<{width}} {statistics.median(values):>14.3f} {max(values):>8.3f}  "
               f"{' '.join(f'{v:.3f}' for v in values)}")
-    one, two = results.get("macswap, 1 worker"), results.get("macswap, 2 workers")
-    if one and two:
-        ratios = [b / a for a, b in zip(one, two, strict=True)]
-        print(f"scaling 2 workers / 1: {statistics.median(two) / statistics.median(one):.2f}x "
-              f"(medians); per round {' '.join(f'{r:.2f}' for r in ratios)}, median "
-              f"{statistics.median(ratios):.2f}x")
-        print(f"{args.flows} flows, {'pinned' if args.pin else 'unpinned'} workers; RSS puts "
-              f"{100 * fuller_share(args.flows, 2):.1f}% of the flows on its fuller output of 2")
+    for suffix in ("", f", {args.against}") if args.against else ("",):
+        one = results.get(f"macswap, 1 worker{suffix}")
+        two = results.get(f"macswap, 2 workers{suffix}")
+        if one and two:
+            ratios = [b / a for a, b in zip(one, two, strict=True)]
+            print(f"scaling 2 workers / 1{suffix or ' (this tree)'}: "
+                  f"{statistics.median(two) / statistics.median(one):.2f}x (medians); per round "
+                  f"{' '.join(f'{r:.2f}' for r in ratios)}, median "
+                  f"{statistics.median(ratios):.2f}x")
+    print(f"{args.flows} flows, {'pinned' if args.pin else 'unpinned'} workers; RSS puts "
+          f"{100 * fuller_share(args.flows, 2):.1f}% of the flows on its fuller output of 2")
     print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} cpus): a busy machine spreads the figures")
 
