@@ -42,7 +42,6 @@ static inline struct packet *allocate_inline(void)
 }
 
 struct packet *packet_allocate(void) { return allocate_inline(); }
-}
 
 /* Records a refused misuse of p (the first since the last take). */
 void packet_misused(struct packet *p, uint32_t kind)
