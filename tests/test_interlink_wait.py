@@ -124,12 +124,19 @@ def test_one_wait_covers_several_rings(tmp_path, no_leaks):
         rx.close()
 
 
-def test_a_busy_sender_wakes_a_sleeping_receiver_after_a_few_sends(ends, no_leaks):
-    tx, rx = ends
-    src, out = Link("src"), Link("out")
+def receiver_asleep(rx: Ring, out: Link):
+    """Starts a wait for records on ``rx`` in a thread, returns once it is
+    armed: the bell's value before, the thread and its result box."""
     bell = rx.c.s.rx_bell
     thread, got = wait_in_thread(Waiter([(rx, RECORDS, out)]))
     until(lambda: rx.c.s.rx_wait == 1)
+    return bell, thread, got
+
+
+def test_a_busy_sender_wakes_a_sleeping_receiver_after_a_few_sends(ends, no_leaks):
+    tx, rx = ends
+    src, out = Link("src"), Link("out")
+    bell, thread, got = receiver_asleep(rx, out)
     for _ in range(lib.INTERLINK_WAKE_SENDS - 1):  # one record a breath, never pausing
         fill(src, [b"b" * 60])
         assert tx.send(src) == 1
@@ -145,9 +152,7 @@ def test_a_busy_sender_wakes_a_sleeping_receiver_after_a_few_sends(ends, no_leak
 def test_a_quarter_of_the_ring_waiting_wakes_the_receiver_at_once(ends, no_leaks):
     tx, rx = ends
     src, out = Link("src"), Link("out")
-    bell = rx.c.s.rx_bell
-    thread, got = wait_in_thread(Waiter([(rx, RECORDS, out)]))
-    until(lambda: rx.c.s.rx_wait == 1)
+    bell, thread, got = receiver_asleep(rx, out)
     capacity = rx.c.s.capacity
     fill(src, [bytes(1000)] * (capacity // 4 // 1008))  # records of 1008 bytes
     tx.send(src)

@@ -3,6 +3,8 @@ vhost-user region however many chunks the memory grew by."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from snabbpy.core import memory, packet
@@ -66,7 +68,7 @@ def test_packets_are_spread_over_every_cache_set() -> None:
     assert (stride // 64) % 2 == 1  # an odd number of cache lines
     ps = [packet.allocate() for _ in range(64)]
     addresses = sorted(int(ffi.cast("uintptr_t", p)) for p in ps)
-    assert stride in {b - a for a, b in zip(addresses, addresses[1:])}  # carved side by side
+    assert stride in {b - a for a, b in itertools.pairwise(addresses)}  # carved side by side
     # Headers land in every residue of the line index mod 4, so in every cache
     # set: a stride of 164 lines kept them all in one quarter of the sets.
     assert {(a >> 6) % 4 for a in addresses} == {0, 1, 2, 3}
