@@ -111,7 +111,7 @@ class Virtq:
         round again while the device hands slots back and the link has
         packets. True when the device wants a kick for them."""
         return bool(lib.virtq_tx_push(self.c, ffi.NULL if link_c is None else link_c,
-                                     max_packets))
+                                      max_packets))
 
     def refill(self) -> int:
         """Posts fresh receive buffers into every free descriptor."""
