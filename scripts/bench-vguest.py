@@ -18,6 +18,7 @@ interleaved, and reports best, spread and median, and the ratio as best/best
 and as the median of the per-run ratios.
 
     python scripts/bench-vguest.py --duration 5 --size 60 --runs 3 [--rings split,packed]
+        [--directions tx,rx]
 """
 
 from __future__ import annotations
@@ -134,11 +135,17 @@ def main() -> None:
     p.add_argument("--driver-cpu", type=int, default=0)
     p.add_argument("--backend-cpu", type=int, default=1)
     p.add_argument("--rings", default="split,packed", help="split, packed or both")
+    p.add_argument("--directions", default="tx,rx", help="tx, rx or both")
     args = p.parse_args()
     rings = args.rings.split(",")
+    directions = args.directions.split(",")
+    for name, values, allowed in (("--rings", rings, ("split", "packed")),
+                                  ("--directions", directions, ("tx", "rx"))):
+        if not values or any(v not in allowed for v in values):
+            p.error(f"{name}: expected a comma-separated list of {' and '.join(allowed)}")
     results: dict[str, list[float]] = {}
     for run in range(args.runs):
-        for direction in ("tx", "rx"):
+        for direction in directions:
             for ring in rings:
                 args.packed = ring == "packed"
                 for name, fn in (("vguest", bench_vguest), ("virtio_user", bench_virtio_user)):
@@ -149,7 +156,7 @@ def main() -> None:
     print(f"\n{args.size}-byte packets, queue size {args.queue_size}, {args.duration:g} s "
           f"per measurement, best of {args.runs} (spread), median:")
     labels = {"tx": "driver -> net_vhost rxonly", "rx": "net_vhost txonly -> driver"}
-    for direction in ("tx", "rx"):
+    for direction in directions:
         for ring in rings:
             ours = results[f"vguest {direction} {ring}"]
             ref = results[f"virtio_user {direction} {ring}"]

@@ -10,6 +10,7 @@ from snabbpy.apps.vguest.transport import TransportError
 from snabbpy.core import config, packet
 from snabbpy.core.config import ConfigError
 from snabbpy.core.engine import Engine
+from snabbpy.core.native import lib
 from snabbpy.lib.pci import PCIError
 from snabbpy.testing.vguest_model import ModelDevice
 
@@ -84,6 +85,22 @@ def test_push_sends_the_input_and_pull_delivers_received_packets(model, no_leaks
     assert "rx_packets: 10" in e.apps["nic"].report()
     e.stop()
     assert model.closed
+
+
+def test_push_kicks_the_transmit_queue_only_when_the_device_asks(model, no_leaks):
+    c = config.new()
+    config.app(c, "source", "basic.Source", {"size": 60})
+    config.app(c, "nic", "vguest.VGuest", {"vhost_user": "model", "queue_size": 64})
+    config.link(c, "source.output -> nic.input")
+    e = Engine()
+    e.configure(c)
+    e.breathe()  # used->flags 0: the device wants to hear of new buffers
+    assert model.notified[1] == 1 == e.apps["nic"].stats["tx_notifications"]
+    model.take_transmitted()
+    model.txq.set_used_flags(lib.VRING_USED_F_NO_NOTIFY)
+    e.breathe()
+    assert model.notified[1] == 1 and e.apps["nic"].stats["tx_packets"] == 128
+    e.stop()
 
 
 def test_stop_frees_every_packet_the_rings_held(model, no_leaks):

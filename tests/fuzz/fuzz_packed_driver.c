@@ -3,7 +3,8 @@
  * whatever the input says into the ring and into the buffers it was given.
  *
  * The input is a queue setup (4 bytes) and then operations, one byte each
- * plus operands: the driver transmits, refills, reclaims, receives, or the
+ * plus operands: the driver transmits (one round or a whole push),
+ * refills, reclaims, receives, or the
  * device hands buffers back. A hand-back mostly writes a used descriptor
  * at the device's used position, with the right wrap bits, naming a buffer
  * really in flight with a length near the buffer's and num_buffers near
@@ -104,7 +105,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op % 8) {
         case 0: {                                   /* transmit */
             fuzz_fill(&in, &tx, 1 + in_u8(&in) % 16, PACKET_PAYLOAD_SIZE, op & 0x80);
-            FUZZ_CHECK(pvirtq_tx_packets(&vq, &tx, in_u8(&in)) >= 0);
+            if (op & 0x40)                          /* the breath's one call */
+                FUZZ_CHECK(pvirtq_tx_push(&vq, &tx, in_u8(&in)) <= 1);
+            else
+                FUZZ_CHECK(pvirtq_tx_packets(&vq, &tx, in_u8(&in)) >= 0);
             fuzz_link_free(&tx);
             break;
         }
@@ -140,7 +144,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 4:
-            FUZZ_CHECK(pvirtq_tx_reclaim(&vq) >= 0);
+            if (op & 0x40)                          /* push with no input link */
+                FUZZ_CHECK(pvirtq_tx_push(&vq, NULL, 1 << 20) == 0);
+            else
+                FUZZ_CHECK(pvirtq_tx_reclaim(&vq) >= 0);
             break;
         case 5: {
             int got = pvirtq_rx_packets(&vq, &rx, 1 + in_u8(&in));

@@ -3,8 +3,8 @@
  * input says into the used ring and into the buffers it was given.
  *
  * The input is a queue setup (4 bytes) and then operations, one byte each
- * plus operands: the driver transmits, refills, reclaims, receives, or the
- * device completes a buffer. A completion mostly names a buffer really in
+ * plus operands: the driver transmits (one round or a whole push),
+ * refills, reclaims, receives, or the device completes a buffer. A completion mostly names a buffer really in
  * flight (picked among them by the input), with a length near the buffer's
  * and a num_buffers field near the truth, so the fuzzer reaches merging and
  * reclaiming instead of stopping at bad_id. After every operation the
@@ -114,8 +114,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         switch (op % 8) {
         case 0: {                                   /* transmit */
             fuzz_fill(&in, &tx, 1 + in_u8(&in) % 16, PACKET_PAYLOAD_SIZE, op & 0x80);
-            int sent = virtq_tx_packets(&vq, &tx, in_u8(&in));
-            FUZZ_CHECK(sent >= 0);
+            if (op & 0x40) {                        /* the breath's one call */
+                FUZZ_CHECK(virtq_tx_push(&vq, &tx, in_u8(&in)) <= 1);
+            } else {
+                int sent = virtq_tx_packets(&vq, &tx, in_u8(&in));
+                FUZZ_CHECK(sent >= 0);
+            }
             fuzz_link_free(&tx);
             break;
         }
@@ -167,7 +171,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 4:
-            FUZZ_CHECK(virtq_tx_reclaim(&vq) >= 0);
+            if (op & 0x40)                          /* push with no input link */
+                FUZZ_CHECK(virtq_tx_push(&vq, NULL, 1 << 20) == 0);
+            else
+                FUZZ_CHECK(virtq_tx_reclaim(&vq) >= 0);
             break;
         case 5: {
             int got = virtq_rx_packets(&vq, &rx, 1 + in_u8(&in));

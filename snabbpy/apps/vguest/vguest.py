@@ -199,11 +199,9 @@ class VGuest(App):
         if not self.connected:
             self._drop_input()
             return
-        kick = self.device.kick
         for _, tx, queue, inp, _ in self._pairs:
-            tx.reclaim()
-            if inp is not None and tx.transmit(inp, BATCH):
-                kick(queue + 1)
+            if tx.push(inp, BATCH):  # reclaim, transmit: one call
+                self.transport.notify(queue + 1)
 
     def _drop_input(self) -> None:
         """No backend: what arrives is dropped and counted, so the links

@@ -3,7 +3,9 @@
  * header preparation (vq_tx_header) and merging (vq_append).
  *
  * Ordering: a descriptor's addr, len and id are written before its flags
- * (release), which make it available; a used descriptor's id and len are
+ * (release), which make it available; on transmit the first descriptor
+ * of each round gets its flags after all the others, so the device,
+ * which reads in ring order, finds the round whole; a used descriptor's id and len are
  * read after its flags (acquire); the device's notification wish is read
  * after the last flags are written (full fence). */
 
@@ -27,9 +29,11 @@ void pvirtq_reset(struct pvirtq *vq)
     vq->driver_event->flags = PK_EVENT_DISABLE;  /* we poll */
 }
 
-/* Makes one buffer available: p's header (at addr) and len bytes after it. */
-static void pvq_add(struct pvirtq *vq, struct packet *p, uint64_t addr, uint32_t len,
-                    uint16_t write)
+/* Writes one buffer (p's header at addr and len bytes after it) into the
+ * next slot and returns the flags that make it available, leaving those
+ * to the caller: they go last, with release (see pvq_publish). */
+static inline uint16_t pvq_fill(struct pvirtq *vq, struct packet *p, uint64_t addr,
+                                uint32_t len, uint16_t write, struct pk_desc **slot)
 {
     uint16_t id = vq->free_ids[--vq->num_free];
     struct pk_desc *d = pvq_slot(vq, vq->avail_pos);
@@ -37,10 +41,25 @@ static void pvq_add(struct pvirtq *vq, struct packet *p, uint64_t addr, uint32_t
     d->addr = addr;
     d->len = len;
     d->id = id;
+    *slot = d;
     uint16_t flags = write | (vq->avail_pos & PK_WRAP ? PK_DESC_F_AVAIL : PK_DESC_F_USED);
-    __atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
     vq->avail_pos = pk_advance(vq->avail_pos, 1, vq->size);
     vq->out++;
+    return flags;
+}
+
+static inline void pvq_publish(struct pk_desc *d, uint16_t flags)
+{
+    __atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+}
+
+/* Makes one buffer available: p's header (at addr) and len bytes after it. */
+static void pvq_add(struct pvirtq *vq, struct packet *p, uint64_t addr, uint32_t len,
+                    uint16_t write)
+{
+    struct pk_desc *d;
+    uint16_t flags = pvq_fill(vq, p, addr, len, write, &d);
+    pvq_publish(d, flags);
 }
 
 /* Gives buffer id back to the free list and returns its packet. */
@@ -86,18 +105,41 @@ static void pvq_consume(struct pvirtq *vq, uint32_t n)
     vq->out -= n;
 }
 
+/* Packets taken from the link per round: one round's buffers become
+ * available together (the first one's flags written last), so a device
+ * that reads four descriptors (a cache line) at a time finds them whole. */
+#define PVQ_TX_ROUND 32
+
 int pvirtq_tx_packets(struct pvirtq *vq, struct link *in, int max)
 {
     int sent = 0;
     uint64_t bytes = 0;
-    while (sent < max && vq->num_free && !link_empty(in)) {
-        struct packet *p = link_receive(in);
-        uint64_t addr = vq_tx_header(p, vq->hdr_size, vq->use_checksum, vq->stats);
-        if (!addr)
-            continue;
-        pvq_add(vq, p, addr, vq->hdr_size + p->length, 0);
-        bytes += p->length;
-        sent++;
+    struct packet *round[PVQ_TX_ROUND];
+    while (sent < max && vq->num_free) {
+        uint32_t want = (uint32_t)(max - sent);
+        if (want > vq->num_free) want = vq->num_free;
+        if (want > PVQ_TX_ROUND) want = PVQ_TX_ROUND;
+        int n = link_receive_batch(in, round, (int)want);
+        if (n == 0)
+            break;
+        vq_prefetch_headers(round, n);
+        struct pk_desc *first = NULL, *d;
+        uint16_t first_flags = 0;
+        for (int i = 0; i < n; i++) {
+            struct packet *p = round[i];
+            uint64_t addr = vq_tx_header(p, vq->hdr_size, vq->use_checksum, vq->stats);
+            if (!addr)
+                continue;
+            uint16_t flags = pvq_fill(vq, p, addr, vq->hdr_size + p->length, 0, &d);
+            if (first)
+                pvq_publish(d, flags);
+            else
+                first = d, first_flags = flags;
+            bytes += p->length;
+            sent++;
+        }
+        if (first)
+            pvq_publish(first, first_flags);
     }
     vq->stats->packets += sent;
     vq->stats->bytes += bytes;
@@ -249,6 +291,29 @@ int pvirtq_notify_needed(struct pvirtq *vq)
     int need = pk_need_event(e.flags, e.off_wrap, old, new_pos, vq->size, vq->event_idx);
     vq->stats->notifications += need;
     return need;
+}
+
+/* One breath of a transmit queue in one call: reclaims what the device
+ * finished, puts packets from in (NULL: none) on the ring, and goes round
+ * again while the link has packets, fewer than max went and the device
+ * gave back at least a quarter of the ring meanwhile (a round for a few
+ * slots would only spin on the lines the device is writing). Every round
+ * sends at least one packet from the link, so it ends. Returns 1 when the
+ * device wants a kick (then at once: the kick comes before more is added). */
+int pvirtq_tx_push(struct pvirtq *vq, struct link *in, int max)
+{
+    int enough = vq->size >= 4 ? (int)(vq->size / 4) : 1;
+    for (int round = 0;; round++) {
+        int freed = pvirtq_tx_reclaim(vq);
+        if (in == NULL || max <= 0 || vq->num_free == 0 || (round && freed < enough))
+            return 0;
+        int sent = pvirtq_tx_packets(vq, in, max);
+        if (pvirtq_notify_needed(vq))
+            return 1;
+        if (sent == 0 || link_empty(in))
+            return 0;
+        max -= sent;
+    }
 }
 
 int pvirtq_in_flight(struct pvirtq *vq)

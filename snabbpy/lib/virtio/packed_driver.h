@@ -41,6 +41,7 @@ struct pvirtq {
 void pvirtq_reset(struct pvirtq *vq);
 int pvirtq_tx_packets(struct pvirtq *vq, struct link *in, int max);
 int pvirtq_tx_reclaim(struct pvirtq *vq);
+int pvirtq_tx_push(struct pvirtq *vq, struct link *in, int max);
 int pvirtq_rx_refill(struct pvirtq *vq);
 int pvirtq_rx_packets(struct pvirtq *vq, struct link *out, int max);
 int pvirtq_notify_needed(struct pvirtq *vq);

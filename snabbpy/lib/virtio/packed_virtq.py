@@ -101,6 +101,12 @@ class PackedVirtq:
         """Frees the packets the device has finished sending."""
         return lib.pvirtq_tx_reclaim(self.c)
 
+    def push(self, link_c: Any, max_packets: int = 1 << 30) -> bool:
+        """As ``Virtq.push``: reclaim and transmit in one call; True when
+        the device wants a kick."""
+        link = ffi.NULL if link_c is None else link_c
+        return bool(lib.pvirtq_tx_push(self.c, link, max_packets))
+
     def refill(self) -> int:
         """Posts fresh receive buffers under every free buffer id."""
         return lib.pvirtq_rx_refill(self.c)

@@ -97,6 +97,23 @@ static inline void vq_publish(struct virtq *vq)
 
 static inline int vq_descs_per_buffer(struct virtq *vq) { return vq->one_desc ? 1 : 2; }
 
+/* Zeroes a virtio-net header (10 or 12 bytes), writing only when it is
+ * not zero already: a packet sent before keeps its zero header, and its
+ * cache line, which the device read last, is then not taken back from
+ * the device's cache for a write that changes nothing. */
+static inline void vq_clear_header(uint8_t *hdr, uint16_t hdr_size)
+{
+    uint64_t head;
+    uint32_t tail = 0;
+    memcpy(&head, hdr, 8);
+    if (hdr_size == 12)
+        memcpy(&tail, hdr + 8, 4);
+    else
+        memcpy(&tail, hdr + 8, 2);
+    if (head | tail)
+        memset(hdr, 0, hdr_size);
+}
+
 /* Writes the virtio-net header of a packet to send into its headroom
  * (making room when someone used it up); returns the header's device
  * address, or 0 when p is outside DMA memory (p freed, counted). The
@@ -115,10 +132,22 @@ static uint64_t vq_tx_header(struct packet *p, uint16_t hdr_size, int use_checks
         packet_free(p);
         return 0;
     }
-    memset(hdr, 0, hdr_size);
+    vq_clear_header(hdr, hdr_size);
     if (use_checksum)
         virtq_checksum_prepare(hdr, p->buf + p->headroom, p->length);
     return addr;
+}
+
+/* Asks for the lines of a round of packets to send that the driver is
+ * about to write: each packet's own header and the end of its headroom,
+ * where the virtio-net header goes. */
+static inline void vq_prefetch_headers(struct packet **round, int n)
+{
+    for (int i = 0; i < n; i++) {
+        struct packet *p = round[i];
+        __builtin_prefetch(p, 1);
+        __builtin_prefetch(p->buf + PACKET_HEADROOM - 16, 1);
+    }
 }
 
 /* Appends the len bytes a merged packet's later buffer q holds to p
@@ -142,19 +171,30 @@ static int vq_append(struct virtq_stats *stats, uint16_t hdr_size, uint32_t cap,
     return verdict;
 }
 
+/* Packets taken from the link per round (one call of link_receive_batch). */
+#define VQ_TX_ROUND 32
+
 int virtq_tx_packets(struct virtq *vq, struct link *in, int max)
 {
     int room = vq->num_free / vq_descs_per_buffer(vq), sent = 0;
     uint64_t bytes = 0;
+    struct packet *round[VQ_TX_ROUND];
     if (max > room) max = room;
-    while (sent < max && !link_empty(in)) {
-        struct packet *p = link_receive(in);
-        uint64_t addr = vq_tx_header(p, vq->hdr_size, vq->use_checksum, vq->stats);
-        if (!addr)
-            continue;
-        vq_add(vq, p, addr, p->length, 0);
-        bytes += p->length;
-        sent++;
+    while (sent < max) {
+        int want = max - sent < VQ_TX_ROUND ? max - sent : VQ_TX_ROUND;
+        int n = link_receive_batch(in, round, want);
+        if (n == 0)
+            break;
+        vq_prefetch_headers(round, n);
+        for (int i = 0; i < n; i++) {
+            struct packet *p = round[i];
+            uint64_t addr = vq_tx_header(p, vq->hdr_size, vq->use_checksum, vq->stats);
+            if (!addr)
+                continue;
+            vq_add(vq, p, addr, p->length, 0);
+            bytes += p->length;
+            sent++;
+        }
     }
     if (sent)
         vq_publish(vq);
@@ -341,6 +381,27 @@ int virtq_notify_needed(struct virtq *vq)
     }
     vq->stats->notifications += need;
     return need;
+}
+
+/* One breath of a transmit queue in one call, as pvirtq_tx_push: reclaim,
+ * transmit from in (NULL: none), and again while the link has packets,
+ * fewer than max went and the device gave back a quarter of the ring.
+ * Returns 1 when the device wants a kick. */
+int virtq_tx_push(struct virtq *vq, struct link *in, int max)
+{
+    int per = vq_descs_per_buffer(vq);
+    int enough = vq->size >= 4 ? (int)(vq->size / 4) : 1;
+    for (int round = 0;; round++) {
+        int freed = virtq_tx_reclaim(vq);
+        if (in == NULL || max <= 0 || (int)vq->num_free < per || (round && freed < enough))
+            return 0;
+        int sent = virtq_tx_packets(vq, in, max);
+        if (virtq_notify_needed(vq))
+            return 1;
+        if (sent == 0 || link_empty(in))
+            return 0;
+        max -= sent;
+    }
 }
 
 int virtq_in_flight(struct virtq *vq)

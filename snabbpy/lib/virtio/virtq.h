@@ -54,6 +54,7 @@ struct virtq {
 void virtq_reset(struct virtq *vq);
 int virtq_tx_packets(struct virtq *vq, struct link *in, int max);
 int virtq_tx_reclaim(struct virtq *vq);
+int virtq_tx_push(struct virtq *vq, struct link *in, int max);
 int virtq_rx_refill(struct virtq *vq);
 int virtq_rx_packets(struct virtq *vq, struct link *out, int max);
 int virtq_notify_needed(struct virtq *vq);

@@ -105,6 +105,14 @@ class Virtq:
         """Frees the packets the device has finished sending."""
         return lib.virtq_tx_reclaim(self.c)
 
+    def push(self, link_c: Any, max_packets: int = 1 << 30) -> bool:
+        """One breath of transmit in one call: reclaims, puts packets from
+        the ``struct link *`` (None: only reclaims) on the ring, and goes
+        round again while the device hands slots back and the link has
+        packets. True when the device wants a kick for them."""
+        return bool(lib.virtq_tx_push(self.c, ffi.NULL if link_c is None else link_c,
+                                      max_packets))
+
     def refill(self) -> int:
         """Posts fresh receive buffers into every free descriptor."""
         return lib.virtq_rx_refill(self.c)
