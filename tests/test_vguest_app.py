@@ -28,7 +28,10 @@ def configure(nic: dict, extra_links: bool = True) -> Engine:
 @pytest.mark.parametrize("nic, message", [
     ({}, "exactly one of pciaddr and vhost_user"),
     ({"pciaddr": "0000:00:03.0", "vhost_user": "/x"}, "exactly one of pciaddr and vhost_user"),
-    ({"vhost_user": "/x", "queue_size": 100}, "queue_size"),
+    ({"vhost_user": "/x", "queue_size": 0}, "queue_size.*not in 1..32768"),
+    ({"vhost_user": "/x", "queue_size": 32769}, "queue_size.*not in 1..32768"),
+    ({"vhost_user": "/x", "queue_size": 100, "packed": False},
+     "queue_size: virtqueue size 100 is not a power of two, which a split ring needs"),
     ({"vhost_user": "/x", "is_server": "yes"}, "is_server"),
     ({"vhost_user": "/x", "bogus": 1}, "bogus"),
     ({"vhost_user": "/x", "rx_buffer_size": 10}, "rx_buffer_size"),

@@ -145,7 +145,7 @@ def test_legacy_config_moves_to_24_when_msix_is_enabled() -> None:
 @pytest.mark.parametrize("size, message", [
     (0, "queue 0 size register (offset 12) reads 0"),
     (100, "reads 100: a split virtqueue size must be a power of two"),
-    (65536 - 1, "must be a power of two up to 32768"),
+    (65536 - 1, "reads 65535: a virtqueue size must be up to 32768"),
 ])
 def test_legacy_bad_queue_size_names_the_register(size: int, message: str) -> None:
     model = LegacyNetModel(queue_sizes=(size, 256))

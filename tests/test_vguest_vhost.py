@@ -29,7 +29,10 @@ def test_selftest_reads_options_from_the_environment(monkeypatch, capsys, no_lea
 
 @pytest.mark.parametrize("nic", [{"mrg_rxbuf": False}, {"event_idx": True},
                                  {"queue_size": 1024}, {"packed": False},
-                                 {"packed": False, "event_idx": True}])
+                                 {"packed": False, "event_idx": True},
+                                 # packed rings need no power of two: odd sizes both ends
+                                 {"queue_size": 1000}, {"queue_size": 3},
+                                 {"queue_size": 255, "event_idx": True}])
 def test_options_against_vhost_user(tmp_path, nic, no_leaks):
     sock = str(tmp_path / "vhost.sock")
     backend = start_vhost_user(tmp_path, sock)

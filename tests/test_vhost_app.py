@@ -53,8 +53,9 @@ def test_offered_features_follow_the_configuration(tmp_path):
     app.stop()
     with pytest.raises(ConfigError, match="features: cannot offer NET_CSUM"):
         make_app(tmp_path, features=feature_mask(Feature.NET_CSUM))
-    with pytest.raises(ConfigError, match="qsize"):
-        make_app(tmp_path, qsize=100)
+    for qsize in (0, 32769):  # any size up to 32768 caps (packed rings take 100)
+        with pytest.raises(ConfigError, match=f"qsize: {qsize} is not in 1..32768"):
+            make_app(tmp_path, qsize=qsize)
 
 
 def test_packets_from_the_guest_reach_output(pair):

@@ -72,7 +72,9 @@ class VirtioNetDevice:
                  rx_buffer_size: int | None = None, stats: dict[str, Any] | None = None,
                  memory: DMAMemory = dma, queue_pairs: int = 1) -> None:
         self.transport, self.memory = transport, memory
-        self.queue_size = check_queue_size(queue_size)
+        # Any size with packed rings asked for; a split ring's must be a
+        # power of two, checked again once the ring kind is negotiated.
+        self.queue_size = check_queue_size(queue_size, packed=packed)
         self.queue_pairs, self.packed = queue_pairs, packed
         self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, queue_pairs > 1,
                                       packed)
@@ -186,10 +188,13 @@ class VirtioNetDevice:
         if limit == 0:
             raise DeviceError(f"{t.name}: device has no queue {queue}")
         size = limit if t.fixed_queue_size else min(self.queue_size, limit)
+        packed = self.has(Feature.RING_PACKED)
+        if not packed and size & (size - 1):
+            raise DeviceError(f"{t.name}: queue_size {size} is not a power of two, which a "
+                              f"split ring needs; the device runs {self.rings()}")
         if not t.fixed_queue_size:
             t.set_queue_size(queue, size)
-        vq = self._packed_queue(queue, size) if self.has(Feature.RING_PACKED) else \
-            self._split_queue(queue, size)
+        vq = self._packed_queue(queue, size) if packed else self._split_queue(queue, size)
         t.set_queue_addresses(queue, *vq.device_addresses())
         t.enable_queue(queue)
         return vq

@@ -1,12 +1,13 @@
 """What the two virtio PCI transports share: register access, checks of
 what the device reports, and ring placement in hugepage memory.
 
-Device registers are untrusted input: a queue size that is not a power of
-two, a capability pointing outside its BAR, a status bit that does not
-stick — each becomes a ``TransportError`` naming the register. No sysfs
-here: a transport is handed objects with ``read(offset, width)`` and
-``write(offset, width, value)`` (``snabbpy.lib.pci`` BARs, or a test's
-fake device), so the protocol logic runs without a VM.
+Device registers are untrusted input: a queue size of 0, above 32768 or
+(split rings) not a power of two, a capability pointing outside its BAR, a
+status bit that does not stick — each becomes a ``TransportError`` naming
+the register. No sysfs here: a transport is handed objects with
+``read(offset, width)`` and ``write(offset, width, value)``
+(``snabbpy.lib.pci`` BARs, or a test's fake device), so the protocol
+logic runs without a VM.
 """
 
 from __future__ import annotations
@@ -53,12 +54,17 @@ class Window:
         self.bar.write(self._at(offset, width), width, value)
 
 
-def check_device_queue_size(size: int, register: str) -> int:
-    """``size`` as read from ``register``, if a split ring can have it (0
-    means the queue does not exist: vguest needs both of its queues)."""
+def check_device_queue_size(size: int, register: str, packed: bool = False) -> int:
+    """``size`` as read from ``register``, if the ring can have it: a split
+    ring's is a power of two up to 32768, a packed ring's (``packed``: the
+    feature negotiated) any size up to 32768. 0 means the queue does not
+    exist: vguest needs both of its queues."""
     if size == 0:
         raise TransportError(f"{register} reads 0: the device has no such queue")
-    if size > MAX_QUEUE_SIZE or size & (size - 1):
+    if size > MAX_QUEUE_SIZE:
+        raise TransportError(f"{register} reads {size}: a virtqueue size must be "
+                             f"up to {MAX_QUEUE_SIZE}")
+    if not packed and size & (size - 1):
         raise TransportError(f"{register} reads {size}: a split virtqueue size must be a "
                              f"power of two up to {MAX_QUEUE_SIZE}")
     return size
@@ -84,6 +90,7 @@ class PCITransport(Transport):
         self.ring_align = PAGE
         self._on_close = on_close
         self.layouts: dict[int, RingLayout] = {}
+        self.packed = False  # RING_PACKED negotiated (set_features): any queue size
 
     def place_rings(self, layout: RingLayout) -> RingLayout:
         """Remembers ``layout`` and aligns the next ring area to keep it in

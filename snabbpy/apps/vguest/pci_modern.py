@@ -112,12 +112,13 @@ class ModernTransport(PCITransport):
         for half in (0, 1):
             self.common.write(DRIVER_FEATURE_SELECT, 4, half)
             self.common.write(DRIVER_FEATURE, 4, features >> (32 * half) & 0xFFFFFFFF)
+        self.packed = bool(features >> Feature.RING_PACKED & 1)
 
     def max_queue_size(self, queue: int) -> int:
         """queue_size of ``queue`` after reset: its largest size."""
         self._select(queue)
         size = self.common.read(QUEUE_SIZE, 2)
-        check_device_queue_size(size, f"{self.name}: queue {queue} queue_size")
+        check_device_queue_size(size, f"{self.name}: queue {queue} queue_size", self.packed)
         if self.common.read(QUEUE_ENABLE, 2):
             raise TransportError(f"{self.name}: queue {queue} queue_enable is set after reset")
         return size

@@ -91,11 +91,14 @@ class Transport(ABC):
 
     @abstractmethod
     def max_queue_size(self, queue: int) -> int:
-        """Largest size of ``queue`` (selecting it first); 0 if it does not exist."""
+        """Largest size of ``queue`` (selecting it first); 0 if it does not
+        exist. Called after ``set_features``: a device's maximum that is no
+        power of two is refused unless RING_PACKED was negotiated."""
 
     @abstractmethod
     def set_queue_size(self, queue: int, size: int) -> None:
-        """Sets the size of ``queue`` (a power of two, at most the maximum)."""
+        """Sets the size of ``queue``, at most the maximum (a power of two on
+        a split ring, any size on a packed one)."""
 
     def ring_layout(self, size: int, event_idx: bool) -> RingLayout:
         """Where the descriptor table, avail and used rings go inside one

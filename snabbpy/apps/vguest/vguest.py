@@ -32,7 +32,7 @@ from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import Feature, feature_names
 from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
 from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
-from snabbpy.lib.virtio.ring import check_queue_size
+from snabbpy.lib.virtio.ring import check_any_queue_size, check_queue_size
 from snabbpy.lib.virtio.virtq import STATS
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,9 @@ class VGuest(App):
         "vhost_user": Param(str, default=None, doc="vhost-user socket path"),
         "is_server": Param(bool, default=False, doc="listen on vhost_user instead of connecting"),
         "use_checksum": Param(bool, default=False, doc="offload TCP/UDP checksums (CSUM)"),
-        "queue_size": Param(check_queue_size, default=256, doc="descriptors per queue"),
+        "queue_size": Param(check_any_queue_size, default=256,
+                            doc="descriptors per queue, up to 32768 (a power of two on "
+                                "split rings; capped by the device's maximum)"),
         "mrg_rxbuf": Param(bool, default=True, doc="accept merged receive buffers"),
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "packed": Param(bool, default=True,
@@ -121,6 +123,10 @@ class VGuest(App):
         super().__init__(conf)
         if conf["reconnect_interval"] <= 0:
             raise ConfigError("reconnect_interval: must be above 0 seconds")
+        try:
+            check_queue_size(conf["queue_size"], packed=conf["packed"])
+        except ValueError as e:
+            raise ConfigError(f"queue_size: {e} (packed: false)") from None
         self.inputs_c: list = [None] * conf["queues"]
         self.outputs_c: list = [None] * conf["queues"]
         self.reconnector = None

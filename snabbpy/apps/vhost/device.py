@@ -194,14 +194,17 @@ class VhostDevice:
             raise VringError("; ".join(errors))
 
     def set_vring_num(self, msg: Message) -> None:
-        """SET_VRING_NUM: the queue size, a power of two."""
+        """SET_VRING_NUM: the queue size, up to ``max_queue_size``: a power
+        of two on a split ring, any size on a packed one (checked again
+        when the ring starts, should the features change in between)."""
         state: VringState = msg.payload
         vring = self._vring(state.index)
         n = state.num
-        packed = self._negotiated(Feature.RING_PACKED)  # any size on packed rings
-        if not 0 < n <= self.max_queue_size or (n & (n - 1) and not packed):
-            raise DeviceError(f"queue size {n} is not a power of two up to "
-                              f"{self.max_queue_size}")
+        if not 0 < n <= self.max_queue_size:
+            raise DeviceError(f"queue size {n} is not in 1..{self.max_queue_size}")
+        if n & (n - 1) and not self._negotiated(Feature.RING_PACKED):
+            raise DeviceError(f"queue size {n} is not a power of two, which a split ring "
+                              "needs (RING_PACKED not negotiated)")
         vring.num = n
 
     def set_vring_addr(self, msg: Message) -> None:

@@ -110,7 +110,9 @@ class VhostUser(App):
                         doc="offer RING_PACKED: packed rings when the frontend asks"),
         "features": Param(int, default=None,
                           doc="virtio feature mask to offer (default: all supported)"),
-        "qsize": Param(int, default=MAX_QUEUE_SIZE, doc="largest queue size accepted"),
+        "qsize": Param(int, default=MAX_QUEUE_SIZE,
+                       doc="largest queue size accepted, up to 32768 (a split ring's is "
+                           "a power of two at most this, a packed ring's any size)"),
         "reconnect_interval": Param(float, default=0.5,
                                     doc="client mode: seconds between connection attempts"),
         "queues": Param(queue_pairs, default=1,
@@ -137,8 +139,8 @@ class VhostUser(App):
         if not conf["socket_path"]:
             raise ConfigError("socket_path: must not be empty")
         q = conf["qsize"]
-        if not 0 < q <= MAX_QUEUE_SIZE or q & (q - 1):
-            raise ConfigError(f"qsize: {q} is not a power of two up to {MAX_QUEUE_SIZE}")
+        if not 0 < q <= MAX_QUEUE_SIZE:
+            raise ConfigError(f"qsize: {q} is not in 1..{MAX_QUEUE_SIZE}")
         if conf["reconnect_interval"] <= 0:
             raise ConfigError("reconnect_interval: must be above 0 seconds")
         stats = tuple(s for k in range(conf["queues"]) for s in ring_stats(self.stats, k))

@@ -25,7 +25,8 @@ from .offloads import offload_flags
 STATS = tuple(name for name, _ in ffi.typeof("struct dr_stats").fields)
 
 _START_ERRORS = {
-    lib.DR_E_SIZE: "queue size is not a power of two up to 32768",
+    lib.DR_E_SIZE: "queue size {num} is not a power of two up to 32768 (a split ring "
+                   "needs one)",
     lib.DR_E_DESC: "descriptor table is not in guest memory or not 16-byte aligned",
     lib.DR_E_AVAIL: "available ring is not in guest memory or not 2-byte aligned",
     lib.DR_E_USED: "used ring is not in guest memory or not 4-byte aligned",
@@ -33,7 +34,7 @@ _START_ERRORS = {
 }
 _PACKED_ERRORS = {
     **_START_ERRORS,
-    lib.DR_E_SIZE: "queue size is not in 1..32768",
+    lib.DR_E_SIZE: "queue size {num} is not in 1..32768",
     lib.DR_E_AVAIL: "driver area is not in guest memory or not 4-byte aligned",
     lib.DR_E_USED: "device area is not in guest memory or not 4-byte aligned",
 }
@@ -122,7 +123,8 @@ class Vring:
                     a.avail_user_addr, a.used_user_addr, self.base, ring_flags(features))
         if err:
             errors = _PACKED_ERRORS if self.packed else _START_ERRORS
-            raise VringError(f"ring {self.index}: {errors.get(err, err)}")
+            why = errors.get(err, str(err)).format(num=self.num)
+            raise VringError(f"ring {self.index}: {why}")
 
     def _stop_c(self) -> int:
         return (lib.pd_queue_stop if self.packed else lib.dr_queue_stop)(self.q)

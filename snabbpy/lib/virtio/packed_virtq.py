@@ -20,6 +20,7 @@ from typing import Any
 from snabbpy.core import packet
 from snabbpy.core.memory import DMAMemory, dma
 from snabbpy.core.native import ffi, lib
+from snabbpy.lib.virtio.ring import check_queue_size
 
 #: Counter names of ``struct virtq_stats`` (the split ring's), in its order.
 STATS = tuple(name for name, _ in ffi.typeof("struct virtq_stats").fields)
@@ -31,14 +32,6 @@ def area_size(size: int) -> int:
     """Bytes of the one area a ring of ``size`` descriptors takes: the ring,
     then the driver and device event suppression structures."""
     return DESC_SIZE * size + 2 * EVENT_SIZE
-
-
-def check_packed_size(size: int) -> int:
-    """``size`` if it is a valid packed ring size (any in 1..32768), else ValueError."""
-    limit = lib.PK_MAX_QUEUE_SIZE
-    if not isinstance(size, int) or isinstance(size, bool) or not 1 <= size <= limit:
-        raise ValueError(f"packed virtqueue size {size!r} is not in 1..{lib.PK_MAX_QUEUE_SIZE}")
-    return size
 
 
 class PackedVirtq:
@@ -54,7 +47,7 @@ class PackedVirtq:
                  mrg_rxbuf: bool = False, use_checksum: bool = False,
                  rx_buffer_size: int = packet.PAYLOAD_SIZE, align: int = 4096,
                  stats: Any = None, memory: DMAMemory = dma) -> None:
-        check_packed_size(size)
+        check_queue_size(size, packed=True)  # any size: no power of two needed
         if hdr_size not in (10, 12):
             raise ValueError(f"virtio-net header size must be 10 or 12, not {hdr_size}")
         if not 0 < rx_buffer_size <= packet.PAYLOAD_SIZE:

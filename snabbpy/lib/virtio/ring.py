@@ -31,16 +31,25 @@ AVAIL_ALIGN = 2
 USED_ALIGN = 4
 
 
-def check_queue_size(size: int) -> int:
-    """Return ``size`` if it is a valid split-ring size, else raise ValueError."""
+def check_queue_size(size: int, packed: bool = False) -> int:
+    """Return ``size`` if a ring can have it, else raise ValueError: a split
+    ring's size is a power of two in 1..32768 (virtio 1.x 2.7), a packed
+    ring's (``packed``) any number in 1..32768 (2.8)."""
     if not isinstance(size, int) or isinstance(size, bool):
         raise ValueError(f"virtqueue size must be an integer, got {size!r}")
-    if not 1 <= size <= MAX_QUEUE_SIZE or size & (size - 1):
-        raise ValueError(
-            f"virtqueue size {size} is invalid: it must be a power of two "
-            f"between 1 and {MAX_QUEUE_SIZE}"
-        )
+    if not 1 <= size <= MAX_QUEUE_SIZE:
+        raise ValueError(f"virtqueue size {size} is not in 1..{MAX_QUEUE_SIZE}")
+    if not packed and size & (size - 1):
+        raise ValueError(f"virtqueue size {size} is not a power of two, which a split ring "
+                         f"needs (a packed ring takes any size up to {MAX_QUEUE_SIZE})")
     return size
+
+
+def check_any_queue_size(size: int) -> int:
+    """``size`` if some ring can have it (any in 1..32768: a packed ring),
+    else ValueError; whether a split ring can is checked once the ring
+    kind is known (``check_queue_size``)."""
+    return check_queue_size(size, packed=True)
 
 
 def align_up(value: int, align: int) -> int:
