@@ -3,10 +3,17 @@
 rounds, medians.
 
     scripts/bench-scale.py [--rounds 5] [--duration 3] [--snabb PATH/TO/snabb]
+                           [--flows 1024] [--pin] [--scale-only] [--against TREE]
 
 1. configs/myapps.py's per-packet MacSwap behind an RSS app (rss.Flows of
    64-byte UDP frames -> RSS -> MacSwap in each worker -> Sink), on 1
-   worker and on 2: the rate is the packets swapped per second.
+   worker and on 2: the rate is the packets swapped per second. ``--flows``
+   sets how many flows Flows makes (RSS's balance depends on it: the report
+   says what share the fuller output got); ``--pin`` pins worker wK to
+   cpu K (``workers: {wK: {cpu: K}}``), the main process left to the
+   scheduler. ``--scale-only`` skips the interlink benchmarks;
+   ``--against TREE`` runs the same MacSwap rounds with another (built)
+   checkout's snabbpy too, interleaved: before and after a change.
 2. interlink throughput for 64-byte packets between two processes:
    - copy: the snabbpy ring as workers use it (the sender copies the
      payload in and frees the packet, the receiver copies it into a fresh
@@ -39,7 +46,7 @@ sys.path.insert(0, str(ROOT))  # this tree's snabbpy, as the processes it starts
 
 SCALE = """
 apps:
-  flows: {{class: rss.Flows, config: {{flows: 1024, size: 64}}}}
+  flows: {{class: rss.Flows, config: {{flows: {flows}, size: 64}}}}
   rss:   {{class: rss.RSS, config: {{lossless: true}}}}
 {workers}
   sink:  {{class: basic.Sink}}
@@ -49,21 +56,43 @@ links:
 """
 
 
-def scale_graph(n: int) -> str:
-    """The MacSwap graph with ``n`` workers."""
+def scale_graph(n: int, flows: int = 1024, pin: bool = False) -> str:
+    """The MacSwap graph with ``n`` workers and ``flows`` flows; ``pin``:
+    worker wK on cpu K (modulo the cpus there are)."""
     workers = "\n".join(f'  ms{k}: {{class: "myapps:MacSwap", worker: w{k}}}' for k in range(n))
     links = "\n".join(f"  - rss.out{k} -> ms{k}.input\n  - ms{k}.output -> sink.in{k}"
                       for k in range(n))
-    return SCALE.format(workers=workers, links=links)
+    graph = SCALE.format(workers=workers, links=links, flows=flows)
+    if pin:
+        cpus = os.cpu_count() or 1
+        graph += "workers:\n" + "".join(f"  w{k}: {{cpu: {k % cpus}}}\n" for k in range(n))
+    return graph
 
 
-def run_scale(tmp: Path, n: int, duration: float) -> float:
-    """Mpps swapped by ``n`` workers in ``duration`` seconds."""
+def fuller_share(flows: int, n: int) -> float:
+    """The share of ``flows`` flows (Flows' default seed) that RSS puts on
+    its fullest of ``n`` outputs: 1/n is a perfect balance."""
+    import random
+
+    from snabbpy.apps.rss.flows import flow_frame
+    from snabbpy.apps.rss.rss import flow_hash, output_index
+
+    rng, counts = random.Random(1), [0] * n
+    for _ in range(flows):
+        counts[output_index(flow_hash(flow_frame(64, rng)), n)] += 1
+    return max(counts) / flows
+
+
+def run_scale(tmp: Path, n: int, duration: float, flows: int = 1024,
+              pin: bool = False, tree: Path = ROOT) -> float:
+    """Mpps swapped by ``n`` workers in ``duration`` seconds, running the
+    snabbpy of ``tree``."""
     path, report = tmp / f"scale{n}.yaml", tmp / f"scale{n}.json"
-    path.write_text(scale_graph(n))
+    path.write_text(scale_graph(n, flows, pin))
     subprocess.run([sys.executable, "-P", "-m", "snabbpy", "run", str(path), "--duration",
                     str(duration), "--report-interval", "0", "--report-json", str(report)],
-                   env=ENV, check=True, stdout=subprocess.DEVNULL, cwd=tmp)
+                   env={**ENV, "PYTHONPATH": str(tree)}, check=True, stdout=subprocess.DEVNULL,
+                   cwd=tmp)
     merged = json.loads(report.read_text())
     dropped = sum(link.get("txdrop", 0) for link in merged["links"].values())
     if dropped:  # lossless RSS holds packets back: a drop is a fault worth seeing
@@ -216,6 +245,11 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--packets", type=int, default=20_000_000)
     parser.add_argument("--snabb", type=Path, default=SNABB if SNABB.exists() else None)
+    parser.add_argument("--flows", type=int, default=1024)
+    parser.add_argument("--pin", action="store_true", help="worker wK on cpu K")
+    parser.add_argument("--scale-only", action="store_true", help="no interlink benchmarks")
+    parser.add_argument("--against", type=Path, metavar="TREE",
+                        help="another snabbpy checkout (built): its MacSwap rounds interleaved")
     args = parser.parse_args()
     results: dict[str, list[float]] = {}
     load_before = f"{os.getloadavg()[0]:.2f}"
@@ -223,27 +257,40 @@ def main() -> None:
         tmp = Path(d)
         shutil.copy(ROOT / "configs" / "myapps.py", tmp)
         for _ in range(args.rounds):
-            runs = [("macswap, 1 worker", lambda: run_scale(tmp, 1, args.duration)),
-                    ("macswap, 2 workers", lambda: run_scale(tmp, 2, args.duration)),
-                    ("interlink copy", lambda: run_copy(tmp, args.packets)),
-                    ("interlink pointers", lambda: run_pointers(tmp, args.packets))]
-            if args.snabb:
+            runs = [("macswap, 1 worker",
+                     lambda: run_scale(tmp, 1, args.duration, args.flows, args.pin)),
+                    ("macswap, 2 workers",
+                     lambda: run_scale(tmp, 2, args.duration, args.flows, args.pin))]
+            if args.against:
+                runs += [(f"{k}, {args.against}", lambda n=n: run_scale(
+                    tmp, n, args.duration, args.flows, args.pin, args.against))
+                    for n, k in ((1, "macswap, 1 worker"), (2, "macswap, 2 workers"))]
+            if not args.scale_only:
+                runs += [("interlink copy", lambda: run_copy(tmp, args.packets)),
+                         ("interlink pointers", lambda: run_pointers(tmp, args.packets))]
+            if args.snabb and not args.scale_only:
                 runs.append(("snabb lib.interlink", lambda: run_snabb(args.snabb, tmp,
                                                                      args.packets)))
             for name, fn in runs:
                 value = fn()
                 if value is not None:
                     results.setdefault(name, []).append(value)
-    print(f"{'benchmark':<22} {'Mpps (median)':>14} {'best':>8}  rounds")
+    width = max(22, *(len(name) for name in results))
+    print(f"{'benchmark':<{width}} {'Mpps (median)':>14} {'best':>8}  rounds")
     for name, values in results.items():
-        print(f"{name:<22} {statistics.median(values):>14.3f} {max(values):>8.3f}  "
+        print(f"{name:<{width}} {statistics.median(values):>14.3f} {max(values):>8.3f}  "
               f"{' '.join(f'{v:.3f}' for v in values)}")
-    one, two = results.get("macswap, 1 worker"), results.get("macswap, 2 workers")
-    if one and two:
-        ratios = [b / a for a, b in zip(one, two, strict=True)]
-        print(f"scaling 2 workers / 1: {statistics.median(two) / statistics.median(one):.2f}x "
-              f"(medians); per round {' '.join(f'{r:.2f}' for r in ratios)}, median "
-              f"{statistics.median(ratios):.2f}x")
+    for suffix in ("", f", {args.against}") if args.against else ("",):
+        one = results.get(f"macswap, 1 worker{suffix}")
+        two = results.get(f"macswap, 2 workers{suffix}")
+        if one and two:
+            ratios = [b / a for a, b in zip(one, two, strict=True)]
+            print(f"scaling 2 workers / 1{suffix or ' (this tree)'}: "
+                  f"{statistics.median(two) / statistics.median(one):.2f}x (medians); per round "
+                  f"{' '.join(f'{r:.2f}' for r in ratios)}, median "
+                  f"{statistics.median(ratios):.2f}x")
+    print(f"{args.flows} flows, {'pinned' if args.pin else 'unpinned'} workers; RSS puts "
+          f"{100 * fuller_share(args.flows, 2):.1f}% of the flows on its fuller output of 2")
     print(f"load average at start {load_before}, at end {os.getloadavg()[0]:.2f} "
           f"({os.cpu_count()} cpus): a busy machine spreads the figures")
 

@@ -7,6 +7,7 @@ import threading
 from snabbpy.core import interlink
 from snabbpy.core.interlink import RECORDS, ROOM, Ring, Waiter
 from snabbpy.core.link import Link
+from snabbpy.core.native import lib
 from tests.helpers import drain, fill
 
 #: Long enough never to end a wait that a wake should end (a failing test
@@ -45,7 +46,7 @@ def test_records_waiting_already_mean_no_sleep(ends, no_leaks):
     drain(out)
 
 
-def test_the_sender_wakes_a_receiver_that_sleeps(ends, no_leaks):
+def test_the_sender_wakes_a_receiver_that_sleeps_when_its_stream_pauses(ends, no_leaks):
     tx, rx = ends
     src, out = Link("src"), Link("out")
     bell = rx.c.s.rx_bell
@@ -53,6 +54,8 @@ def test_the_sender_wakes_a_receiver_that_sleeps(ends, no_leaks):
     until(lambda: rx.c.s.rx_wait == 1)  # armed: the sender must see it
     fill(src, [b"y" * 60])
     assert tx.send(src) == 1
+    assert rx.c.s.rx_bell == bell and rx.c.s.rx_wait == 1  # more may come: not yet
+    assert tx.send(src) == 0  # nothing more: the stream paused, wake it now
     thread.join()
     assert got[0] in (1, 2)  # saw the record, or slept and was woken
     assert rx.c.s.rx_bell == bell + 1 and rx.c.s.rx_wait == 0
@@ -110,6 +113,7 @@ def test_one_wait_covers_several_rings(tmp_path, no_leaks):
     src = Link("src")
     fill(src, [b"last"])
     rings[2][0].send(src)
+    rings[2][0].send(src)  # nothing more to send: the wake
     thread.join()
     assert got[0] in (1, 2)
     assert [rx.c.s.rx_wait for _, rx in rings] == [0, 0, 0]  # all disarmed
@@ -118,3 +122,43 @@ def test_one_wait_covers_several_rings(tmp_path, no_leaks):
     for tx, rx in rings:
         tx.close()
         rx.close()
+
+
+def receiver_asleep(rx: Ring, out: Link):
+    """Starts a wait for records on ``rx`` in a thread, returns once it is
+    armed: the bell's value before, the thread and its result box."""
+    bell = rx.c.s.rx_bell
+    thread, got = wait_in_thread(Waiter([(rx, RECORDS, out)]))
+    until(lambda: rx.c.s.rx_wait == 1)
+    return bell, thread, got
+
+
+def test_a_busy_sender_wakes_a_sleeping_receiver_after_a_few_sends(ends, no_leaks):
+    tx, rx = ends
+    src, out = Link("src"), Link("out")
+    bell, thread, got = receiver_asleep(rx, out)
+    for _ in range(lib.INTERLINK_WAKE_SENDS - 1):  # one record a breath, never pausing
+        fill(src, [b"b" * 60])
+        assert tx.send(src) == 1
+    assert rx.c.s.rx_bell == bell  # a few records: the wake is not worth it yet
+    fill(src, [b"b" * 60])
+    tx.send(src)
+    thread.join()
+    assert got[0] == 2 and rx.c.s.rx_bell == bell + 1 and rx.c.s.rx_wait == 0
+    rx.receive(out)
+    assert drain(out) == [b"b" * 60] * lib.INTERLINK_WAKE_SENDS
+
+
+def test_a_quarter_of_the_ring_waiting_wakes_the_receiver_at_once(ends, no_leaks):
+    tx, rx = ends
+    src, out = Link("src"), Link("out")
+    bell, thread, got = receiver_asleep(rx, out)
+    capacity = rx.c.s.capacity
+    fill(src, [bytes(1000)] * (capacity // 4 // 1008))  # records of 1008 bytes
+    tx.send(src)
+    assert rx.c.s.rx_bell == bell  # just short of a quarter
+    fill(src, [bytes(1000)])
+    assert tx.send(src) == 1
+    thread.join()
+    assert got[0] == 2 and rx.c.s.rx_bell == bell + 1
+    rx.discard()

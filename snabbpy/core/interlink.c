@@ -39,6 +39,7 @@ int interlink_attach(struct interlink *h, uint8_t *base, uint64_t size)
     h->mask = s->capacity - 1;
     h->seen_read = __atomic_load_n(&s->read, __ATOMIC_ACQUIRE);
     h->seen_write = __atomic_load_n(&s->write, __ATOMIC_ACQUIRE);
+    h->sends_unheard = 0;
     return 0;
 }
 
@@ -69,20 +70,35 @@ static void ring_bell(uint32_t *bell)
 }
 
 /* Publishes the producer's index, counts what it sent, and wakes the
- * consumer if it sleeps waiting for records. The fence orders the index
- * before the look at rx_wait, as interlink_wait orders them the other way:
- * either the consumer sees the records or this end sees it waiting. */
+ * consumer if it sleeps waiting for records, once a wake is worth it:
+ * when the records waiting fill a quarter of the ring, when this end's
+ * stream pauses (a send with nothing to send: its engine is about to go
+ * idle, or its input ran dry) or after INTERLINK_WAKE_SENDS sends since the
+ * consumer went to sleep. A consumer woken for every send of a busy
+ * producer (one per breath) costs a context switch each time and, on a
+ * machine with fewer cores than processes, preempts a busy one; so it
+ * sleeps through a few and then takes a batch. Latency stays bounded by a
+ * few of the producer's breaths, and by the consumer's own timeout when the
+ * producer stops sending altogether. The fence orders the index before the
+ * look at rx_wait, as interlink_wait orders them the other way: either the
+ * consumer sees the records or this end sees it waiting. */
 static int sent(struct interlink *h, uint64_t write, int n, uint64_t bytes)
 {
     struct interlink_shared *s = h->s;
     __atomic_store_n(&s->write, write, __ATOMIC_RELEASE);
     s->txpackets += n;
     s->txbytes += bytes;
-    if (n) {
-        __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (__atomic_load_n(&s->rx_wait, __ATOMIC_RELAXED)
-            && __atomic_exchange_n(&s->rx_wait, 0, __ATOMIC_ACQ_REL))
-            ring_bell(&s->rx_bell);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&s->rx_wait, __ATOMIC_RELAXED)) {
+        h->sends_unheard = 0;
+        return n;
+    }
+    uint64_t waiting = write - __atomic_load_n(&s->read, __ATOMIC_ACQUIRE);
+    if (waiting && (n == 0 || waiting >= (h->mask + 1) / 4
+                    || ++h->sends_unheard >= INTERLINK_WAKE_SENDS)
+        && __atomic_exchange_n(&s->rx_wait, 0, __ATOMIC_ACQ_REL)) {
+        h->sends_unheard = 0;
+        ring_bell(&s->rx_bell);
     }
     return n;
 }

@@ -48,7 +48,13 @@ struct interlink {
     uint64_t mask;
     uint64_t seen_read;
     uint64_t seen_write;
+    uint32_t sends_unheard;  /* producer: sends since the consumer slept */
 };
+
+/* A producer wakes a consumer asleep waiting for records once a quarter of
+ * the ring waits, or at once when a send has nothing to send, or after
+ * this many sends with records (see sent() in interlink.c). */
+#define INTERLINK_WAKE_SENDS 4
 
 int interlink_init(uint8_t *base, uint64_t size);
 int interlink_attach(struct interlink *h, uint8_t *base, uint64_t size);

@@ -68,6 +68,7 @@ int packet_shiftleft(struct packet *p, uint32_t n);
 int packet_shiftright(struct packet *p, uint32_t n);
 int packet_resize(struct packet *p, uint32_t n);
 uint8_t *packet_data(struct packet *p);
+uint64_t packet_stride(void);
 uint64_t packet_freelist_add(uintptr_t base, uint64_t size, uint64_t boundary);
 void packet_get_stats(struct packet_stats *out);
 uint64_t packet_freelist_duplicates(void);
