@@ -195,14 +195,7 @@ static int pwalk_slot(struct pd_queue *q, struct pwalk *w, struct pk_desc *d)
     int f = pd_avail_flags(q, w->pos);
     if (f < 0)
         return DR_BAD_CHAIN;  /* NEXT into a slot the driver has not given */
-    /* Field by field, not one 14-byte memcpy: that one is two overlapping
-     * 8-byte stores, and reading d->addr back then cannot be forwarded
-     * from the store buffer, so it waits for every older store to reach
-     * the cache, the slow writes into the guest's buffers included. */
-    const uint8_t *s = pd_slot(q, w->pos);
-    memcpy(&d->addr, s, 8);
-    memcpy(&d->len, s + 8, 4);
-    memcpy(&d->id, s + 12, 2);
+    memcpy(d, pd_slot(q, w->pos), 14);  /* addr, len, id: flags are f */
     d->flags = (uint16_t)f;
     w->id = d->id;
     w->slots++;
