@@ -92,6 +92,14 @@ def _run(size, base, flags, kinds, payloads, max_per_call):
     return guest, {n: getattr(s, n) for n in STATS}, q.last_avail, left
 
 
+def _batched(size, base, flags, kinds, payloads):
+    """``_run`` with batches where they fit, checked against the same ring
+    given one packet per call (never a batch)."""
+    batched = _run(size, base, flags, kinds, payloads, 1000)
+    assert batched == _run(size, base, flags, kinds, payloads, 1)
+    return batched
+
+
 def _payloads(n):
     return [bytes([k + 1]) * (40 + k % 50) for k in range(n)]
 
@@ -105,9 +113,7 @@ def test_rings_not_a_multiple_of_four_wrap_inside_a_batch(size, back):
     base = (size - back) % size | 0x8000
     n = min(12, size)  # a ring holds no more than size buffers
     payloads = _payloads(n)
-    batched = _run(size, base, V1, ["good"] * n, payloads, 1000)
-    assert batched == _run(size, base, V1, ["good"] * n, payloads, 1)
-    _, stats, last_avail, left = batched
+    _, stats, last_avail, left = _batched(size, base, V1, ["good"] * n, payloads)
     assert (stats["packets"], stats["chains"], left) == (n, n, 0)
     assert last_avail == _slot(size, base, n)[0] | _slot(size, base, n)[1] << 15
     for k, data in enumerate(payloads):
@@ -134,9 +140,7 @@ def test_a_hostile_slot_in_a_batch_is_returned_empty_and_counted(kind, size):
     base = (size - 2) | 0x8000
     kinds = ["good", kind] + ["good"] * 8
     payloads = _payloads(9)
-    batched = _run(size, base, V1, kinds, payloads, 1000)
-    assert batched == _run(size, base, V1, kinds, payloads, 1)
-    _, stats, _, left = batched
+    _, stats, _, left = _batched(size, base, V1, kinds, payloads)
     assert stats[HOSTILE[kind]] == 1
     assert (stats["packets"], left, stats["chains"]) == (9, 0, 10)
     slot, lap = _slot(size, base, 1)
@@ -154,9 +158,7 @@ def test_a_short_slot_in_a_batch_joins_the_next_one_with_mergeable_buffers():
     size, base = 255, 0x8000 | 100
     kinds = ["good", "short"] + ["good"] * 7
     payloads = _payloads(8)
-    batched = _run(size, base, V1_MRG, kinds, payloads, 1000)
-    assert batched == _run(size, base, V1_MRG, kinds, payloads, 1)
-    _, stats, _, left = batched
+    _, stats, _, left = _batched(size, base, V1_MRG, kinds, payloads)
     assert (stats["packets"], stats["chains"], left) == (8, 9, 0)
     second = payloads[1]
     assert _used(101) == (20, 501, AVAIL | USED | WRITE)
@@ -176,9 +178,7 @@ def test_a_chain_in_a_batch_is_one_buffer_of_two_slots(kind, first_part):
     size, base = 1000, 0x8000 | 996
     kinds = ["good", kind] + ["good"] * 7
     payloads = _payloads(8)
-    batched = _run(size, base, V1, kinds, payloads, 1000)
-    assert batched == _run(size, base, V1, kinds, payloads, 1)
-    _, stats, _, left = batched
+    _, stats, _, left = _batched(size, base, V1, kinds, payloads)
     assert (stats["packets"], stats["chains"], left) == (8, 8, 0)
     second = payloads[1]
     assert _used(997) == (12 + len(second), 502, AVAIL | USED | WRITE)
