@@ -261,6 +261,8 @@ def main() -> None:
     p.add_argument("--frontend-cpu", type=int, default=0)
     p.add_argument("--backend-cpu", type=int, default=1)
     p.add_argument("--rings", default="split,packed", help="split, packed or both")
+    p.add_argument("--directions", default="from,to",
+                   help="from (guest), to (guest) or both, comma separated")
     p.add_argument("--nap", action="store_true",
                    help="let the engine nap when idle (the default for 'snabbpy run')")
     p.add_argument("--queues", type=int, default=1,
@@ -274,6 +276,8 @@ def main() -> None:
     rows = []
     for size in (int(s) for s in a.sizes.split(",")):
         for name, ours, theirs, workers in CASES:
+            if name.split()[0] not in a.directions.split(","):
+                continue
             for ring in a.rings.split(","):
                 a.packed = ring == "packed"
                 r = compare(ours, theirs, workers, size, a)

@@ -37,6 +37,11 @@ struct packet *link_front(struct link *l)
     return l->read == l->write ? NULL : l->ring[l->read];
 }
 
+struct packet *link_peek(struct link *l, int n)
+{
+    return n >= 0 && n < link_nreadable(l) ? l->ring[(l->read + n) & LINK_MASK] : NULL;
+}
+
 /* A packet that is free, or on a link already, is refused and recorded. */
 static inline void transmit_inline(struct link *l, struct packet *p)
 {

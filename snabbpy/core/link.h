@@ -24,6 +24,9 @@ int link_nreadable(struct link *l);
 int link_nwritable(struct link *l);
 struct packet *link_receive(struct link *l);
 struct packet *link_front(struct link *l);
+/* The packet n places behind the front (0: the front) without taking it;
+ * NULL if fewer are waiting. */
+struct packet *link_peek(struct link *l, int n);
 void link_transmit(struct link *l, struct packet *p);
 
 /* Batch forms: many packets per call, so per-packet work runs in C. */

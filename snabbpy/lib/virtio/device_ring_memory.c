@@ -67,6 +67,31 @@ static uint8_t *translate_part(struct dr_memory *m, uint64_t a, uint64_t len, ui
     return (uint8_t *)(uintptr_t)(r->host_addr + off);
 }
 
+/* PREFETCHW where the CPU has it (CPUID 0x80000001 ECX bit 8): the line
+ * comes in owned, ready for our stores, instead of shared and then taken
+ * over from the core that last wrote it (a second cross-core trip each
+ * store must wait out). Elsewhere an ordinary prefetch. */
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static int have_prefetchw;
+
+__attribute__((constructor)) static void detect_prefetchw(void)
+{
+    unsigned a, b, c, d;
+    have_prefetchw = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c >> 8 & 1);
+}
+
+static inline void prefetch_for_write(const void *p)
+{
+    if (have_prefetchw)
+        __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+    else
+        __builtin_prefetch(p, 1);
+}
+#else
+static inline void prefetch_for_write(const void *p) { __builtin_prefetch(p, 1); }
+#endif
+
 /* A hint for the cache and nothing more: asks for the first two lines of
  * the buffer that desc (a descriptor of either ring: address at byte 0,
  * length at byte 8) names, for writing when write, if it is mapped. Both
@@ -84,9 +109,9 @@ static inline void prefetch_buffer(struct dr_memory *m, const uint8_t *desc, int
     if (!h)
         return;
     if (write) {
-        __builtin_prefetch(h, 1);
+        prefetch_for_write(h);
         if (room > 64)
-            __builtin_prefetch(h + 64, 1);
+            prefetch_for_write(h + 64);
     } else {
         __builtin_prefetch(h, 0);
         if (room > 64)

@@ -465,17 +465,103 @@ static void prx_write(struct pd_queue *q, struct pgather *g, struct packet *p)
         pd_used_put(q, g->id[b], written[b], g->slots[b], PK_DESC_F_WRITE);
 }
 
+/* The packet n places behind the link's front into the cache: its header
+ * line and its payload's first line. The packets of a link lie ten
+ * kilobytes apart, each on a page of its own, so reading one cold costs a
+ * page walk and a miss that the copy into the guest waits out. */
+#define PRX_AHEAD 8
+static inline void prx_prefetch_packet(struct link *in, int n)
+{
+    struct packet *p = link_peek(in, n);
+    if (p) {
+        __builtin_prefetch(p, 0);
+        __builtin_prefetch(p->buf + PACKET_HEADROOM, 0);
+    }
+}
+
+/* Four packets at once (DPDK's vhost does the like): the next PRX_BATCH
+ * slots, none past the end of the ring, each a writable chain of one slot
+ * (no NEXT, no INDIRECT), mapped in one region for its whole length and
+ * long enough for the header and its packet of in; then the four are
+ * written with no branch per slot. If any of this does not hold, nothing
+ * is taken (returns 0) and the caller takes the next packet the one-slot
+ * way, which checks and counts whatever the slot holds. Returns the
+ * packets sent: PRX_BATCH or 0. */
+#define PRX_BATCH 4
+static int prx_batch(struct pd_queue *q, struct link *in)
+{
+    uint16_t pos = q->last_avail;
+    if ((pos & (PK_WRAP - 1)) + (uint32_t)PRX_BATCH > q->size || link_nreadable(in) < PRX_BATCH
+        || q->walked + PRX_BATCH > DR_WALK_BUDGET)
+        return 0;
+    const uint8_t *d = pd_slot(q, pos);
+    const uint16_t mask = PK_DESC_F_AVAIL | PK_DESC_F_USED | PK_DESC_F_WRITE
+                          | PK_DESC_F_NEXT | PK_DESC_F_INDIRECT;
+    const uint16_t want = (pos & PK_WRAP ? PK_DESC_F_AVAIL : PK_DESC_F_USED) | PK_DESC_F_WRITE;
+    uint16_t bad = 0;
+    for (int i = 0; i < PRX_BATCH; i++)  /* acquire: the rest is read after */
+        bad |= __atomic_load_n((const uint16_t *)(d + 16 * i + 14), __ATOMIC_ACQUIRE) ^ want;
+    if (bad & mask)
+        return 0;
+    uint8_t *dst[PRX_BATCH];
+    uint32_t need[PRX_BATCH];
+    uint16_t id[PRX_BATCH];
+    struct packet *p[PRX_BATCH];
+    for (int i = 0; i < PRX_BATCH; i++) {
+        uint64_t a, room;
+        uint32_t len;
+        memcpy(&a, d + 16 * i, 8);
+        memcpy(&len, d + 16 * i + 8, 4);
+        memcpy(&id[i], d + 16 * i + 12, 2);
+        p[i] = link_peek(in, i);
+        need[i] = q->hdr_len + p[i]->length;
+        dst[i] = translate_part(q->mem, a, len, &room);
+        if (!dst[i] || room != len || len < need[i] || need[i] < 12)
+            return 0;
+    }
+    /* The header: no offloads, num_buffers 1 (read only with MRG_RXBUF). */
+    static const uint8_t hdr[12] = { [10] = 1 };
+    for (int i = 0; i < PRX_BATCH; i++) {
+        pd_prefetch_ahead(q, pk_advance(pos, (uint32_t)i, q->size), 1);
+        prx_prefetch_packet(in, PRX_AHEAD + i);
+    }
+    for (int i = 0; i < PRX_BATCH; i++) {
+        link_receive(in);
+        memcpy(dst[i], hdr, 12);  /* with hdr_len 10 the payload covers the last two */
+        memcpy(dst[i] + q->hdr_len, p[i]->buf + p[i]->headroom, p[i]->length);
+        pd_used_put(q, id[i], need[i], 1, PK_DESC_F_WRITE);
+        q->stats->bytes += p[i]->length;
+        packet_free(p[i]);
+    }
+    q->stats->packets += PRX_BATCH;
+    q->walked += PRX_BATCH;
+    q->last_avail = pk_advance(pos, PRX_BATCH, q->size);
+    return PRX_BATCH;
+}
+
 int pd_rx(struct pd_queue *q, struct link *in, int max)
 {
     struct pgather g;
     uint16_t old = q->used_idx;
     int sent = 0;
     q->walked = 0;
-    if (q->ready && !link_empty(in))
+    if (q->ready && !link_empty(in)) {
         pd_prefetch_window(q, q->last_avail, 1);
+        for (int k = 0; k < PRX_AHEAD; k++)
+            prx_prefetch_packet(in, k);
+    }
     while (q->ready && sent < max && !link_empty(in) && q->walked < DR_WALK_BUDGET) {
+        if (max - sent >= PRX_BATCH) {
+            int n = prx_batch(q, in);
+            if (n) {
+                sent += n;
+                pd_batch_done(q);
+                continue;
+            }
+        }
         struct packet *p = link_front(in);
         pd_prefetch_ahead(q, q->last_avail, 1);
+        prx_prefetch_packet(in, PRX_AHEAD);
         uint64_t need = q->hdr_len + p->length;
         int r = prx_gather(q, &g, need);
         if (r <= 0) {
