@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import pytest
 from helpers_testpmd import TestPmd, need_testpmd
-from test_vhost_dpdk import TX_SIZES, CountedSource, assert_clean, running, vhost_graph, wait_until
+from test_vhost_dpdk import running, source_into_rxonly, txonly_into_sink, vhost_graph, wait_until
 
-from snabbpy.core import config
 from snabbpy.core.native import lib
 from snabbpy.lib.virtio.constants import Feature
 
@@ -27,32 +26,17 @@ def testpmd_installed():
     need_testpmd()
 
 
+def _in_order(vhost) -> None:
+    assert vhost.device.features & IN_ORDER
+    assert vhost.device.tx.q.flags & lib.PD_F_IN_ORDER  # (a split ring has no use for it)
+
+
 @pytest.mark.parametrize("ring", ["packed", "split"])
 @pytest.mark.parametrize("size", [60, 1500, "9000 in 5 segments"])
 def test_testpmd_in_order_txonly_every_packet_counted(tmp_path, no_leaks, ring, size):
     """30000 packets are 117 laps of the 256-slot ring; 9000 bytes in 5
     segments go through indirect tables, one ring slot a chain."""
-    sock = str(tmp_path / "vhost.sock")
-    nbytes = 9000 if isinstance(size, str) else size
-    with running(vhost_graph(sock, "from_guest")) as engine:
-        vhost = engine.apps["vhost"]
-        with TestPmd.virtio_user(sock, packed=ring == "packed", in_order=True,
-                                 forward_mode="txonly", fwd_cpu=0,
-                                 extra_args=TX_SIZES[size]) as pmd:
-            pmd.start_forwarding()
-            wait_until(lambda: vhost.stats["txq_packets"] >= 30000, "30000 packets")
-            tx = vhost.device.tx
-            assert vhost.device.features & IN_ORDER and tx.packed == (ring == "packed")
-            assert tx.q.flags & lib.PD_F_IN_ORDER  # (a split ring has no use for it)
-            pmd.stop_forwarding()
-            sent = pmd.port_stats().tx_packets
-            wait_until(lambda: vhost.stats["txq_packets"] == sent, "the last packets")
-        stats = vhost.stats.snapshot()
-        sink = engine.links["vhost.output -> sink.input"].stats()
-    assert stats["txq_packets"] == stats["txq_chains"] == sent
-    assert stats["txq_bytes"] == sent * nbytes
-    assert sink["rxpackets"] == sent and sink["txdrop"] == 0
-    assert_clean(stats, "txq_")
+    txonly_into_sink(tmp_path, size, ring, 30000, check=_in_order, in_order=True)
 
 
 @pytest.mark.parametrize("ring", ["packed", "split"])
@@ -60,24 +44,7 @@ def test_testpmd_in_order_txonly_every_packet_counted(tmp_path, no_leaks, ring, 
 def test_source_into_testpmd_in_order_rxonly(tmp_path, no_leaks, ring, size):
     """To the guest: a used descriptor per buffer, in ring order (9000
     bytes merged over five 2 KiB mbufs)."""
-    sock, count = str(tmp_path / "vhost.sock"), 20000
-    c = vhost_graph(sock, "to_guest")
-    config.app(c, "source", CountedSource, {"count": count, "size": size})
-    config.link(c, "source.output -> vhost.input")
-    with running(c) as engine:
-        vhost, source = engine.apps["vhost"], engine.apps["source"]
-        with TestPmd.virtio_user(sock, packed=ring == "packed", in_order=True,
-                                 forward_mode="rxonly", fwd_cpu=0) as pmd:
-            pmd.start_forwarding()
-            wait_until(lambda: vhost.device.rx.running, "the guest's rx ring")
-            assert vhost.device.features & IN_ORDER
-            source.go = True
-            wait_until(lambda: pmd.port_stats().rx_packets >= count, f"{count} packets")
-            received = pmd.port_stats()
-        stats = vhost.stats.snapshot()
-    assert received.rx_packets == count == stats["rxq_packets"]
-    assert received.rx_bytes == count * size == stats["rxq_bytes"]
-    assert_clean(stats, "rxq_")
+    source_into_rxonly(tmp_path, size, ring, 20000, check=_in_order, in_order=True)
 
 
 @pytest.mark.parametrize("ours, theirs", [(False, True), (True, False)])
