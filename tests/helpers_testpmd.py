@@ -136,15 +136,18 @@ class TestPmd:
 
     @classmethod
     def virtio_user(cls, socket_path: str, server: bool = False, queue_size: int = 256,
-                    queues: int = 1, packed: bool = False, **kw) -> TestPmd:
+                    queues: int = 1, packed: bool = False, in_order: bool | None = None,
+                    **kw) -> TestPmd:
         """testpmd as the vhost-user frontend (driver), ``virtio_user``; client
         (it connects to ``socket_path``) unless ``server``; ``queues`` pairs
         (more than one needs the emulated control queue, ``cq=1``); asking
-        for packed rings (``packed_vq=1``) when ``packed``."""
+        for packed rings (``packed_vq=1``) when ``packed``; ``in_order`` sets
+        its ``in_order`` devarg (None: DPDK's default, 1)."""
         vdev = f"virtio_user0,path={socket_path},queues={queues},queue_size={queue_size}"
         if queues > 1:
             vdev += ",cq=1"
         vdev += (",server=1" if server else "") + (",packed_vq=1" if packed else "")
+        vdev += "" if in_order is None else f",in_order={int(in_order)}"
         return cls(vdev, queues=queues, **kw)
 
     # --- process lifetime -------------------------------------------------
