@@ -12,13 +12,16 @@ Four measurements, each side pinned to its own CPU (the driver on
 
 each on split rings and on packed rings (``--rings``: vguest's ``packed``
 key, virtio_user's ``packed_vq``; net_vhost offers both), so DPDK's own
-packed figures stand beside ours. Prints packets/s in Mpps and the ratio
-vguest/virtio_user for each direction and ring; --runs repeats everything,
+packed figures stand beside ours. Both drivers take VIRTIO_F_IN_ORDER
+with packed rings, which net_vhost offers (``--in-order off``: neither;
+vguest's ``in_order`` key, virtio_user's ``in_order`` devarg). Prints
+packets/s in Mpps and the ratio vguest/virtio_user for each direction and
+ring; --runs repeats everything,
 interleaved, and reports best, spread and median, and the ratio as best/best
 and as the median of the per-run ratios.
 
     python scripts/bench-vguest.py --duration 5 --size 60 --runs 3 [--rings split,packed]
-        [--directions tx,rx]
+        [--directions tx,rx] [--in-order on|off]
 """
 
 from __future__ import annotations
@@ -42,11 +45,11 @@ WARMUP = 1.0
 
 
 def vguest_engine(sock: str, direction: str, size: int, queue_size: int,
-                  packed: bool) -> Engine:
+                  packed: bool, in_order: bool = True) -> Engine:
     """Source -> VGuest (direction "tx") or VGuest -> Sink ("rx")."""
     c = config.new()
     config.app(c, "nic", "vguest.VGuest", {"vhost_user": sock, "queue_size": queue_size,
-                                           "packed": packed})
+                                           "packed": packed, "in_order": in_order})
     if direction == "tx":
         config.app(c, "source", "basic.Source", {"size": size})
         config.link(c, "source.output -> nic.input")
@@ -73,7 +76,8 @@ def bench_vguest(direction: str, args: argparse.Namespace, cpu: int) -> float:
         with TestPmd.vhost_backend(sock, forward_mode=mode, fwd_cpu=args.backend_cpu,
                                    txpkts=args.size if mode == "txonly" else None) as pmd:
             os.sched_setaffinity(0, {cpu})
-            e = vguest_engine(sock, direction, args.size, args.queue_size, args.packed)
+            e = vguest_engine(sock, direction, args.size, args.queue_size, args.packed,
+                              args.in_order == "on")
             pmd.wait_link_up()
             pmd.start_forwarding()
             breathe_for(e, WARMUP)
@@ -102,6 +106,7 @@ def bench_virtio_user(direction: str, args: argparse.Namespace, cpu: int) -> flo
                                    txpkts=args.size if back_mode == "txonly" else None) as back:
             with TestPmd.virtio_user(sock, packed=args.packed, forward_mode=front_mode, fwd_cpu=cpu,
                                      queue_size=args.queue_size,
+                                     in_order=args.in_order == "on",
                                      txpkts=args.size if front_mode == "txonly" else None) as fr:
                 back.wait_link_up()
                 fr.wait_link_up()
@@ -136,6 +141,8 @@ def main() -> None:
     p.add_argument("--backend-cpu", type=int, default=1)
     p.add_argument("--rings", default="split,packed", help="split, packed or both")
     p.add_argument("--directions", default="tx,rx", help="tx, rx or both")
+    p.add_argument("--in-order", choices=("on", "off"), default="on",
+                   help="both drivers take IN_ORDER with packed rings (off: neither)")
     args = p.parse_args()
     rings = args.rings.split(",")
     directions = args.directions.split(",")
@@ -154,7 +161,7 @@ def main() -> None:
                     print(f"run {run + 1}: {name:11} {direction} {ring}: {mpps:.2f} Mpps",
                           flush=True)
     print(f"\n{args.size}-byte packets, queue size {args.queue_size}, {args.duration:g} s "
-          f"per measurement, best of {args.runs} (spread), median:")
+          f"per measurement, in-order {args.in_order}, best of {args.runs} (spread), median:")
     labels = {"tx": "driver -> net_vhost rxonly", "rx": "net_vhost txonly -> driver"}
     for direction in directions:
         for ring in rings:

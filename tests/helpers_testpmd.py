@@ -141,14 +141,13 @@ class TestPmd:
         """testpmd as the vhost-user frontend (driver), ``virtio_user``; client
         (it connects to ``socket_path``) unless ``server``; ``queues`` pairs
         (more than one needs the emulated control queue, ``cq=1``); asking
-        for packed rings (``packed_vq=1``) when ``packed``; ``in_order``
-        sets its devarg (None: DPDK's default, which asks for IN_ORDER)."""
+        for packed rings (``packed_vq=1``) when ``packed``; ``in_order`` sets
+        its ``in_order`` devarg (None: DPDK's default, 1)."""
         vdev = f"virtio_user0,path={socket_path},queues={queues},queue_size={queue_size}"
         if queues > 1:
             vdev += ",cq=1"
         vdev += (",server=1" if server else "") + (",packed_vq=1" if packed else "")
-        if in_order is not None:
-            vdev += f",in_order={int(in_order)}"
+        vdev += "" if in_order is None else f",in_order={int(in_order)}"
         return cls(vdev, queues=queues, **kw)
 
     # --- process lifetime -------------------------------------------------

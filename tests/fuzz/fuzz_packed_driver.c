@@ -9,10 +9,13 @@
  * at the device's used position, with the right wrap bits, naming a buffer
  * really in flight with a length near the buffer's and num_buffers near
  * the truth, so the fuzzer reaches merging and reclaiming; sometimes it
- * writes any id, any flags, at any slot. After every operation the
- * driver's private bookkeeping must stay whole (every id either free once
- * or holding a packet; slots out never above ids in flight), and at the
- * end every packet comes back. */
+ * writes any id, any flags, at any slot. With IN_ORDER (a bit of the
+ * setup) the hand-backs are mostly batches: one used descriptor at the
+ * device's position naming a slot a little further on, the device then
+ * skipping past it. After every operation the driver's private
+ * bookkeeping must stay whole (every id either free once or holding a
+ * packet; slots out never above ids in flight; in order, exactly the slots
+ * out hold packets), and at the end every packet comes back. */
 
 #include "fuzz_common.h"
 
@@ -22,12 +25,21 @@ static uint8_t ring[16 * MAX_SIZE] __attribute__((aligned(16)));
 static struct pk_event events[2];
 static struct packet *owner[MAX_SIZE];
 static uint16_t free_ids[MAX_SIZE];
+static uint32_t used_len[MAX_SIZE];
 
 static void check_bookkeeping(struct pvirtq *vq)
 {
     static uint8_t seen[MAX_SIZE];
     memset(seen, 0, sizeof seen);
     FUZZ_CHECK(vq->num_free <= vq->size);
+    if (vq->in_order) {  /* ids are slots: the ones out hold packets, no other */
+        FUZZ_CHECK(vq->seen <= vq->out && vq->num_free + vq->out == vq->size);
+        for (uint32_t k = 0; k < vq->size; k++) {
+            uint16_t slot = pk_advance(vq->used_pos, k, vq->size) & 0x7fff;
+            FUZZ_CHECK((vq->owner[slot] != NULL) == (k < vq->out));
+        }
+        return;
+    }
     for (uint32_t n = 0; n < vq->num_free; n++) {
         uint16_t id = vq->free_ids[n];
         FUZZ_CHECK(id < vq->size && !seen[id] && vq->owner[id] == NULL);
@@ -62,6 +74,12 @@ static void put_used(struct pvirtq *vq, uint16_t *dev, uint16_t id, uint32_t len
     *dev = pk_advance(*dev, 1, vq->size);
 }
 
+/* In order: the id of the slot k after the device's position. */
+static uint16_t slot_after(struct pvirtq *vq, uint16_t dev, uint32_t k)
+{
+    return pk_advance(dev, k, vq->size) & 0x7fff;
+}
+
 static void set_num_buffers(struct pvirtq *vq, uint16_t id, uint16_t nb)
 {
     struct packet *p = vq->owner[id];
@@ -83,6 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vq.device_event = &events[1];
     vq.owner = owner;
     vq.free_ids = free_ids;
+    vq.used_len = used_len;
+    vq.in_order = c0 >> 5 & 1;
     vq.stats = &stats;
     vq.size = c1 & 0x80 ? 1u << (c1 % 9) : 1 + c1 % MAX_SIZE;
     vq.hdr_size = c0 & 1 ? 12 : 10;
@@ -118,13 +138,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 2: {                                   /* the device hands one back */
             int n = ids_in_flight(&vq, ids);
             uint8_t how = in_u8(&in);
+            uint8_t skip = in_u8(&in) % 5;          /* in order: the batch's slots - 1 */
             uint16_t id = n && how < 224 ? ids[in_u8(&in) % n] : in_u16(&in);
+            if (vq.in_order && how < 224)
+                id = slot_after(&vq, dev, skip);
             uint32_t len = in_u16(&in);
             if (how & 1)
                 len = vq.hdr_size + len % (vq.rx_buffer_size + 2);
             if (id < vq.size)
                 set_num_buffers(&vq, id, in_u8(&in) % 5);
             put_used(&vq, &dev, id, len, how & 2 ? in_u16(&in) & (PK_DESC_F_AVAIL | PK_DESC_F_USED) : 0);
+            if (vq.in_order && how < 224)
+                dev = pk_advance(dev, skip, vq.size);
             break;
         }
         case 3: {                                   /* a whole merged packet */
@@ -132,8 +157,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int k = 1 + in_u8(&in) % 5;
             if (k > n)
                 k = n;
+            if (vq.in_order && k && in_u8(&in) & 1) { /* one descriptor for all k */
+                set_num_buffers(&vq, slot_after(&vq, dev, 0), (uint16_t)k);
+                uint32_t len = in_u16(&in) % (vq.rx_buffer_size + 1);
+                put_used(&vq, &dev, slot_after(&vq, dev, (uint32_t)k - 1), len, 0);
+                dev = pk_advance(dev, (uint32_t)k - 1, vq.size);
+                break;
+            }
             for (int j = 0; j < k; j++) {
-                uint16_t id = ids[(in_u8(&in) + j) % n];
+                uint16_t id = vq.in_order ? slot_after(&vq, dev, 0) : ids[(in_u8(&in) + j) % n];
                 uint32_t len = in_u16(&in) % (vq.rx_buffer_size + 1);
                 if (j == 0) {
                     set_num_buffers(&vq, id, (uint16_t)k);

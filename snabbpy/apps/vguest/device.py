@@ -47,13 +47,26 @@ class DeviceError(Exception):
 
 
 def wanted_features(mrg_rxbuf: bool, use_checksum: bool, event_idx: bool,
-                    multiqueue: bool = False, packed: bool = False) -> int:
-    """The feature bits vguest asks for, given its options."""
+                    multiqueue: bool = False, packed: bool = False,
+                    in_order: bool = False) -> int:
+    """The feature bits vguest asks for, given its options. IN_ORDER only
+    with packed rings (``negotiated`` drops it when they are not)."""
     bits = [Feature.VERSION_1, Feature.ANY_LAYOUT, Feature.NET_MAC, Feature.NET_STATUS]
     bits += [Feature.NET_MQ, Feature.NET_CTRL_VQ] * multiqueue
     bits += [Feature.NET_MRG_RXBUF] * mrg_rxbuf + [Feature.NET_CSUM] * use_checksum
     bits += [Feature.RING_EVENT_IDX] * event_idx + [Feature.RING_PACKED] * packed
+    bits += [Feature.IN_ORDER] * (packed and in_order)
     return feature_mask(*bits)
+
+
+def negotiated(offered: int, wanted: int) -> int:
+    """The features to set: what both sides have, less IN_ORDER when the
+    rings are split (vguest's split rings read every used entry, so a
+    device writing one entry for a batch would leave them waiting)."""
+    features = offered & wanted
+    if not features >> Feature.RING_PACKED & 1:
+        features &= ~(1 << Feature.IN_ORDER)
+    return features
 
 
 class VirtioNetDevice:
@@ -64,11 +77,13 @@ class VirtioNetDevice:
     ``stats`` maps "rx"/"tx" (pair k > 0: "rx<k>"/"tx<k>") to ``uint64_t *``
     counter blocks (see ``virtq.STATS``), or None for private ones. The
     rings are ``PackedVirtq`` (same methods) when ``packed`` asked for
-    RING_PACKED and the device offered it.
+    RING_PACKED and the device offered it; with ``in_order`` too, they
+    take the device's in-order batches when it offers IN_ORDER.
     """
 
     def __init__(self, transport: Transport, *, queue_size: int = 256, mrg_rxbuf: bool = True,
                  use_checksum: bool = False, event_idx: bool = False, packed: bool = False,
+                 in_order: bool = False,
                  rx_buffer_size: int | None = None, stats: dict[str, Any] | None = None,
                  memory: DMAMemory = dma, queue_pairs: int = 1) -> None:
         self.transport, self.memory = transport, memory
@@ -77,7 +92,7 @@ class VirtioNetDevice:
         self.queue_size = check_queue_size(queue_size, packed=packed)
         self.queue_pairs, self.packed = queue_pairs, packed
         self.wanted = wanted_features(mrg_rxbuf, use_checksum, event_idx, queue_pairs > 1,
-                                      packed)
+                                      packed, in_order)
         self.pairs: list[tuple[Virtq | PackedVirtq, Virtq | PackedVirtq]] = []
         self.ctrl: DriverControlQueue | None = None
         self.ctrl_timeout = 5.0  # seconds a control command may wait for its ack
@@ -126,7 +141,7 @@ class VirtioNetDevice:
 
     def _negotiate(self) -> None:
         offered = self.transport.get_features()
-        self.features = offered & self.wanted
+        self.features = negotiated(offered, self.wanted)
         self.transport.set_features(self.features)
         if not self.features >> Feature.VERSION_1 & 1:
             return  # legacy devices have no FEATURES_OK handshake
@@ -203,6 +218,7 @@ class VirtioNetDevice:
         return PackedVirtq(size, hdr_size=header_size(self.features),
                            align=self.transport.area_align(packed_area_size(size)),
                            event_idx=self.has(Feature.RING_EVENT_IDX),
+                           in_order=self.has(Feature.IN_ORDER),
                            mrg_rxbuf=self.has(Feature.NET_MRG_RXBUF),
                            use_checksum=self.has(Feature.NET_CSUM) and queue % 2 == TX_QUEUE,
                            stats=self.stats.get(stats_key(queue)),

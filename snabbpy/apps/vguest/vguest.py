@@ -31,6 +31,7 @@ from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import Feature, feature_names
 from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
+from snabbpy.lib.virtio.packed_virtq import PackedVirtq
 from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
 from snabbpy.lib.virtio.ring import check_any_queue_size, check_queue_size
 from snabbpy.lib.virtio.virtq import STATS
@@ -93,6 +94,9 @@ class VGuest(App):
         "event_idx": Param(bool, default=False, doc="negotiate RING_EVENT_IDX"),
         "packed": Param(bool, default=True,
                         doc="ask for RING_PACKED: packed rings when the device offers them"),
+        "in_order": Param(bool, default=True,
+                          doc="with packed rings, ask for IN_ORDER: the device may hand "
+                              "back a batch of buffers with one used descriptor"),
         "rx_buffer_size": Param(_buffer_size, default=packet.PAYLOAD_SIZE,
                                 doc="bytes of each receive buffer (merged when smaller)"),
         "queues": Param(queue_pairs, default=1, doc="queue pairs to use (the device needs MQ)"),
@@ -156,7 +160,8 @@ class VGuest(App):
         self.device = VirtioNetDevice(
             self.transport, queue_size=conf["queue_size"], mrg_rxbuf=conf["mrg_rxbuf"],
             use_checksum=conf["use_checksum"], event_idx=conf["event_idx"],
-            packed=conf["packed"], rx_buffer_size=conf["rx_buffer_size"], stats=stats,
+            packed=conf["packed"], in_order=conf["in_order"],
+            rx_buffer_size=conf["rx_buffer_size"], stats=stats,
             queue_pairs=conf["queues"], memory=self.ring_memory)
         try:
             self.device.open()
@@ -276,7 +281,9 @@ class VGuest(App):
         queues = [vq for pair in self.device.pairs for vq in pair]
         for name, vq in zip(map(stats_key, range(len(queues))), queues, strict=True):
             if vq.broken:
-                lines.append(f"  {name} queue stalled: the device's used idx is out of range")
+                lines.append(f"  {name} queue stalled: the device's used "
+                             + ("descriptor names a slot not given to it"
+                                if isinstance(vq, PackedVirtq) else "idx is out of range"))
         return "\n".join(lines)
 
     def stop(self) -> None:

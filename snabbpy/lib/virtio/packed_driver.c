@@ -22,7 +22,7 @@ void pvirtq_reset(struct pvirtq *vq)
     }
     memset(vq->desc, 0, 16ull * vq->size);
     vq->num_free = vq->size;
-    vq->out = 0;
+    vq->out = vq->seen = 0;
     vq->avail_pos = vq->used_pos = vq->kicked_pos = PK_WRAP; /* wrap counters start at 1 */
     vq->broken = 0;
     vq->driver_event->off_wrap = 0;
@@ -35,8 +35,9 @@ void pvirtq_reset(struct pvirtq *vq)
 static inline uint16_t pvq_fill(struct pvirtq *vq, struct packet *p, uint64_t addr,
                                 uint32_t len, uint16_t write, struct pk_desc **slot)
 {
-    uint16_t id = vq->free_ids[--vq->num_free];
+    uint16_t id = vq->in_order ? vq->avail_pos & (PK_WRAP - 1) : vq->free_ids[vq->num_free - 1];
     struct pk_desc *d = pvq_slot(vq, vq->avail_pos);
+    vq->num_free--;
     vq->owner[id] = p;
     d->addr = addr;
     d->len = len;
@@ -62,7 +63,8 @@ static void pvq_add(struct pvirtq *vq, struct packet *p, uint64_t addr, uint32_t
     pvq_publish(d, flags);
 }
 
-/* Gives buffer id back to the free list and returns its packet. */
+/* Gives buffer id back to the free list and returns its packet. (In order
+ * the list is not read: the ids are the slots, free again once used.) */
 static struct packet *pvq_release(struct pvirtq *vq, uint16_t id)
 {
     struct packet *p = vq->owner[id];
@@ -71,13 +73,10 @@ static struct packet *pvq_release(struct pvirtq *vq, uint16_t id)
     return p;
 }
 
-/* The k-th used slot after used_pos: 1 with its id and len when the device
- * has written it (AVAIL == USED == that slot's wrap), else 0. */
-static int pvq_used_at(struct pvirtq *vq, uint32_t k, uint16_t *id, uint32_t *len)
+/* 1 with the id and len of the used descriptor the device has written at
+ * pos (AVAIL == USED == that slot's wrap), else 0. */
+static inline int pvq_written(struct pvirtq *vq, uint16_t pos, uint16_t *id, uint32_t *len)
 {
-    if (k >= vq->out)
-        return 0;
-    uint16_t pos = pk_advance(vq->used_pos, k, vq->size);
     struct pk_desc *d = pvq_slot(vq, pos);
     uint16_t f = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
     int wrap = !!(pos & PK_WRAP);
@@ -85,6 +84,53 @@ static int pvq_used_at(struct pvirtq *vq, uint32_t k, uint16_t *id, uint32_t *le
         return 0;
     *id = *(volatile uint16_t *)&d->id;
     *len = *(volatile uint32_t *)&d->len;
+    return 1;
+}
+
+/* In order: reads the used descriptor at the first slot not yet known to
+ * be used, which names the last slot of its batch, and adds the batch to
+ * the slots known (the skipped ones with the whole buffer's length).
+ * Returns 1 when it did, 0 when the device has not written it yet or it
+ * names a slot that is not out (bad_id, counted once: the queue stalls). */
+static int pvq_in_order_batch(struct pvirtq *vq)
+{
+    uint16_t id;
+    uint32_t len;
+    if (vq->seen >= vq->out)
+        return 0;
+    uint16_t pos = pk_advance(vq->used_pos, vq->seen, vq->size);
+    if (!pvq_written(vq, pos, &id, &len))
+        return 0;
+    uint32_t first = pos & (PK_WRAP - 1);
+    uint32_t span = id >= first ? id - first : id + vq->size - first;
+    if (id >= vq->size || span >= vq->out - vq->seen) {
+        vq->stats->bad_id += !vq->broken;
+        vq->broken = 1;
+        return 0;
+    }
+    vq->broken = 0;
+    uint32_t whole = vq->hdr_size + vq->rx_buffer_size;
+    for (uint32_t s = first; s != id; s = s + 1 == vq->size ? 0 : s + 1)
+        vq->used_len[s] = whole;
+    vq->used_len[id] = len;
+    vq->seen += span + 1;
+    return 1;
+}
+
+/* The k-th used slot after used_pos: 1 with its id and len when the device
+ * has written it (in order: it, or a later slot of its batch), else 0. */
+static int pvq_used_at(struct pvirtq *vq, uint32_t k, uint16_t *id, uint32_t *len)
+{
+    if (k >= vq->out)
+        return 0;
+    uint16_t pos = pk_advance(vq->used_pos, k, vq->size);
+    if (!vq->in_order)
+        return pvq_written(vq, pos, id, len);
+    while (k >= vq->seen)
+        if (!pvq_in_order_batch(vq))
+            return 0;
+    *id = pos & (PK_WRAP - 1);
+    *len = vq->used_len[*id];
     return 1;
 }
 
@@ -103,6 +149,8 @@ static void pvq_consume(struct pvirtq *vq, uint32_t n)
 {
     vq->used_pos = pk_advance(vq->used_pos, n, vq->size);
     vq->out -= n;
+    if (vq->in_order)
+        vq->seen -= n;
 }
 
 /* Packets taken from the link per round: one round's buffers become
@@ -331,6 +379,7 @@ int pvirtq_release_all(struct pvirtq *vq)
             n++;
         }
     }
-    vq->out = 0;
+    vq->out = vq->seen = 0;
+    vq->broken = 0;
     return n;
 }

@@ -15,6 +15,15 @@
  * consumed and the buffer it names (if any) freed, never given twice.
  * Used slots are read only while slots are out, so a device cannot make
  * the driver read past what it made available.
+ *
+ * With VIRTIO_F_IN_ORDER (in_order set before pvirtq_reset) buffer ids are
+ * the slots themselves, and the device may hand back a batch with ONE used
+ * descriptor, written at the batch's first slot and naming its last buffer:
+ * every slot from the first to the one named is used, the skipped ones
+ * with their whole length. The span is checked against the slots out: an
+ * id beyond them is bad_id, counted once, and the queue stalls there
+ * (broken) with nothing freed, since which buffers the device still holds
+ * is then unknown; it goes on if the device writes that slot again right.
  */
 
 struct pvirtq {
@@ -23,11 +32,13 @@ struct pvirtq {
     struct pk_event *device_event; /* device area: the device's wish for kicks */
     struct packet **owner;   /* private: packet held by each buffer id */
     uint16_t *free_ids;      /* private: stack of free buffer ids */
+    uint32_t *used_len;      /* private, in order: length of each slot seen used */
     struct virtq_stats *stats;
     uint32_t size;
     uint32_t num_free;       /* ids on the free stack */
     uint32_t out;            /* slots made available and not yet seen used */
     uint32_t rx_buffer_size; /* payload bytes offered per receive buffer */
+    uint32_t seen;           /* in order: slots from used_pos known to be used */
     uint16_t avail_pos;      /* next slot to make available | wrap << 15 */
     uint16_t used_pos;       /* next slot to read used | wrap << 15 */
     uint16_t kicked_pos;     /* avail_pos when notification was last decided */
@@ -35,7 +46,8 @@ struct pvirtq {
     uint8_t event_idx;       /* RING_EVENT_IDX negotiated */
     uint8_t mrg_rxbuf;       /* MRG_RXBUF negotiated */
     uint8_t use_checksum;    /* fill the header for CSUM offload on transmit */
-    uint8_t broken;          /* always 0: no index to break (virtq's readers) */
+    uint8_t in_order;        /* IN_ORDER negotiated: ids are slots, batches skip */
+    uint8_t broken;          /* in order: stalled on a used id beyond the slots out */
 };
 
 void pvirtq_reset(struct pvirtq *vq);

@@ -10,7 +10,10 @@ is C (``packed_driver.c``), one call per queue per breath.
 Every buffer is one descriptor (a packed ring implies VERSION_1, so the
 header shares the descriptor with the data); the used descriptors the
 device writes are checked (id in range and in flight, length, num_buffers)
-and a bad one is counted and dropped, as on the split ring.
+and a bad one is counted and dropped, as on the split ring. With
+``in_order`` (VIRTIO_F_IN_ORDER negotiated) the buffer ids are the slots
+and one used descriptor may stand for a whole batch; a device naming a
+slot that is not out stalls the queue (``broken``), counted as bad_id.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ class PackedVirtq:
 
     ``hdr_size`` is the virtio-net header size (12 with VERSION_1, 10 for
     a device that says otherwise); ``event_idx`` lets the device name the
-    slot it wants a kick at; ``stats`` is a ``uint64_t *`` of
+    slot it wants a kick at; ``in_order`` accepts the device's in-order
+    batches (one used descriptor for several buffers); ``stats`` is a ``uint64_t *`` of
     ``len(STATS)`` counters (own private ones when None).
     """
 
     def __init__(self, size: int, *, hdr_size: int = 12, event_idx: bool = False,
-                 mrg_rxbuf: bool = False, use_checksum: bool = False,
+                 mrg_rxbuf: bool = False, use_checksum: bool = False, in_order: bool = False,
                  rx_buffer_size: int = packet.PAYLOAD_SIZE, align: int = 4096,
                  stats: Any = None, memory: DMAMemory = dma) -> None:
         check_queue_size(size, packed=True)  # any size: no power of two needed
@@ -56,16 +60,18 @@ class PackedVirtq:
         total = area_size(size)
         self.area = memory.allocate(total, align)
         ffi.memmove(ffi.cast("uint8_t *", self.area), b"\0" * total, total)
-        self._private = [ffi.new("struct packet *[]", size), ffi.new("uint16_t[]", size)]
+        self._private = [ffi.new("struct packet *[]", size), ffi.new("uint16_t[]", size),
+                         ffi.new("uint32_t[]", size)]
         self._stats = stats if stats is not None else ffi.new("uint64_t[]", len(STATS))
         self.c = vq = ffi.new("struct pvirtq *")
         vq.desc = ffi.cast("uint8_t *", self.area)
         vq.driver_event = ffi.cast("struct pk_event *", self.driver_address)
         vq.device_event = ffi.cast("struct pk_event *", self.device_address)
-        vq.owner, vq.free_ids = self._private
+        vq.owner, vq.free_ids, vq.used_len = self._private
         vq.stats = ffi.cast("struct virtq_stats *", self._stats)
         vq.size, vq.rx_buffer_size, vq.hdr_size = size, rx_buffer_size, hdr_size
         vq.event_idx, vq.mrg_rxbuf, vq.use_checksum = event_idx, mrg_rxbuf, use_checksum
+        vq.in_order = in_order
         lib.pvirtq_reset(vq)
 
     @property
@@ -126,8 +132,9 @@ class PackedVirtq:
 
     @property
     def broken(self) -> bool:
-        """Always False: a packed ring has no used index to run away."""
-        return False
+        """True while the queue stalls on an in-order used descriptor that
+        names a slot not out (a packed ring has no used index to run away)."""
+        return bool(self.c.broken)
 
     def stats(self) -> dict[str, int]:
         """This queue's counters by name."""
