@@ -177,9 +177,10 @@ def vhost_app(tmp_path, **conf):
 
 
 @contextmanager
-def vhost_and_frontend(tmp_path, **conf) -> Iterator[tuple]:
-    """(VhostUser app, FakeFrontend) joined by a socketpair, not yet set up;
-    on exit both are closed and no packet may be left allocated."""
+def vhost_and_frontend(tmp_path, frontend_packed: bool = False, **conf) -> Iterator[tuple]:
+    """(VhostUser app, FakeFrontend) joined by a socketpair, not yet set up
+    (the frontend asking for packed rings when ``frontend_packed``); on
+    exit both are closed and no packet may be left allocated."""
     import socket
 
     from snabbpy.testing.fake_frontend import FakeFrontend
@@ -188,7 +189,7 @@ def vhost_and_frontend(tmp_path, **conf) -> Iterator[tuple]:
     app = vhost_app(tmp_path, **conf)
     ours, theirs = socket.socketpair()
     app.attach(ours)
-    fe = FakeFrontend(theirs, app.tick)
+    fe = FakeFrontend(theirs, app.tick, packed=frontend_packed)
     yield app, fe
     app.stop()
     fe.close()

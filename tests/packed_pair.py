@@ -24,16 +24,19 @@ def device_memory():
 
 
 class PackedPair:
-    """Driver rings ``rx``/``tx`` and device queues ``dev_rx``/``dev_tx``."""
+    """Driver rings ``rx``/``tx`` and device queues ``dev_rx``/``dev_tx``
+    (both ends in-order, VIRTIO_F_IN_ORDER negotiated, when ``in_order``)."""
 
     def __init__(self, size: int = 64, *, mrg_rxbuf: bool = True, event_idx: bool = False,
-                 indirect: bool = False, rx_buffer_size: int = 2048) -> None:
+                 indirect: bool = False, rx_buffer_size: int = 2048,
+                 in_order: bool = False) -> None:
         self.rx = PackedVirtq(size, mrg_rxbuf=mrg_rxbuf, event_idx=event_idx,
-                              rx_buffer_size=rx_buffer_size)
-        self.tx = PackedVirtq(size, event_idx=event_idx)
+                              rx_buffer_size=rx_buffer_size, in_order=in_order)
+        self.tx = PackedVirtq(size, event_idx=event_idx, in_order=in_order)
         self.mem = device_memory()
         self.flags = (lib.DR_F_VERSION_1 | lib.DR_F_MRG_RXBUF * mrg_rxbuf
-                      | lib.DR_F_EVENT_IDX * event_idx | lib.DR_F_INDIRECT * indirect)
+                      | lib.DR_F_EVENT_IDX * event_idx | lib.DR_F_INDIRECT * indirect
+                      | lib.PD_F_IN_ORDER * in_order)
         self.stats = [ffi.new("struct dr_stats *") for _ in range(2)]
         self.dev = [ffi.new("struct pd_queue *") for _ in range(2)]
         for q in self.dev:

@@ -57,7 +57,7 @@ def _start(flags, base):
 ring_contents = dict(
     descs=st.lists(descriptors, min_size=SIZE, max_size=SIZE),
     base=st.tuples(st.integers(0, SIZE - 1), st.integers(0, 1)).map(lambda t: t[0] | t[1] << 15),
-    flags=st.integers(0, 15),
+    flags=st.integers(0, 15) | st.integers(0, 15).map(lambda f: f | lib.PD_F_IN_ORDER),
     noise=st.lists(st.tuples(st.integers(DEVICE + 4, GPA[1] + REGION - 1),
                              st.binary(min_size=16, max_size=256)), max_size=8),
 )

@@ -94,45 +94,54 @@ TX_SIZES = {60: ("--txpkts=60",), 1500: ("--txpkts=1500",),
             "9000 in 5 segments": ("--txpkts=2000,2000,2000,2000,1000",)}
 
 
-@pytest.mark.parametrize("ring", ["split", "packed"])
-@pytest.mark.parametrize("size", list(TX_SIZES))
-def test_testpmd_txonly_into_a_sink(tmp_path, no_leaks, size, ring):
-    """Packed (``packed_vq=1``): 20000 packets are 78 laps of the 256-slot
-    ring, wrap counters flipping; 9000 bytes in 5 segments go through
-    indirect tables."""
+def txonly_into_sink(tmp_path, size, ring: str, count: int, check=None, **pmd_args) -> dict:
+    """testpmd virtio_user txonly (frames of TX_SIZES[size], ``pmd_args``
+    on top) -> VhostUser -> Sink until ``count`` packets, then the last
+    ones; every packet counted on both sides, no bad counter. ``check``
+    (the VhostUser app) runs while testpmd is still there. Returns the
+    app's counters."""
     sock = str(tmp_path / "vhost.sock")
     nbytes = 9000 if isinstance(size, str) else size
     with running(vhost_graph(sock, "from_guest")) as engine:
         vhost = engine.apps["vhost"]
         with TestPmd.virtio_user(sock, packed=ring == "packed", forward_mode="txonly",
-                                 fwd_cpu=0, extra_args=TX_SIZES[size]) as pmd:
+                                 fwd_cpu=0, extra_args=TX_SIZES[size], **pmd_args) as pmd:
             pmd.start_forwarding()
-            wait_until(lambda: vhost.stats["txq_packets"] >= 20000, "20000 packets")
+            wait_until(lambda: vhost.stats["txq_packets"] >= count, f"{count} packets")
             assert vhost.device.tx.packed == (ring == "packed")
+            if check:
+                check(vhost)
             pmd.stop_forwarding()
             sent = pmd.port_stats().tx_packets
             wait_until(lambda: vhost.stats["txq_packets"] == sent, "the last packets")
         stats = vhost.stats.snapshot()
         sink = engine.links["vhost.output -> sink.input"].stats()
+    assert stats["txq_packets"] == stats["txq_chains"] == sent
     assert stats["txq_bytes"] == sent * nbytes
     assert sink["rxpackets"] == sent and sink["txdrop"] == 0
     assert_clean(stats, "txq_")
+    return stats
 
 
-@pytest.mark.parametrize("ring", ["split", "packed"])
-@pytest.mark.parametrize("size", [60, 1500, 9000])
-def test_source_into_testpmd_rxonly(tmp_path, no_leaks, size, ring):
-    sock, count = str(tmp_path / "vhost.sock"), 20000
+def source_into_rxonly(tmp_path, size: int, ring: str, count: int, check=None,
+                       **pmd_args) -> dict:
+    """Source -> VhostUser -> testpmd virtio_user rxonly (``pmd_args`` on
+    top), ``count`` packets of ``size`` bytes, every one counted on both
+    sides, no bad counter; ``check`` (the VhostUser app) runs once the
+    guest's ring is there. Returns the app's counters."""
+    sock = str(tmp_path / "vhost.sock")
     c = vhost_graph(sock, "to_guest")
     config.app(c, "source", CountedSource, {"count": count, "size": size})
     config.link(c, "source.output -> vhost.input")
     with running(c) as engine:
         vhost, source = engine.apps["vhost"], engine.apps["source"]
         with TestPmd.virtio_user(sock, packed=ring == "packed", forward_mode="rxonly",
-                                 fwd_cpu=0) as pmd:
+                                 fwd_cpu=0, **pmd_args) as pmd:
             pmd.start_forwarding()
             wait_until(lambda: vhost.device.rx.running, "the guest's rx ring")
             assert vhost.device.rx.packed == (ring == "packed")
+            if check:
+                check(vhost)
             source.go = True
             wait_until(lambda: pmd.port_stats().rx_packets >= count, f"{count} packets")
             received = pmd.port_stats()
@@ -140,6 +149,22 @@ def test_source_into_testpmd_rxonly(tmp_path, no_leaks, size, ring):
     assert received.rx_packets == count == stats["rxq_packets"]
     assert received.rx_bytes == count * size == stats["rxq_bytes"]
     assert_clean(stats, "rxq_")
+    return stats
+
+
+@pytest.mark.parametrize("ring", ["split", "packed"])
+@pytest.mark.parametrize("size", list(TX_SIZES))
+def test_testpmd_txonly_into_a_sink(tmp_path, no_leaks, size, ring):
+    """Packed (``packed_vq=1``): 20000 packets are 78 laps of the 256-slot
+    ring, wrap counters flipping; 9000 bytes in 5 segments go through
+    indirect tables."""
+    txonly_into_sink(tmp_path, size, ring, 20000)
+
+
+@pytest.mark.parametrize("ring", ["split", "packed"])
+@pytest.mark.parametrize("size", [60, 1500, 9000])
+def test_source_into_testpmd_rxonly(tmp_path, no_leaks, size, ring):
+    source_into_rxonly(tmp_path, size, ring, 20000)
 
 
 def test_jumbo_frames_without_mrg_rxbuf_are_dropped_and_counted(tmp_path, no_leaks):

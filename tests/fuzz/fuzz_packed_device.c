@@ -120,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t c0 = in_u8(&in), c1 = in_u8(&in), c2 = in_u8(&in);
     uint16_t b = in_u16(&in);
     int rx = c0 >> 4 & 1, lie = c0 >> 5 & 1;
-    uint32_t flags = c0 & 15, qsize = 1 + c1 % MAX_RING;
+    uint32_t flags = (c0 & 15) | (c2 & 0x40 ? PD_F_IN_ORDER : 0), qsize = 1 + c1 % MAX_RING;
     if (c2 & 0x80)
         qsize = 1u << (c2 % 9);
     for (int i = 0; i < 3; i++)

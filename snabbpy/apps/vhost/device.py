@@ -39,7 +39,7 @@ RX, TX = 0, 1
 SUPPORTED_FEATURES = feature_mask(
     Feature.VERSION_1, Feature.NET_MRG_RXBUF, Feature.ANY_LAYOUT,
     Feature.RING_INDIRECT_DESC, Feature.RING_EVENT_IDX, Feature.RING_PACKED,
-    Feature.VHOST_USER_PROTOCOL_FEATURES)
+    Feature.IN_ORDER, Feature.VHOST_USER_PROTOCOL_FEATURES)
 PROTOCOL_FEATURES = feature_mask(ProtocolFeature.REPLY_ACK, ProtocolFeature.MQ)
 #: Added to the offer when the device has more than one queue pair.
 MQ_FEATURES = feature_mask(Feature.NET_MQ, Feature.NET_CTRL_VQ)

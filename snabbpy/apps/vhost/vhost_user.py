@@ -87,6 +87,8 @@ def _offer(conf: dict) -> int:
         offered &= ~(1 << Feature.NET_MRG_RXBUF)
     if not conf["packed"]:
         offered &= ~(1 << Feature.RING_PACKED)
+    if not conf["in_order"]:
+        offered &= ~(1 << Feature.IN_ORDER)
     if conf["queues"] > 1:
         offered |= MQ_FEATURES  # the driver cannot find the other pairs without them
     return offered
@@ -108,6 +110,9 @@ class VhostUser(App):
                            doc="offer MRG_RXBUF: packets may span guest buffers (jumbo frames)"),
         "packed": Param(bool, default=True,
                         doc="offer RING_PACKED: packed rings when the frontend asks"),
+        "in_order": Param(bool, default=True,
+                          doc="offer IN_ORDER: a packed ring's guest TX batch is handed "
+                              "back as one used descriptor"),
         "features": Param(int, default=None,
                           doc="virtio feature mask to offer (default: all supported)"),
         "qsize": Param(int, default=MAX_QUEUE_SIZE,

@@ -50,7 +50,8 @@ def ring_flags(features: int) -> int:
     for bit, flag in ((Feature.NET_MRG_RXBUF, lib.DR_F_MRG_RXBUF),
                       (Feature.VERSION_1, lib.DR_F_VERSION_1),
                       (Feature.RING_INDIRECT_DESC, lib.DR_F_INDIRECT),
-                      (Feature.RING_EVENT_IDX, lib.DR_F_EVENT_IDX)):
+                      (Feature.RING_EVENT_IDX, lib.DR_F_EVENT_IDX),
+                      (Feature.IN_ORDER, lib.PD_F_IN_ORDER)):  # the split ring ignores it
         if has_feature(features, bit):
             flags |= flag
     return flags | offload_flags(features)

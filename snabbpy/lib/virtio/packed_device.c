@@ -71,7 +71,7 @@ static void pd_flush(struct pd_queue *q)
         q->flush_pos = pk_advance(q->flush_pos, e->slots, q->size);
     }
     __atomic_store_n((uint16_t *)(pd_slot(q, first_pos) + 14), first_flags, __ATOMIC_RELEASE);
-    q->nshadow = 0;
+    q->nshadow = q->batched = 0;
 }
 
 /* Hands a chain of slots ring slots back as one used descriptor, kept in
@@ -88,13 +88,34 @@ static void pd_used_put(struct pd_queue *q, uint16_t id, uint32_t len, uint32_t 
     e->slots = (uint16_t)slots;
     e->write = write;
     q->used_idx = pk_advance(q->used_idx, slots, q->size);
+    q->batched++;
+    q->stats->chains++;
+}
+
+/* Hands back a chain pd_tx took (len 0). In order, it joins the shadow's
+ * last entry, a TX batch: that entry keeps its slot (the batch's first)
+ * and takes the chain's id and slots, so the batch is one used
+ * descriptor. An entry never spans more than the ring: a driver that
+ * offers slots of the next lap before it saw them used gets a second
+ * descriptor, not a skip past the ring. */
+static inline void pd_used_put_tx(struct pd_queue *q, uint16_t id, uint32_t slots)
+{
+    struct pd_shadow *e = q->nshadow ? &q->shadow[q->nshadow - 1] : NULL;
+    if (!(q->flags & PD_F_IN_ORDER) || !e || e->slots + slots > q->size) {
+        pd_used_put(q, id, 0, slots, 0);
+        return;
+    }
+    e->id = id;
+    e->slots = (uint16_t)(e->slots + slots);
+    q->used_idx = pk_advance(q->used_idx, slots, q->size);
+    q->batched++;
     q->stats->chains++;
 }
 
 /* Between packets: a full batch is written out. */
 static inline void pd_batch_done(struct pd_queue *q)
 {
-    if (q->nshadow >= PD_BATCH)
+    if (q->batched >= PD_BATCH)
         pd_flush(q);
 }
 
@@ -334,7 +355,7 @@ static uint32_t ptx_round(struct pd_queue *q, struct link *out, int max, int *se
             pwalk_skip(q, &w);
         }
         q->last_avail = w.pos;
-        pd_used_put(q, w.id, 0, w.slots, 0);
+        pd_used_put_tx(q, w.id, w.slots);
         taken++;
         *sent += gso ? k : tx_deliver(q->stats, r, hdr, &dst, p, out);
         pd_batch_done(q);

@@ -34,12 +34,23 @@
  * last, so a driver sees a batch at once (DPDK's virtio PMD drops a merged
  * packet whose later buffers it cannot see yet).
  *
+ * In order (PD_F_IN_ORDER, set when VIRTIO_F_IN_ORDER is negotiated):
+ * the chains pd_tx takes are used in the order the driver made them
+ * available, so each batch is handed back as ONE used descriptor (virtio
+ * 1.1+ 2.8.20, in-order use of descriptors): at the batch's first slot,
+ * with that slot's wrap counter and the buffer id of the batch's last
+ * chain; the used position then skips the slots of the whole batch (the
+ * driver counts them itself). A bad chain joins its batch like a good one
+ * (every TX used length is 0). pd_rx still writes one used descriptor per
+ * buffer, in order (their lengths differ), as the control queue does.
+ *
  * Event suppression: the device area is set to DISABLE (we poll); after
  * each call the driver area decides q.interrupt (ENABLE, DISABLE, or with
  * RING_EVENT_IDX the slot it names).
  */
 
 #define PD_E_BASE -7       /* ring state names a slot beyond the queue size */
+#define PD_F_IN_ORDER 4096 /* VIRTIO_F_IN_ORDER: pd_tx writes a used descriptor a batch */
 /* Used descriptors are kept back and written PD_BATCH chains (or, on RX,
  * whole packets) at a time: the ring's cache lines are read in one pass
  * and written in another, and the driver sees each batch at once while
@@ -68,6 +79,7 @@ struct pd_queue {
     uint32_t walked;        /* descriptors walked in this call (budget) */
     uint16_t flush_pos;     /* where the first shadow entry goes */
     uint16_t nshadow;       /* used descriptors not yet written (shadow) */
+    uint16_t batched;       /* chains in the shadow (in order: several an entry) */
     struct pd_shadow { uint32_t len; uint16_t id; uint16_t slots; uint16_t write; }
         shadow[PD_SHADOW];
 };
