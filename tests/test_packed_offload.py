@@ -95,3 +95,33 @@ def test_without_offload_flags_the_headers_are_refused(no_leaks):
     out = Link("plain")
     assert lib.pd_tx(q, out.c, 1000) == 0
     assert out.empty() and s.bad_header == 2 and q.last_avail == 0x8002
+
+
+def used_at(slot: int) -> tuple[int, int]:
+    """(buffer id, flags) of ring slot ``slot`` as the device left it."""
+    _, _, buf_id, flags = struct.unpack("<QIHH", MEM.read(RING + 16 * slot, 16))
+    return buf_id, flags
+
+
+def test_in_order_a_gso_frame_left_for_room_ends_the_batch_before_it(no_leaks):
+    """In order, one used descriptor hands back the chains taken before a
+    GSO frame the link has no room for; the frame and what follows it go
+    as the next batch once there is room."""
+    small = CSUM_HEADER + tcp_frame(b"hi" * 40, partial=True)
+    big = tcp_frame(bytes(30000), partial=True)
+    post([small, small, gso_header(1448) + big, small])
+    q, s = start(OFFLOADS | lib.PD_F_IN_ORDER)
+    out = Link("room for ten")
+    while lib.link_nwritable(out.c) > 10:
+        out.transmit(packet.from_bytes(b"x" * 60))
+    assert lib.pd_tx(q, out.c, 1000) == 2  # the GSO frame's 21 segments do not fit
+    assert q.last_avail == q.used_idx == 0x8002 and s.gso_frames == 0
+    assert used_at(0) == (1, AVAIL | USED)  # names the second chain
+    assert used_at(1) == (1, AVAIL)  # the second slot: still as the driver wrote it
+    assert used_at(2)[1] == AVAIL  # the GSO chain: still the driver's
+    drain(out)
+    segments = segment(big, 1448)
+    assert lib.pd_tx(q, out.c, 1000) == len(segments) + 1
+    assert drain(out) == segments + [tcp_frame(b"hi" * 40)]
+    assert q.last_avail == q.used_idx == 0x8004 and s.gso_frames == 1
+    assert used_at(2) == (3, AVAIL | USED) and used_at(3) == (3, AVAIL)
