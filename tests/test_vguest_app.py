@@ -152,3 +152,14 @@ def test_stop_frees_every_packet_even_when_the_registers_are_gone(model, no_leak
     model.reset = gone
     e.stop()
     assert "No such device" in device.close_error
+
+
+def test_a_device_running_its_used_idx_away_stalls_the_queue_and_the_report_says_so(
+        model, no_leaks):
+    e = configure({"vhost_user": "model", "queue_size": 64})
+    nic = e.apps["nic"]
+    model.rxq.publish(64 + 10)  # the receive ring's used idx, beyond any it could hold
+    e.breathe()
+    assert nic.stats["rx_bad_idx"] == 1 and nic.stats["rx_packets"] == 0
+    assert "rx queue stalled: the device's used idx is out of range" in nic.report()
+    e.stop()

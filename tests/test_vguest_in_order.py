@@ -111,10 +111,12 @@ def test_an_id_naming_a_slot_not_out_stalls_the_queue_counted_once(bad, no_leaks
     for _ in range(3):
         vq.push(None)
     assert vq.broken and vq.stats()["bad_id"] == 1
+    assert "names a slot not given to it" in vq.stall_reason
     assert vq.in_flight() == 8  # nothing freed: the device may still read them
     device.use(rest)  # the device writes that slot again, right
     vq.push(None)
     assert not vq.broken and vq.in_flight() == 0 and vq.stats()["bad_id"] == 1
+    assert vq.stall_reason == ""
 
 
 def test_a_stalled_queue_gives_every_packet_back_when_released(no_leaks):

@@ -31,7 +31,6 @@ from snabbpy.core.native import lib
 from snabbpy.lib.pci_bar import PCIError
 from snabbpy.lib.virtio import Feature, feature_names
 from snabbpy.lib.virtio.net_ctrl import MAX_QUEUE_PAIRS, queue_pairs
-from snabbpy.lib.virtio.packed_virtq import PackedVirtq
 from snabbpy.lib.virtio.queue_ports import INPUTS, OUTPUTS, check_ports
 from snabbpy.lib.virtio.ring import check_any_queue_size, check_queue_size
 from snabbpy.lib.virtio.virtq import STATS
@@ -281,9 +280,7 @@ class VGuest(App):
         queues = [vq for pair in self.device.pairs for vq in pair]
         for name, vq in zip(map(stats_key, range(len(queues))), queues, strict=True):
             if vq.broken:
-                lines.append(f"  {name} queue stalled: the device's used "
-                             + ("descriptor names a slot not given to it"
-                                if isinstance(vq, PackedVirtq) else "idx is out of range"))
+                lines.append(f"  {name} queue stalled: {vq.stall_reason}")
         return "\n".join(lines)
 
     def stop(self) -> None:

@@ -136,6 +136,12 @@ class PackedVirtq:
         names a slot not out (a packed ring has no used index to run away)."""
         return bool(self.c.broken)
 
+    @property
+    def stall_reason(self) -> str:
+        """Why the queue is stalled, for the report ("" while it is not)."""
+        return ("the device's in-order used descriptor names a slot not given to it"
+                if self.broken else "")
+
     def stats(self) -> dict[str, int]:
         """This queue's counters by name."""
         return {name: int(self._stats[i]) for i, name in enumerate(STATS)}

@@ -135,6 +135,11 @@ class Virtq:
         """True while the device's used idx is more than the queue size ahead."""
         return bool(self.c.broken)
 
+    @property
+    def stall_reason(self) -> str:
+        """Why the queue is stalled, for the report ("" while it is not)."""
+        return "the device's used idx is out of range" if self.broken else ""
+
     def stats(self) -> dict[str, int]:
         """This queue's counters by name."""
         return {name: int(self._stats[i]) for i, name in enumerate(STATS)}
