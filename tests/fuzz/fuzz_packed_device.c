@@ -11,7 +11,10 @@
  * Ring sizes are any of 1..256 (packed rings need no power of two); the
  * ring starts at any slot and wrap counter (a restart's SET_VRING_BASE), so
  * chains wrap past the end. Most slots are made available with the right
- * wrap bits for their lap, some with the wrong ones.
+ * wrap bits for their lap, some with the wrong ones. A receive buffer may
+ * point into the ring itself (the guest's own ring to spoil): the device
+ * must stay within guest memory all the same, but the ring's flags are then
+ * not checked.
  *
  * Input: config (5 bytes), per slot 6 bytes (decode_desc), the count of
  * slots made available, indirect descriptors, then per call an op byte and
@@ -87,6 +90,23 @@ static uint32_t distance(uint16_t a, uint16_t b, uint32_t size)
     return sb - sa;
 }
 
+/* Whether one of n descriptors at descs names memory in [lo, hi): a
+ * guest may point a receive buffer at its own ring, and once the device
+ * has written packets there the ring's flags say nothing about the device.
+ * An address range running past 2^64 counts as overlapping. */
+static int names_range(const uint8_t *descs, uint32_t n, uint64_t lo, uint64_t hi)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t a;
+        uint32_t l;
+        memcpy(&a, descs + 16 * i, 8);
+        memcpy(&l, descs + 16 * i + 8, 4);
+        if (l && a < hi && (a + l > lo || a + l < a))
+            return 1;
+    }
+    return 0;
+}
+
 /* Makes n slots from pos available as a driver would (flags of their lap),
  * or, with lie, with whatever bits the input says. Returns the position
  * after them. */
@@ -139,6 +159,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         decode_desc(&in, ring + 16 * i, rx, 0);
     for (uint32_t i = 0; i < POOL_ENTRIES && in.n; i++)
         decode_desc(&in, host[1] + 16 * i, rx, in_u8(&in) & 1);
+    uint64_t ring_end = ring_gpa + 16ull * qsize;
+    int aliased = rx && (names_range(ring, qsize, ring_gpa, ring_end)
+                         || names_range(host[1], POOL_ENTRIES, ring_gpa, ring_end));
     /* Where the ring starts: any slot, any wrap counter. A slot past the
      * queue size must be refused. */
     uint16_t start = (uint16_t)((b & 0x7fff) % (qsize + (c2 & 1)) | (b & PK_WRAP));
@@ -190,7 +213,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint16_t f;
             memcpy(&f, ring + 16 * (pos & 0x7fff) + 14, 2);
             if (f & PK_DESC_F_USED) {
-                FUZZ_CHECK(!!(f & PK_DESC_F_AVAIL) == !!(pos & PK_WRAP) || lie);
+                FUZZ_CHECK(!!(f & PK_DESC_F_AVAIL) == !!(pos & PK_WRAP) || lie || aliased);
             }
         }
         FUZZ_CHECK(pd_queue_pending(&q) <= qsize);
